@@ -1,0 +1,154 @@
+/**
+ * The rules of the `sensors` table: what a reading is, and what the backbone refuses.
+ *
+ * These checks run in the write path of every protocol (REST PUT/PATCH/POST, MQTT publish with and
+ * without retain, WebSocket messages), before anything is stored or fanned out, so a refused
+ * reading is never seen by any subscriber.
+ */
+import { Refusal, invalidField } from './errors.js';
+
+/** A sensor's latest state, as stored and as delivered to subscribers. */
+export interface SensorRecord {
+  id: string;
+  location: string;
+  temperature: number;
+  humidity?: number;
+  battery?: number;
+  /** Device time in milliseconds since the epoch, when the device sent one. */
+  time?: number;
+  /** Server time in milliseconds since the epoch, stamped on every accepted write. */
+  updatedAt: number;
+}
+
+/** Properties a client may send; `updatedAt` is the server's to set. */
+export const WRITABLE_FIELDS = ['id', 'location', 'temperature', 'humidity', 'battery', 'time'] as const;
+type WritableField = (typeof WRITABLE_FIELDS)[number];
+
+export const ID_RULE = '1-128 characters of letters, digits, "_", ":", "-", with "/" between segments';
+const ID_PATTERN = /^[A-Za-z0-9_:-]+(\/[A-Za-z0-9_:-]+)*$/;
+const ABSOLUTE_ZERO = -273.15;
+const MAX_LOCATION = 128;
+
+/** The sensor id comes from the topic or path; this is the only shape we accept. */
+export function checkSensorId(id: unknown): string {
+  const text = typeof id === 'number' && Number.isInteger(id) ? String(id) : id;
+  if (typeof text !== 'string' || text.length === 0 || text.length > 128 || !ID_PATTERN.test(text)) {
+    throw new Refusal({ error: 'invalid_id', field: 'id', rule: ID_RULE, message: `sensor id must be ${ID_RULE}` });
+  }
+  return text;
+}
+
+/**
+ * Harper parses MQTT payloads as JSON and, when that fails, hands the resource
+ * `{ contentType, data: <bytes> }` instead of throwing. Recognise that shape so the client is told
+ * its JSON is broken rather than that it sent unknown fields.
+ */
+function isUnparsedPayload(body: object): boolean {
+  const keys = Object.keys(body);
+  return keys.length === 2 && 'contentType' in body && 'data' in body && (body as { data: unknown }).data instanceof Uint8Array;
+}
+
+function asObject(body: unknown): Record<string, unknown> {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new Refusal({ error: 'not_an_object', message: 'a reading must be a JSON object' });
+  }
+  if (isUnparsedPayload(body)) {
+    throw new Refusal({ error: 'malformed_json', message: 'payload is not valid JSON' });
+  }
+  return body as Record<string, unknown>;
+}
+
+function checkNumber(field: string, value: unknown, min: number, max: number, rule: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) throw invalidField(field, rule);
+  return value;
+}
+
+/** Device time: milliseconds since the epoch, or an ISO 8601 string (stored as milliseconds). */
+function checkTime(value: unknown): number {
+  const rule = 'milliseconds since the epoch or an ISO 8601 date-time';
+  const ms = typeof value === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(value) ? Date.parse(value) : value;
+  return checkNumber('time', ms, 0, 8.64e15, rule);
+}
+
+/** Validates the fields that are present; returns them typed. */
+function checkFields(id: string, body: Record<string, unknown>): Partial<Omit<SensorRecord, 'updatedAt'>> {
+  const unknown = Object.keys(body).filter((key) => !(WRITABLE_FIELDS as readonly string[]).includes(key));
+  if (unknown.length > 0) {
+    const field = unknown[0];
+    const why = field === 'updatedAt' ? 'updatedAt is set by the server' : `unknown field "${field}"`;
+    throw new Refusal({
+      error: 'unknown_field',
+      field,
+      allowed: WRITABLE_FIELDS,
+      message: `${why}; allowed fields: ${WRITABLE_FIELDS.join(', ')}`,
+    });
+  }
+  const out: Partial<Omit<SensorRecord, 'updatedAt'>> = {};
+  for (const key of Object.keys(body) as WritableField[]) {
+    const value = body[key];
+    switch (key) {
+      case 'id':
+        if (String(value) !== id) {
+          throw new Refusal({
+            error: 'id_mismatch',
+            field: 'id',
+            rule: 'equal to the id in the topic or path',
+            message: `id in the body ("${String(value)}") does not match the topic/path id ("${id}")`,
+          });
+        }
+        break;
+      case 'location':
+        if (typeof value !== 'string' || value.trim().length === 0 || value.length > MAX_LOCATION) {
+          throw invalidField('location', `a non-empty string of at most ${MAX_LOCATION} characters`);
+        }
+        out.location = value;
+        break;
+      case 'temperature':
+        out.temperature = checkNumber(key, value, ABSOLUTE_ZERO, Number.MAX_VALUE, `a finite number >= ${ABSOLUTE_ZERO}`);
+        break;
+      case 'humidity':
+      case 'battery':
+        out[key] = checkNumber(key, value, 0, 100, 'a number from 0 to 100');
+        break;
+      case 'time':
+        out.time = checkTime(value);
+        break;
+    }
+  }
+  return out;
+}
+
+function requireFields(record: Partial<SensorRecord>): void {
+  for (const field of ['location', 'temperature'] as const) {
+    if (record[field] === undefined) {
+      throw new Refusal({ error: 'missing_field', field, message: `${field} is required` });
+    }
+  }
+}
+
+/** A complete reading (PUT, retained or non-retained MQTT, WebSocket, POST): replaces the state. */
+export function checkReading(id: unknown, body: unknown, now = Date.now()): SensorRecord {
+  const sensorId = checkSensorId(id);
+  const fields = checkFields(sensorId, asObject(body));
+  const record = { ...fields, id: sensorId, updatedAt: now };
+  requireFields(record);
+  return record as SensorRecord;
+}
+
+/**
+ * A partial update (PATCH): the present fields are checked, and the merged result must still be
+ * a complete reading, so a PATCH cannot create a sensor without a location or temperature.
+ */
+export function checkPatch(
+  id: unknown,
+  body: unknown,
+  current: Partial<SensorRecord> | undefined,
+  now = Date.now(),
+): Partial<SensorRecord> & { updatedAt: number } {
+  const sensorId = checkSensorId(id);
+  const fields = checkFields(sensorId, asObject(body));
+  // Read the two properties by name: Harper's record objects expose them as getters, which a
+  // spread would not copy.
+  requireFields({ location: current?.location, temperature: current?.temperature, ...fields });
+  return { ...fields, updatedAt: now };
+}

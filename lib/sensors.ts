@@ -1,0 +1,97 @@
+/**
+ * The `sensors` resource: the latest state of every sensor, written by devices and UIs over any
+ * protocol and fanned out to every subscriber by Harper itself.
+ *
+ * Written in Harper's default ("instance-binding", `loadAsInstance` left at its default) style on
+ * purpose: in Harper 4.7 the newer style (`static loadAsInstance = false`) skips the read-permission
+ * check on subscriptions and loses record-level replay, while this style keeps both. Its instance
+ * methods therefore take `(data, target)`, and `this.getId()` is the id from the topic or path.
+ */
+import { tables } from 'harperdb';
+import { Refusal } from './errors.js';
+import type { HarperContext, InstanceBoundTableClass, RequestTarget } from './harper-types.js';
+import { checkPatch, checkReading, type SensorRecord } from './sensor-rules.js';
+import { acceptWebSocketWrites, type WriteAck } from './websocket-writes.js';
+
+type Body = unknown;
+
+const SensorsTable = tables.sensors as unknown as InstanceBoundTableClass<SensorRecord>;
+
+/**
+ * Harper parses a REST body lazily and hands the promise to the resource; a syntax error then
+ * surfaces as a 500 with the parser's message. A broken body is the client's fault, so turn that
+ * rejection into a 400 with our error shape before Harper sees it.
+ */
+function refuseMalformedBody(args: unknown[]): unknown[] {
+  return args.map((arg) =>
+    arg instanceof Promise
+      ? arg.catch((error: unknown) => {
+          throw new Refusal({ error: 'malformed_json', message: `request body is not valid JSON (${String((error as Error)?.message ?? error)})` });
+        })
+      : arg,
+  );
+}
+
+export class Sensors extends SensorsTable {
+  static put(...args: unknown[]) {
+    return super.put(...refuseMalformedBody(args));
+  }
+
+  static patch(...args: unknown[]) {
+    return super.patch(...refuseMalformedBody(args));
+  }
+
+  static post(...args: unknown[]) {
+    return super.post(...refuseMalformedBody(args));
+  }
+
+  /** REST PUT and MQTT publish with retain: replace the sensor's state. */
+  put(data: Body, target?: RequestTarget) {
+    return super.put(checkReading(this.getId(), data), target);
+  }
+
+  /** REST PATCH: merge into the current state; the result must still be a complete reading. */
+  async patch(data: Body, target?: RequestTarget) {
+    const current = await SensorsTable.get(String(this.getId()));
+    return super.patch(checkPatch(this.getId(), data, current), target);
+  }
+
+  /** MQTT publish without retain: validated like a stored reading, fanned out, not stored. */
+  publish(message: Body, target?: RequestTarget) {
+    return super.publish(checkReading(this.getId(), message), target);
+  }
+
+  /**
+   * REST POST. On the collection (`POST /sensors/`) the id comes from the body and the reading is
+   * stored under it, answering 201 with its Location; POST to a record is not a meaningful action.
+   */
+  async post(data: Body, _target?: RequestTarget) {
+    const id = this.getId();
+    if (id != null) {
+      return { status: 405, headers: { Allow: 'GET, PUT, PATCH, DELETE' }, data: { error: 'method_not_allowed', message: 'POST to the collection (/sensors/) with the id in the body, or PUT to /sensors/<id>' } };
+    }
+    const body = data !== null && typeof data === 'object' ? (data as { id?: unknown }) : {};
+    const record = checkReading(body.id, data);
+    await SensorsTable.put(record, this);
+    return { status: 201, headers: { Location: `/sensors/${record.id}` }, data: record };
+  }
+
+  /**
+   * WebSocket: Harper subscribes the socket to this record (or table) and, by default, drops what
+   * the client sends. Here each message is a reading for this sensor (or, on the table's socket,
+   * for the sensor its id names), checked by the same rules as every other write, stored, and
+   * answered with an ack or an error on the same socket.
+   */
+  connect(incoming: unknown, target?: RequestTarget) {
+    const outgoing = super.connect(incoming, target);
+    if (!incoming) return outgoing; // SSE: no messages come from the client
+    const pathId = this.getId();
+    const context: HarperContext | undefined = this.getContext();
+    return acceptWebSocketWrites(outgoing, incoming, async (message): Promise<WriteAck> => {
+      const id = pathId ?? (message !== null && typeof message === 'object' ? (message as { id?: unknown }).id : undefined);
+      const record = checkReading(id, message);
+      await SensorsTable.put(record, { user: context?.user });
+      return { type: 'ack', id: record.id, updatedAt: record.updatedAt };
+    });
+  }
+}

@@ -1,0 +1,188 @@
+/**
+ * Starts and stops Harper from node_modules with this component, without prompts, in a folder of
+ * its own. Used by `npm start`, the test harness and (later) the benchmark and the cluster script,
+ * so every one of them runs Harper the same way.
+ *
+ * Harper facts this relies on (harperdb 4.7.29):
+ * - a non-interactive install needs TC_AGREEMENT=yes plus HDB_ADMIN_USERNAME/HDB_ADMIN_PASSWORD;
+ *   once ROOTPATH holds an install, the admin variables are ignored;
+ * - Harper writes a boot file to $HOME/.harperdb naming its root, so each instance gets its own
+ *   HOME or it would take over (or be taken over by) a user's global Harper;
+ * - any config key can be set as SECTION_KEY in the environment, and "null" removes a listener;
+ * - `run` is the production entry point; `dev` reloads on file changes but always opens a Node
+ *   inspector on 127.0.0.1:9229.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { basename, dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root: the component folder Harper loads (this file runs from scripts/ or dist/scripts/). */
+const parentDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const COMPONENT_DIR = basename(parentDir) === 'dist' ? resolve(parentDir, '..') : parentDir;
+
+export interface AdminCredentials {
+  username: string;
+  password: string;
+}
+
+export interface HarperPorts {
+  http: number;
+  mqtt: number;
+  operations: number;
+}
+
+export interface HarperOptions {
+  /** Holds Harper's root (`root/`) and its private HOME (`home/`). */
+  dataDir: string;
+  ports: HarperPorts;
+  admin: AdminCredentials;
+  componentDir?: string;
+  mode?: 'run' | 'dev';
+  /** Worker threads; 1 gave lower latency and memory than 2 on a 2-core machine. */
+  threads?: number;
+  /** Extra environment for Harper (overrides ours). */
+  env?: Record<string, string>;
+  /** Every line Harper prints after start-up (its banner and install prompts are dropped). */
+  onLine?: (line: string) => void;
+  startTimeoutMs?: number;
+}
+
+export interface HarperInstance {
+  pid: number;
+  ports: HarperPorts;
+  admin: AdminCredentials;
+  rootPath: string;
+  httpUrl: string;
+  mqttUrl: string;
+  /** Resolves with the exit code (or signal name) when the process has ended. */
+  exited: Promise<number | string>;
+  stop(signal?: NodeJS.Signals): Promise<number | string>;
+}
+
+const HARPER_BIN = join(COMPONENT_DIR, 'node_modules', 'harperdb', 'bin', 'harperdb.js');
+
+/** Settings that make every instance we start secure and self-contained. */
+function harperEnvironment(options: HarperOptions, rootPath: string, home: string): Record<string, string> {
+  const { ports, admin } = options;
+  return {
+    ROOTPATH: rootPath,
+    HOME: home,
+    TC_AGREEMENT: 'yes',
+    HDB_ADMIN_USERNAME: admin.username,
+    HDB_ADMIN_PASSWORD: admin.password,
+    HTTP_PORT: String(ports.http),
+    HTTP_SECUREPORT: 'null',
+    MQTT_NETWORK_PORT: String(ports.mqtt),
+    MQTT_NETWORK_SECUREPORT: 'null',
+    OPERATIONSAPI_NETWORK_PORT: String(ports.operations),
+    OPERATIONSAPI_NETWORK_SECUREPORT: 'null',
+    REPLICATION_SECUREPORT: 'null',
+    THREADS_COUNT: String(options.threads ?? 1),
+    LOGGING_STDSTREAMS: 'true',
+    // authorizeLocal must be set through the nested config: the HTTP layer reads the string
+    // "false" from AUTHENTICATION_AUTHORIZELOCAL as true, which would make every local client a
+    // super user. The studio is switched off: nothing of ours needs it.
+    HARPER_SET_CONFIG: JSON.stringify({
+      authentication: { authorizeLocal: false },
+      mqtt: { requireAuthentication: true },
+      localStudio: { enabled: false },
+    }),
+  };
+}
+
+export async function startHarper(options: HarperOptions): Promise<HarperInstance> {
+  const rootPath = resolve(options.dataDir, 'root');
+  const home = resolve(options.dataDir, 'home');
+  mkdirSync(home, { recursive: true });
+  const env = { ...process.env, ...harperEnvironment(options, rootPath, home), ...options.env };
+  const child = spawn(process.execPath, [HARPER_BIN, options.mode ?? 'run', options.componentDir ?? COMPONENT_DIR], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<number | string>((done) => child.once('exit', (code, signal) => done(code ?? signal ?? 'unknown')));
+  const recent: string[] = [];
+  let started = false;
+  for (const stream of [child.stdout, child.stderr]) {
+    createInterface({ input: stream! }).on('line', (line) => {
+      recent.push(line);
+      if (recent.length > 40) recent.shift();
+      if (started) options.onLine?.(line);
+      else if (/successfully started/.test(line)) started = true;
+    });
+  }
+  const instance: HarperInstance = {
+    pid: child.pid!,
+    ports: options.ports,
+    admin: options.admin,
+    rootPath,
+    httpUrl: `http://127.0.0.1:${options.ports.http}`,
+    mqttUrl: `mqtt://127.0.0.1:${options.ports.mqtt}`,
+    exited,
+    stop: (signal = 'SIGTERM') => stopChild(child, exited, signal),
+  };
+  try {
+    await waitUntilServing(instance, exited, options.startTimeoutMs ?? 60_000);
+  } catch (error) {
+    await instance.stop('SIGKILL');
+    throw new Error(`${(error as Error).message}\nLast lines from Harper:\n${recent.join('\n')}`);
+  }
+  return instance;
+}
+
+async function stopChild(child: ChildProcess, exited: Promise<number | string>, signal: NodeJS.Signals): Promise<number | string> {
+  if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  try {
+    return await exited;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Ready means: the component's page is served over HTTP and the MQTT listener accepts. */
+async function waitUntilServing(instance: HarperInstance, exited: Promise<number | string>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let gone: number | string | undefined;
+  void exited.then((code) => (gone = code));
+  while (Date.now() < deadline) {
+    if (gone !== undefined) throw new Error(`Harper exited during start-up (${gone})`);
+    if ((await httpAnswers(`${instance.httpUrl}/`)) && (await tcpAccepts(instance.ports.mqtt))) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`Harper did not serve ${instance.httpUrl} within ${timeoutMs} ms`);
+}
+
+async function httpAnswers(url: string): Promise<boolean> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    await response.arrayBuffer();
+    return response.status === 200;
+  } catch {
+    return false;
+  }
+}
+
+function tcpAccepts(port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const socket = connect({ host: '127.0.0.1', port }, () => {
+      socket.destroy();
+      done(true);
+    });
+    socket.once('error', () => done(false));
+  });
+}
+
+/** A port nothing listens on right now (the OS picks it). */
+export function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? done(address.port) : fail(new Error('no port'))));
+    });
+  });
+}
