@@ -39,23 +39,28 @@ export function checkSensorId(id: unknown): string {
 }
 
 /**
- * Harper parses MQTT payloads as JSON and, when that fails, hands the resource
- * `{ contentType, data: <bytes> }` instead of throwing. Recognise that shape so the client is told
- * its JSON is broken rather than that it sent unknown fields.
+ * Harper parses MQTT and WebSocket payloads itself and, when it cannot (broken JSON, or JSON it
+ * does not take as a document, such as a top-level array on a WebSocket), hands the resource
+ * `{ contentType, data: <bytes> }` instead of refusing. Recognise that shape and parse the bytes
+ * ourselves, so the client is told what is really wrong rather than that it sent unknown fields.
  */
-function isUnparsedPayload(body: object): boolean {
-  const keys = Object.keys(body);
-  return keys.length === 2 && 'contentType' in body && 'data' in body && (body as { data: unknown }).data instanceof Uint8Array;
+function unparsedBytes(body: object): Uint8Array | undefined {
+  const { contentType, data } = body as { contentType?: unknown; data?: unknown };
+  return Object.keys(body).length === 2 && typeof contentType === 'string' && data instanceof Uint8Array ? data : undefined;
 }
 
 function asObject(body: unknown): Record<string, unknown> {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw new Refusal({ error: 'not_an_object', message: 'a reading must be a JSON object' });
+  if (body !== null && typeof body === 'object' && !Array.isArray(body)) {
+    const bytes = unparsedBytes(body);
+    if (!bytes) return body as Record<string, unknown>;
+    try {
+      body = JSON.parse(Buffer.from(bytes).toString('utf8'));
+    } catch {
+      throw new Refusal({ error: 'malformed_json', message: 'payload is not valid JSON' });
+    }
+    if (body !== null && typeof body === 'object' && !Array.isArray(body)) return body as Record<string, unknown>;
   }
-  if (isUnparsedPayload(body)) {
-    throw new Refusal({ error: 'malformed_json', message: 'payload is not valid JSON' });
-  }
-  return body as Record<string, unknown>;
+  throw new Refusal({ error: 'not_an_object', message: 'a reading must be a JSON object' });
 }
 
 function checkNumber(field: string, value: unknown, min: number, max: number, rule: string): number {

@@ -109,8 +109,10 @@ export async function startHarper(options: HarperOptions): Promise<HarperInstanc
     createInterface({ input: stream! }).on('line', (line) => {
       recent.push(line);
       if (recent.length > 40) recent.shift();
-      if (started) options.onLine?.(line);
-      else if (/successfully started/.test(line)) started = true;
+      // Harper prints a banner, install prompts and two "successfully started" lines; callers
+      // only want what comes after.
+      if (/successfully started/.test(line)) started = true;
+      else if (started) options.onLine?.(line);
     });
   }
   const instance: HarperInstance = {

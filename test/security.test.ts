@@ -1,0 +1,96 @@
+/**
+ * Nothing anonymous, on any protocol, including from localhost: every client here connects from
+ * 127.0.0.1, so these tests also prove that localhost is not trusted (authorizeLocal is off).
+ */
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { connectMqtt, mqttSubscriber } from './harness/mqtt.js';
+import { rest } from './harness/rest.js';
+import { sseSubscriber } from './harness/sse.js';
+import { wsSubscriber } from './harness/ws.js';
+
+const harper = inject('harper');
+const id = `anon${Date.now().toString(36)}`;
+const wrong = { username: harper.admin.username, password: 'not-the-password' };
+
+afterAll(async () => {
+  // Nothing any refused client tried may have been stored.
+  const stored = await rest(harper, 'GET', `/sensors/${id}`);
+  expect(stored.status).toBe(404);
+});
+
+describe('REST', () => {
+  it.each([
+    ['GET', '/sensors/'],
+    ['GET', `/sensors/${id}`],
+    ['PUT', `/sensors/${id}`],
+    ['PATCH', `/sensors/${id}`],
+    ['POST', '/sensors/'],
+    ['DELETE', `/sensors/${id}`],
+    ['GET', '/factory/line-1/status'],
+    ['PUT', '/factory/line-1/status'],
+  ])('%s %s without credentials -> 401', async (method, path) => {
+    const json = method === 'GET' || method === 'DELETE' ? undefined : { id, location: 'x', temperature: 1 };
+    const response = await rest(harper, method, path, { auth: null, json });
+    expect(response.status).toBe(401);
+  });
+
+  it('a wrong password -> 401', async () => {
+    expect((await rest(harper, 'GET', '/sensors/', { auth: wrong })).status).toBe(401);
+  });
+
+  it('the dashboard page itself is public; its data is not', async () => {
+    const page = await rest(harper, 'GET', '/', { auth: null });
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toContain('text/html');
+  });
+
+  it('the operations API refuses anonymous and wrong-password calls', async () => {
+    const attempts: Record<string, string>[] = [{}, { authorization: 'Basic ' + Buffer.from(`${wrong.username}:${wrong.password}`).toString('base64') }];
+    for (const headers of attempts) {
+      const response = await fetch(harper.operationsUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ operation: 'list_users' }),
+      });
+      expect(response.status).toBe(401);
+    }
+  });
+});
+
+describe('SSE', () => {
+  it.each(['/sensors/', `/sensors/${id}`])('%s without credentials -> 401', async (path) => {
+    const sse = sseSubscriber(harper, path, { credentials: null });
+    const failure = await sse.failed;
+    await sse.close();
+    expect(failure.status).toBe(401);
+  });
+});
+
+describe('WebSocket', () => {
+  it.each(['/sensors/', `/sensors/${id}`])('%s without credentials is closed with 3000 (unauthorised)', async (path) => {
+    const socket = await wsSubscriber(harper, path, { credentials: null });
+    socket.send({ location: 'x', temperature: 1 });
+    const closed = await socket.closed;
+    expect(closed.code).toBe(3000);
+    expect(socket.inbox.items).toEqual([]);
+  });
+});
+
+describe('MQTT', () => {
+  it.each([
+    ['3.1.1 anonymous', 4, null],
+    ['5 anonymous', 5, null],
+    ['3.1.1 wrong password', 4, wrong],
+    ['5 wrong password', 5, wrong],
+  ] as const)('%s: CONNECT refused', async (_name, protocolVersion, credentials) => {
+    await expect(connectMqtt(harper, { protocolVersion, credentials })).rejects.toThrow(/Not authorized|Bad User Name or Password|Connection refused/i);
+  });
+
+  it('MQTT over WebSocket anonymous: CONNECT refused', async () => {
+    await expect(connectMqtt(harper, { overWebSocket: true, credentials: null })).rejects.toThrow(/Not authorized|Bad User Name or Password|Connection refused/i);
+  });
+
+  it('an anonymous client cannot subscribe even after a refused CONNECT', async () => {
+    await expect(mqttSubscriber(harper, 'sensors/#', { credentials: null })).rejects.toThrow();
+  });
+});

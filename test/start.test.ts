@@ -1,0 +1,104 @@
+/**
+ * `npm start` as a new user runs it: Harper from node_modules, data in a local folder, a generated
+ * admin password saved owner-only and printed once, a clean stop on Ctrl-C, and a second start that
+ * reuses data and credentials. Runs the compiled start script (npm start = build + this script)
+ * with its own data folder and free ports.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { COMPONENT_DIR, freePort } from '../scripts/harper-process.js';
+import { connectMqtt } from './harness/mqtt.js';
+import { rest } from './harness/rest.js';
+import type { HarperEndpoints } from './harness/harper.js';
+
+const dataDir = mkdtempSync(join(tmpdir(), 'backbone-start-'));
+const env: Record<string, string> = {};
+
+afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+interface Started {
+  child: ChildProcessWithoutNullStreams;
+  output: () => string;
+}
+
+/** Runs the start script and resolves once it has printed its summary. */
+async function npmStart(): Promise<Started> {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env, DATA_DIR: dataDir };
+  delete childEnv.HDB_ADMIN_USERNAME;
+  delete childEnv.HDB_ADMIN_PASSWORD;
+  const child = spawn(process.execPath, [join(COMPONENT_DIR, 'dist', 'scripts', 'start.js')], { env: childEnv });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  await new Promise<void>((resolve, reject) => {
+    const check = () => output.includes('Ctrl-C stops Harper') && resolve();
+    child.stdout.on('data', check);
+    child.once('exit', (code) => reject(new Error(`start exited early (${code}):\n${output}`)));
+  });
+  return { child, output: () => output };
+}
+
+async function ctrlC(started: Started): Promise<number | null> {
+  const exited = new Promise<number | null>((resolve) => started.child.once('exit', (code) => resolve(code)));
+  started.child.kill('SIGINT');
+  return exited;
+}
+
+function endpoints(password: string): HarperEndpoints {
+  return {
+    httpUrl: `http://127.0.0.1:${env.HTTP_PORT}`,
+    wsUrl: `ws://127.0.0.1:${env.HTTP_PORT}`,
+    mqttUrl: `mqtt://127.0.0.1:${env.MQTT_NETWORK_PORT}`,
+    operationsUrl: `http://127.0.0.1:${env.OPERATIONSAPI_NETWORK_PORT}`,
+    admin: { username: 'admin', password },
+    logFile: join(dataDir, 'root', 'log', 'hdb.log'),
+  };
+}
+
+describe('npm start', () => {
+  let password = '';
+
+  it('first start installs, generates and prints the admin password once, and serves everything', async () => {
+    env.HTTP_PORT = String(await freePort());
+    env.MQTT_NETWORK_PORT = String(await freePort());
+    env.OPERATIONSAPI_NETWORK_PORT = String(await freePort());
+    const started = await npmStart();
+    try {
+      const saved = JSON.parse(readFileSync(join(dataDir, 'credentials.json'), 'utf8')) as { username: string; password: string };
+      password = saved.password;
+      expect(saved.username).toBe('admin');
+      expect(password.length).toBeGreaterThanOrEqual(24);
+      expect(statSync(join(dataDir, 'credentials.json')).mode & 0o777).toBe(0o600);
+      expect(started.output()).toContain(password);
+      expect(started.output()).toContain(`http://localhost:${env.HTTP_PORT}/`);
+      expect(started.output()).toContain(`mqtt://localhost:${env.MQTT_NETWORK_PORT}`);
+
+      const harper = endpoints(password);
+      const page = await rest(harper, 'GET', '/', { auth: null });
+      expect(page.status).toBe(200);
+      expect(page.text).toContain('<html');
+      expect((await rest(harper, 'PUT', '/sensors/start-1', { json: { location: 'first run', temperature: 5 } })).status).toBe(204);
+      const mqtt = await connectMqtt(harper);
+      await mqtt.endAsync();
+    } finally {
+      expect(await ctrlC(started)).toBe(0);
+    }
+    expect(started.output()).toMatch(/Harper stopped/);
+  });
+
+  it('a second start reuses the data and the credentials and does not print the password', async () => {
+    const started = await npmStart();
+    try {
+      expect(started.output()).not.toContain(password);
+      expect(started.output()).toContain('password in');
+      const stored = await rest(endpoints(password), 'GET', '/sensors/start-1');
+      expect(stored.status).toBe(200);
+      expect(stored.body).toMatchObject({ location: 'first run', temperature: 5 });
+    } finally {
+      expect(await ctrlC(started)).toBe(0);
+    }
+  });
+});

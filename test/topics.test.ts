@@ -1,0 +1,111 @@
+/**
+ * The `topics` catch-all: any topic or path no other resource owns is a record whose id is the
+ * full topic. Retained publishes and REST PUTs are stored; non-retained publishes only fan out;
+ * `#` and `+` subscriptions work across nested levels.
+ */
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { MqttClient } from 'mqtt';
+import { connectMqtt, mqttSubscriber } from './harness/mqtt.js';
+import { rest } from './harness/rest.js';
+import { sseSubscriber } from './harness/sse.js';
+import type { Received, Subscriber } from './harness/inbox.js';
+
+const harper = inject('harper');
+const site = `site${Date.now().toString(36)}`;
+let publisher: MqttClient;
+let everything: Subscriber;
+let singleLevel: Subscriber;
+
+beforeAll(async () => {
+  publisher = await connectMqtt(harper, { protocolVersion: 5 });
+  everything = await mqttSubscriber(harper, `${site}/#`);
+  singleLevel = await mqttSubscriber(harper, `${site}/+/status`);
+});
+
+afterAll(async () => {
+  await everything.close();
+  await singleLevel.close();
+  await publisher.endAsync();
+});
+
+/**
+ * Harper 4.7 delivers topics of its catch-all resource with a leading slash
+ * ("/factory/line-1/status"): the topic is built as resource path + "/" + id, and the catch-all's
+ * path is empty. Clients that match topics by string must allow for it (see the README).
+ */
+const delivered = (topic: string) => `/${topic}`;
+const on = (topic: string) => (item: Received) => item.topic === delivered(topic);
+
+describe('topics catch-all', () => {
+  it('stores a retained publish under its full topic and fans it out to # and + subscribers', async () => {
+    const topic = `${site}/line-1/status`;
+    await publisher.publishAsync(topic, JSON.stringify({ state: 'running', speed: 12 }), { qos: 1, retain: true });
+    const [all, plus] = await Promise.all([everything.inbox.waitFor(on(topic)), singleLevel.inbox.waitFor(on(topic))]);
+    expect(all.value).toEqual({ id: topic, state: 'running', speed: 12 });
+    expect(plus.value).toEqual(all.value);
+    const stored = await rest(harper, 'GET', `/${topic}`);
+    expect(stored.status).toBe(200);
+    expect(stored.body).toEqual({ id: topic, state: 'running', speed: 12 });
+  });
+
+  it('fans out a non-retained publish without storing it', async () => {
+    const topic = `${site}/line-2/status`;
+    await publisher.publishAsync(topic, JSON.stringify({ state: 'stopped' }), { qos: 1 });
+    const [all, plus] = await Promise.all([everything.inbox.waitFor(on(topic)), singleLevel.inbox.waitFor(on(topic))]);
+    expect(all.value).toEqual({ state: 'stopped' });
+    expect(plus.value).toEqual(all.value);
+    expect((await rest(harper, 'GET', `/${topic}`)).status).toBe(404);
+  });
+
+  it('matches + to exactly one level: deeper topics reach # but not +', async () => {
+    const deep = `${site}/line-3/cell-2/status`;
+    const marker = `${site}/line-9/status`;
+    await publisher.publishAsync(deep, JSON.stringify({ state: 'deep' }), { qos: 1 });
+    await publisher.publishAsync(marker, JSON.stringify({ state: 'marker' }), { qos: 1 });
+    await everything.inbox.waitFor(on(deep));
+    // The marker was published after the deep topic; once it has arrived, the deep one would have.
+    await singleLevel.inbox.waitFor(on(marker));
+    expect(singleLevel.inbox.filter(on(deep))).toEqual([]);
+  });
+
+  it('takes REST writes on any path and MQTT subscribers see them', async () => {
+    const topic = `${site}/line-4/status`;
+    const put = await rest(harper, 'PUT', `/${topic}`, { json: { state: 'maintenance' } });
+    expect(put.status).toBe(204);
+    const received = await everything.inbox.waitFor(on(topic));
+    expect(received.value).toEqual({ id: topic, state: 'maintenance' });
+  });
+
+  it('streams a catch-all record over SSE', async () => {
+    const topic = `${site}/line-5/status`;
+    const sse = sseSubscriber(harper, `/${topic}`);
+    try {
+      // Live once a non-retained canary reaches it; then a retained publish arrives as a put.
+      await publisher.publishAsync(topic, JSON.stringify({ canary: true }), { qos: 1 });
+      await sse.inbox.waitFor((item) => item.type === 'message');
+      await publisher.publishAsync(topic, JSON.stringify({ state: 'idle' }), { qos: 1, retain: true });
+      const put = await sse.inbox.waitFor((item) => item.type === 'put');
+      expect(put.value).toEqual({ id: topic, state: 'idle' });
+    } finally {
+      await sse.close();
+    }
+  });
+
+  it('keeps scalar payloads (LED-sign style per-field topics) as they were sent', async () => {
+    const topic = `${site}/led-sign/2FE598/message`;
+    await publisher.publishAsync(topic, 'Hello', { qos: 1, retain: true });
+    expect((await everything.inbox.waitFor(on(topic))).value).toBe('Hello');
+    const stored = await rest(harper, 'GET', `/${topic}`);
+    expect(stored.status).toBe(200);
+    expect(stored.body).toBe('Hello');
+  });
+
+  it('deletes a retained topic on an empty retained publish', async () => {
+    const topic = `${site}/line-6/status`;
+    await publisher.publishAsync(topic, JSON.stringify({ state: 'temporary' }), { qos: 1, retain: true });
+    expect((await rest(harper, 'GET', `/${topic}`)).status).toBe(200);
+    await publisher.publishAsync(topic, '', { qos: 1, retain: true });
+    await everything.inbox.waitFor((item) => on(topic)(item) && item.value === null);
+    expect((await rest(harper, 'GET', `/${topic}`)).status).toBe(404);
+  });
+});
