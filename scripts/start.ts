@@ -2,12 +2,18 @@
  * `npm start` (and `npm run dev` with --dev): runs Harper from node_modules with this component,
  * data in ./.harper (or $DATA_DIR), no prompts, and prints where everything is.
  *
+ * --dev keeps dist/ compiled with `tsc --watch` and restarts Harper (in `run` mode) when the
+ * compiled code, the schema or the config changes; web/ is served from disk and needs no restart.
+ * Harper's own `dev` mode is not used: it watches the whole component folder, including the data
+ * in .harper/, and restarts itself in a loop as its own files change.
+ *
  * Ports: HTTP_PORT (default 9926: REST, SSE, WebSocket, MQTT over WebSocket, dashboard),
  * MQTT_NETWORK_PORT (default 1883), OPERATIONSAPI_NETWORK_PORT (default 9925, admin only).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, watch } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 import { resolveCredentials } from './credentials.js';
 import { COMPONENT_DIR, startHarper, type HarperInstance } from './harper-process.js';
 
@@ -24,7 +30,7 @@ function printSummary(harper: HarperInstance, credentialsFile: string, source: s
   const { username, password } = harper.admin;
   const lines = [
     '',
-    `Harper is running this component${dev ? ' in dev mode (reloads on change)' : ''}. Data: ${dataDir}`,
+    `Harper is running this component${dev ? ' (dev: restarts when the code changes)' : ''}. Data: ${dataDir}`,
     '',
     `  Dashboard   http://${host}/`,
     `  REST        http://${host}/sensors/`,
@@ -53,23 +59,65 @@ async function main(): Promise<void> {
 
   let compiler: ChildProcess | undefined;
   if (dev) {
-    // Harper's dev mode reloads when dist/ changes; tsc --watch keeps dist/ current.
+    // tsc --watch keeps dist/ current; a change there restarts Harper (below). Wait for its first
+    // pass so that pass's output does not trigger a restart.
     compiler = spawn(process.execPath, [join(COMPONENT_DIR, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', COMPONENT_DIR, '--watch', '--preserveWatchOutput'], {
-      stdio: 'inherit',
+      stdio: ['ignore', 'pipe', 'inherit'],
     });
+    const output = createInterface({ input: compiler.stdout! });
+    await new Promise<void>((resolve) =>
+      output.on('line', (line) => {
+        if (line.trim()) console.log(`tsc: ${line}`);
+        if (/Found \d+ errors?/.test(line)) resolve();
+      }),
+    );
   }
 
   console.log(`Starting Harper (${installed ? 'existing data' : 'first start: installing'})...`);
-  const harper = await startHarper({
-    dataDir,
-    ports,
-    admin,
-    mode: dev ? 'dev' : 'run',
-    onLine: (line) => console.log(line),
-  });
-  printSummary(harper, credentialsFile, admin.source);
+  const launch = () => startHarper({ dataDir, ports, admin, onLine: (line) => console.log(line) });
+  let harper = await launch();
+
+  // If this process ends for any reason, Harper must not outlive it (an orphaned Harper keeps the
+  // ports and, writing to a closed pipe, spins on EPIPE errors).
+  process.on('exit', () => harper.stop('SIGTERM'));
+  process.stdout.on('error', () => undefined);
+  process.stderr.on('error', () => undefined);
 
   let stopping = false;
+  /** Set while a dev restart runs; changes during it queue one more restart, never a second Harper. */
+  let restarting: Promise<void> | undefined;
+  let changedAgain = false;
+  const restart = async () => {
+    do {
+      changedAgain = false;
+      console.log('Change detected: restarting Harper...');
+      await harper.stop('SIGTERM');
+      if (stopping) return;
+      harper = await launch();
+      console.log(`Harper restarted: http://localhost:${ports.http}/`);
+    } while (changedAgain && !stopping);
+  };
+  if (dev) {
+    let debounce: NodeJS.Timeout | undefined;
+    const onChange = () => {
+      clearTimeout(debounce);
+      debounce = setTimeout(() => {
+        if (restarting) {
+          changedAgain = true;
+          return;
+        }
+        restarting = restart()
+          .catch((error: unknown) => console.error('Restart failed:', error instanceof Error ? error.message : error))
+          .finally(() => (restarting = undefined));
+      }, 500);
+    };
+    watch(join(COMPONENT_DIR, 'dist'), { recursive: true }, (_event, file) => file?.endsWith('.js') && onChange());
+    for (const file of ['schema.graphql', 'config.yaml']) watch(join(COMPONENT_DIR, file), onChange);
+  }
+
+  // Announce only once everything, dev watchers included, is in place.
+  printSummary(harper, credentialsFile, admin.source);
+
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
@@ -79,10 +127,17 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
-  const code = await harper.exited;
-  compiler?.kill('SIGTERM');
-  console.log(`Harper stopped (${code}).`);
-  process.exitCode = stopping ? 0 : 1;
+  for (;;) {
+    const code = await harper.exited;
+    if (restarting) {
+      await restarting;
+      if (!stopping) continue;
+    }
+    compiler?.kill('SIGTERM');
+    console.log(`Harper stopped (${code}).`);
+    // Exit explicitly: the dev file watchers would otherwise keep this process alive.
+    process.exit(stopping ? 0 : 1);
+  }
 }
 
 main().catch((error: unknown) => {

@@ -5,7 +5,7 @@
  * with its own data folder and free ports.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -25,16 +25,17 @@ interface Started {
 }
 
 /** Runs the start script and resolves once it has printed its summary. */
-async function npmStart(): Promise<Started> {
+async function npmStart(args: string[] = []): Promise<Started> {
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env, DATA_DIR: dataDir };
   delete childEnv.HDB_ADMIN_USERNAME;
   delete childEnv.HDB_ADMIN_PASSWORD;
-  const child = spawn(process.execPath, [join(COMPONENT_DIR, 'dist', 'scripts', 'start.js')], { env: childEnv });
+  const child = spawn(process.execPath, [join(COMPONENT_DIR, 'dist', 'scripts', 'start.js'), ...args], { env: childEnv });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   await new Promise<void>((resolve, reject) => {
-    const check = () => output.includes('Ctrl-C stops Harper') && resolve();
+    const timer = setTimeout(() => reject(new Error(`no summary within 40 s:\n${output}`)), 40_000);
+    const check = () => output.includes('Ctrl-C stops Harper') && (clearTimeout(timer), resolve());
     child.stdout.on('data', check);
     child.once('exit', (code) => reject(new Error(`start exited early (${code}):\n${output}`)));
   });
@@ -101,4 +102,24 @@ describe('npm start', () => {
       expect(await ctrlC(started)).toBe(0);
     }
   });
+
+  it('--dev (npm run dev) restarts Harper when the component changes, and Ctrl-C stops both', async () => {
+    const started = await npmStart(['--dev']);
+    try {
+      expect(started.output()).toContain('restarts when the code changes');
+      const now = new Date();
+      utimesSync(join(COMPONENT_DIR, 'config.yaml'), now, now);
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no restart within 30 s:\n${started.output()}`)), 30_000);
+        const check = () => started.output().includes('Harper restarted') && (clearTimeout(timer), resolve());
+        started.child.stdout.on('data', check);
+        started.child.once('exit', () => reject(new Error(`exited during restart:\n${started.output()}`)));
+        check();
+      });
+      const stored = await rest(endpoints(password), 'GET', '/sensors/start-1');
+      expect(stored.status).toBe(200);
+    } finally {
+      expect(await ctrlC(started)).toBe(0);
+    }
+  }, 60_000);
 });
