@@ -16,7 +16,9 @@ export type RefusalCode =
   | 'invalid_field' // a property is present but breaks its rule
   | 'invalid_id' // the id from the topic/path is not an acceptable sensor id
   | 'id_mismatch' // the body names an id other than the topic/path
-  | 'write_failed'; // the server failed to store an accepted message (not the client's fault)
+  | 'write_failed' // the server failed to store an accepted message (not the client's fault)
+  | 'forbidden' // authenticated, but this user may not do this to this record
+  | 'payload_too_large'; // a record over the size limit
 
 export interface RefusalBody {
   error: RefusalCode;
@@ -61,4 +63,9 @@ export function isRefusal(value: unknown): value is Refusal {
 /** A field that breaks its rule; the message is built from the two so they never disagree. */
 export function invalidField(field: string, rule: string): Refusal {
   return new Refusal({ error: 'invalid_field', field, rule, message: `${field} must be ${rule}` });
+}
+
+/** An authenticated user acting outside their rights (REST 403, WebSocket error, MQTT 5 code 128). */
+export function forbidden(message: string): Refusal {
+  return new Refusal({ error: 'forbidden', message }, 403);
 }

@@ -8,8 +8,9 @@
  * methods therefore take `(data, target)`, and `this.getId()` is the id from the topic or path.
  */
 import { tables } from 'harperdb';
-import { Refusal } from './errors.js';
-import type { HarperContext, InstanceBoundTableClass, RequestTarget } from './harper-types.js';
+import { Refusal, forbidden } from './errors.js';
+import { deniedMessage, maySensor, type Action } from './access.js';
+import type { HarperContext, InstanceBoundTableClass, RequestTarget, User } from './harper-types.js';
 import { checkPatch, checkReading, type SensorRecord } from './sensor-rules.js';
 import { acceptWebSocketWrites, type WriteAck } from './websocket-writes.js';
 
@@ -43,6 +44,40 @@ export class Sensors extends SensorsTable {
 
   static post(...args: unknown[]) {
     return super.post(...refuseMalformedBody(args));
+  }
+
+  /*
+   * Harper calls these before every read, subscription (SSE, WebSocket, MQTT, incl. wildcards and
+   * replay), write and delete that arrives over a protocol; the decisions are in lib/access.ts.
+   * Roles we do not define fall back to Harper's table permissions (super.allowX).
+   */
+  allowRead(user: User | undefined, target?: RequestTarget) {
+    return this.decide(user, 'read', () => super.allowRead(user, target));
+  }
+
+  allowCreate(user: User | undefined, data: unknown, target?: RequestTarget) {
+    return this.decide(user, 'write', () => super.allowCreate(user, data, target));
+  }
+
+  allowUpdate(user: User | undefined, data: unknown, target?: RequestTarget) {
+    return this.decide(user, 'write', () => super.allowUpdate(user, data, target));
+  }
+
+  allowDelete(user: User | undefined, target?: RequestTarget) {
+    return this.decide(user, 'delete', () => super.allowDelete(user, target));
+  }
+
+  /**
+   * An authenticated user without the right gets our `forbidden` refusal (a JSON 403, MQTT 5
+   * code 135 on SUBACK); an anonymous one gets `false`, which Harper answers with its 401 and
+   * `WWW-Authenticate` challenge (MQTT refuses anonymous CONNECTs before any of this).
+   */
+  private async decide(user: User | undefined, action: Action, fallback: () => unknown): Promise<boolean> {
+    const id = this.getId();
+    const recordId = id == null || id === '' ? null : String(id);
+    const allowed = (await maySensor(user, action, recordId)) ?? Boolean(await fallback());
+    if (!allowed && user) throw forbidden(deniedMessage(user, action, recordId === null ? 'all sensors' : `sensor "${recordId}"`));
+    return allowed;
   }
 
   /** REST PUT and MQTT publish with retain: replace the sensor's state. */
@@ -90,6 +125,9 @@ export class Sensors extends SensorsTable {
     return acceptWebSocketWrites(outgoing, incoming, async (message): Promise<WriteAck> => {
       const id = pathId ?? (message !== null && typeof message === 'object' ? (message as { id?: unknown }).id : undefined);
       const record = checkReading(id, message);
+      // Written straight to the table (the record is already checked), so ask the same question
+      // Harper asks for every other protocol's write.
+      if (!(await maySensor(context?.user, 'write', record.id))) throw forbidden(deniedMessage(context?.user, 'write', `sensor "${record.id}"`));
       await SensorsTable.put(record, { user: context?.user });
       return { type: 'ack', id: record.id, updatedAt: record.updatedAt };
     });
