@@ -1,7 +1,9 @@
 /**
  * The resources this component exports. Each export name is a URL path, an MQTT topic namespace
  * and a WebSocket/SSE endpoint at once (`sensors` -> /sensors/<id>, topic sensors/<id>).
- * The tables themselves are declared in schema.graphql; the `topics` catch-all needs no code.
+ * The tables themselves are declared in schema.graphql.
  */
 import './lib/mqtt-events.js';
 export { Sensors as sensors } from './lib/sensors.js';
+// The empty export name is the catch-all: every path and topic no other resource owns.
+export { Topics as '' } from './lib/topics.js';

@@ -18,7 +18,8 @@ export type RefusalCode =
   | 'id_mismatch' // the body names an id other than the topic/path
   | 'write_failed' // the server failed to store an accepted message (not the client's fault)
   | 'forbidden' // authenticated, but this user may not do this to this record
-  | 'payload_too_large'; // a record over the size limit
+  | 'payload_too_large' // a record over the size limit (lib/limits.ts)
+  | 'too_deep'; // a payload nested deeper than the limit
 
 export interface RefusalBody {
   error: RefusalCode;

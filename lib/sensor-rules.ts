@@ -6,6 +6,7 @@
  * reading is never seen by any subscriber.
  */
 import { Refusal, invalidField } from './errors.js';
+import { LIMITS, checkSizeAndDepth, tooLarge } from './limits.js';
 
 /** A sensor's latest state, as stored and as delivered to subscribers. */
 export interface SensorRecord {
@@ -52,7 +53,11 @@ function unparsedBytes(body: object): Uint8Array | undefined {
 function asObject(body: unknown): Record<string, unknown> {
   if (body !== null && typeof body === 'object' && !Array.isArray(body)) {
     const bytes = unparsedBytes(body);
-    if (!bytes) return body as Record<string, unknown>;
+    if (!bytes) {
+      checkSizeAndDepth(body);
+      return body as Record<string, unknown>;
+    }
+    if (bytes.length > LIMITS.maxRecordBytes) throw tooLarge(bytes.length);
     try {
       body = JSON.parse(Buffer.from(bytes).toString('utf8'));
     } catch {

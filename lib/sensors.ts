@@ -8,7 +8,8 @@
  * methods therefore take `(data, target)`, and `this.getId()` is the id from the topic or path.
  */
 import { tables } from 'harperdb';
-import { Refusal, forbidden } from './errors.js';
+import { forbidden } from './errors.js';
+import { checkRequestBody } from './limits.js';
 import { deniedMessage, maySensor, type Action } from './access.js';
 import type { HarperContext, InstanceBoundTableClass, RequestTarget, User } from './harper-types.js';
 import { checkPatch, checkReading, type SensorRecord } from './sensor-rules.js';
@@ -18,32 +19,17 @@ type Body = unknown;
 
 const SensorsTable = tables.sensors as unknown as InstanceBoundTableClass<SensorRecord>;
 
-/**
- * Harper parses a REST body lazily and hands the promise to the resource; a syntax error then
- * surfaces as a 500 with the parser's message. A broken body is the client's fault, so turn that
- * rejection into a 400 with our error shape before Harper sees it.
- */
-function refuseMalformedBody(args: unknown[]): unknown[] {
-  return args.map((arg) =>
-    arg instanceof Promise
-      ? arg.catch((error: unknown) => {
-          throw new Refusal({ error: 'malformed_json', message: `request body is not valid JSON (${String((error as Error)?.message ?? error)})` });
-        })
-      : arg,
-  );
-}
-
 export class Sensors extends SensorsTable {
   static put(...args: unknown[]) {
-    return super.put(...refuseMalformedBody(args));
+    return super.put(...checkRequestBody(args));
   }
 
   static patch(...args: unknown[]) {
-    return super.patch(...refuseMalformedBody(args));
+    return super.patch(...checkRequestBody(args));
   }
 
   static post(...args: unknown[]) {
-    return super.post(...refuseMalformedBody(args));
+    return super.post(...checkRequestBody(args));
   }
 
   /*

@@ -12,7 +12,7 @@ import { connectMqtt, mqttSubscriber, reasonCodeOf } from './harness/mqtt.js';
 import { rest } from './harness/rest.js';
 import { sseSubscriber } from './harness/sse.js';
 import { wsSubscriber } from './harness/ws.js';
-import { valueField, type Received, type Subscriber } from './harness/inbox.js';
+import { untilLive, valueField, type Received, type Subscriber } from './harness/inbox.js';
 
 const harper = inject('harper');
 const run = `mx${Date.now().toString(36)}`;
@@ -119,9 +119,10 @@ beforeAll(async () => {
   // Prove every subscription is live before measuring: a non-retained canary per id (validated,
   // fanned out, never stored) must reach every subscriber that covers that id.
   for (const id of ids) {
-    await mqtt5.publishAsync(`sensors/${id}`, JSON.stringify({ location: 'canary', temperature: -1 }), { qos: 1 });
-    await Promise.all(
-      subscribersOf(id).map((subscriber) => subscriber.inbox.waitFor((item) => isFor(item, id) && valueField(item, 'location') === 'canary', 10_000, `canary for ${id} at ${subscriber.name}`)),
+    await untilLive(
+      subscribersOf(id),
+      () => mqtt5.publishAsync(`sensors/${id}`, JSON.stringify({ location: 'canary', temperature: -1 }), { qos: 1 }),
+      (item) => isFor(item, id) && valueField(item, 'location') === 'canary',
     );
   }
 });

@@ -8,7 +8,7 @@ import type { MqttClient } from 'mqtt';
 import { connectMqtt, mqttSubscriber } from './harness/mqtt.js';
 import { rest } from './harness/rest.js';
 import { sseSubscriber } from './harness/sse.js';
-import type { Received, Subscriber } from './harness/inbox.js';
+import { untilLive, type Received, type Subscriber } from './harness/inbox.js';
 
 const harper = inject('harper');
 const site = `site${Date.now().toString(36)}`;
@@ -81,8 +81,7 @@ describe('topics catch-all', () => {
     const sse = sseSubscriber(harper, `/${topic}`);
     try {
       // Live once a non-retained canary reaches it; then a retained publish arrives as a put.
-      await publisher.publishAsync(topic, JSON.stringify({ canary: true }), { qos: 1 });
-      await sse.inbox.waitFor((item) => item.type === 'message');
+      await untilLive([sse], () => publisher.publishAsync(topic, JSON.stringify({ canary: true }), { qos: 1 }), (item) => item.type === 'message');
       await publisher.publishAsync(topic, JSON.stringify({ state: 'idle' }), { qos: 1, retain: true });
       const put = await sse.inbox.waitFor((item) => item.type === 'put');
       expect(put.value).toEqual({ id: topic, state: 'idle' });

@@ -9,7 +9,7 @@ import { connectMqtt, mqttSubscriber, reasonCodeOf } from './harness/mqtt.js';
 import { rest } from './harness/rest.js';
 import { sseSubscriber } from './harness/sse.js';
 import { wsSubscriber } from './harness/ws.js';
-import type { Received, Subscriber } from './harness/inbox.js';
+import { untilLive, type Received, type Subscriber } from './harness/inbox.js';
 
 const harper = inject('harper');
 const run = `val${Date.now().toString(36)}`;
@@ -48,10 +48,12 @@ beforeAll(async () => {
   mqtt5 = await connectMqtt(harper, { protocolVersion: 5 });
   mqtt311 = await connectMqtt(harper, { protocolVersion: 4, clientId: mqtt311ClientId });
   watchers = [await mqttSubscriber(harper, 'sensors/#'), await wsSubscriber(harper, '/sensors/'), sseSubscriber(harper, '/sensors/')];
-  // Live once a non-retained canary (fanned out, never stored) has reached every watcher.
   const canary = `${run}-canary`;
-  await mqtt5.publishAsync(`sensors/${canary}`, JSON.stringify(good), { qos: 1 });
-  await Promise.all(watchers.map((watcher) => watcher.inbox.waitFor((item) => item.topic === `sensors/${canary}` || item.id === canary, 10_000, `canary at ${watcher.name}`)));
+  await untilLive(
+    watchers,
+    () => mqtt5.publishAsync(`sensors/${canary}`, JSON.stringify(good), { qos: 1 }),
+    (item) => item.topic === `sensors/${canary}` || item.id === canary,
+  );
 });
 
 afterAll(async () => {

@@ -58,3 +58,24 @@ export interface Subscriber {
 export function valueField(item: Received, field: string): unknown {
   return item.value !== null && typeof item.value === 'object' ? (item.value as Record<string, unknown>)[field] : undefined;
 }
+
+/**
+ * Waits until every subscriber is provably live: a canary (a non-retained publish: fanned out,
+ * never stored) has reached each of them. A subscription is set up asynchronously after its
+ * connection opens (and an SSE stream on an empty table does not even open until its first event),
+ * so the canary is repeated until each subscriber has seen one.
+ */
+export async function untilLive(
+  subscribers: Subscriber[],
+  sendCanary: () => Promise<unknown>,
+  isCanary: (item: Received) => boolean,
+  timeoutMs = 15_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const pending = () => subscribers.filter((subscriber) => !subscriber.inbox.items.some(isCanary));
+  while (pending().length > 0) {
+    if (Date.now() > deadline) throw new Error(`not live after ${timeoutMs} ms: ${pending().map((s) => s.name).join(', ')}`);
+    await sendCanary();
+    await Promise.all(pending().map((subscriber) => subscriber.inbox.waitFor(isCanary, 250).catch(() => undefined)));
+  }
+}
