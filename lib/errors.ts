@@ -19,7 +19,8 @@ export type RefusalCode =
   | 'write_failed' // the server failed to store an accepted message (not the client's fault)
   | 'forbidden' // authenticated, but this user may not do this to this record
   | 'payload_too_large' // a record over the size limit (lib/limits.ts)
-  | 'too_deep'; // a payload nested deeper than the limit
+  | 'too_deep' // a payload nested deeper than the limit
+  | 'unsupported_content_type'; // a REST body that is not JSON, CBOR, MessagePack or text
 
 export interface RefusalBody {
   error: RefusalCode;

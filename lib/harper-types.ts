@@ -41,4 +41,5 @@ export interface InstanceBoundTableClass<Row> {
   put(...args: unknown[]): Promise<unknown>;
   patch(...args: unknown[]): Promise<unknown>;
   post(...args: unknown[]): Promise<unknown>;
+  parsePath(path: unknown, ...rest: unknown[]): unknown;
 }

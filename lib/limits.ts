@@ -23,11 +23,10 @@ export function tooLarge(bytes: number): Refusal {
   );
 }
 
-/** Refuses a parsed payload that is too large or too deeply nested. */
+/** Refuses a parsed payload that is too deeply nested or too large. */
 export function checkSizeAndDepth(value: unknown): void {
-  const bytes = value === undefined ? 0 : Buffer.byteLength(JSON.stringify(value) ?? '');
-  if (bytes > LIMITS.maxRecordBytes) throw tooLarge(bytes);
-  // Iterative walk: a recursive one could itself be made to overflow the stack.
+  // Depth first, with an iterative walk: JSON.stringify (and any recursive walk) overflows the
+  // stack on a few thousand levels of nesting, which fit easily in a small payload.
   const stack: [unknown, number][] = [[value, 0]];
   while (stack.length > 0) {
     const [node, depth] = stack.pop()!;
@@ -37,7 +36,12 @@ export function checkSizeAndDepth(value: unknown): void {
     }
     for (const child of Object.values(node)) stack.push([child, depth + 1]);
   }
+  const bytes = value === undefined ? 0 : Buffer.byteLength(JSON.stringify(value) ?? '');
+  if (bytes > LIMITS.maxRecordBytes) throw tooLarge(bytes);
 }
+
+/** Content types a write may use: what Harper parses into structured data (and plain text). */
+const ACCEPTED_TYPES = /^(application\/(json|cbor|x-msgpack|msgpack|[\w.+-]*\+json)|text\/plain)\s*(;|$)/i;
 
 interface RequestLike {
   headers?: { get(name: string): string | null | undefined };
@@ -51,9 +55,19 @@ interface RequestLike {
 export function checkRequestBody(args: unknown[]): unknown[] {
   const request = args.find((arg): arg is RequestLike => typeof (arg as RequestLike | null)?.headers?.get === 'function');
   const length = Number(request?.headers?.get('content-length') ?? 0);
-  if (length > LIMITS.maxRecordBytes) {
+  const type = request?.headers?.get('content-type');
+  const refusal =
+    length > LIMITS.maxRecordBytes
+      ? tooLarge(length)
+      : type && !ACCEPTED_TYPES.test(type)
+        ? new Refusal(
+            { error: 'unsupported_content_type', rule: 'application/json (or CBOR, MessagePack)', message: `content type "${type}" is not accepted; send JSON with Content-Type: application/json` },
+            415,
+          )
+        : undefined;
+  if (refusal) {
     for (const arg of args) if (arg instanceof Promise) arg.catch(() => undefined); // the body is not wanted
-    throw tooLarge(length);
+    throw refusal;
   }
   return args.map((arg) =>
     arg instanceof Promise
@@ -62,4 +76,15 @@ export function checkRequestBody(args: unknown[]): unknown[] {
         })
       : arg,
   );
+}
+
+/**
+ * Ids come from the URL path or topic. Harper refuses keys over its storage limit with a 500 before
+ * any resource method runs, so an overlong path is refused here, in `parsePath`, as the client's
+ * mistake.
+ */
+export function checkPathLength(path: unknown, maxLength: number): void {
+  if (typeof path === 'string' && path.length > maxLength + 1) {
+    throw new Refusal({ error: 'invalid_id', field: 'id', rule: `at most ${maxLength} characters`, message: `id is ${path.length - 1} characters; the limit is ${maxLength}` });
+  }
 }

@@ -25,6 +25,7 @@ export interface SensorRecord {
 export const WRITABLE_FIELDS = ['id', 'location', 'temperature', 'humidity', 'battery', 'time'] as const;
 type WritableField = (typeof WRITABLE_FIELDS)[number];
 
+export const MAX_ID_LENGTH = 128;
 export const ID_RULE = '1-128 characters of letters, digits, "_", ":", "-", with "/" between segments';
 const ID_PATTERN = /^[A-Za-z0-9_:-]+(\/[A-Za-z0-9_:-]+)*$/;
 const ABSOLUTE_ZERO = -273.15;
@@ -58,6 +59,10 @@ function asObject(body: unknown): Record<string, unknown> {
       return body as Record<string, unknown>;
     }
     if (bytes.length > LIMITS.maxRecordBytes) throw tooLarge(bytes.length);
+    const { contentType } = body as { contentType: string };
+    if (!/json|octet-stream/i.test(contentType)) {
+      throw new Refusal({ error: 'unsupported_content_type', message: `content type "${contentType}" is not accepted; send JSON` }, 415);
+    }
     try {
       body = JSON.parse(Buffer.from(bytes).toString('utf8'));
     } catch {

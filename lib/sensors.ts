@@ -9,10 +9,10 @@
  */
 import { tables } from 'harperdb';
 import { forbidden } from './errors.js';
-import { checkRequestBody } from './limits.js';
+import { checkPathLength, checkRequestBody } from './limits.js';
 import { deniedMessage, maySensor, type Action } from './access.js';
 import type { HarperContext, InstanceBoundTableClass, RequestTarget, User } from './harper-types.js';
-import { checkPatch, checkReading, type SensorRecord } from './sensor-rules.js';
+import { MAX_ID_LENGTH, checkPatch, checkReading, type SensorRecord } from './sensor-rules.js';
 import { acceptWebSocketWrites, type WriteAck } from './websocket-writes.js';
 
 type Body = unknown;
@@ -20,6 +20,11 @@ type Body = unknown;
 const SensorsTable = tables.sensors as unknown as InstanceBoundTableClass<SensorRecord>;
 
 export class Sensors extends SensorsTable {
+  static parsePath(path: unknown, ...rest: unknown[]) {
+    checkPathLength(path, MAX_ID_LENGTH);
+    return super.parsePath(path, ...rest);
+  }
+
   static put(...args: unknown[]) {
     return super.put(...checkRequestBody(args));
   }

@@ -5,15 +5,24 @@
  * Harper's table permissions (roles.yaml); writes are the admin's (lib/access.ts).
  */
 import { tables } from 'harperdb';
-import { forbidden } from './errors.js';
+import { Refusal, forbidden } from './errors.js';
 import { deniedMessage, roleOf } from './access.js';
-import { checkRequestBody } from './limits.js';
+import { LIMITS, checkPathLength, checkRequestBody } from './limits.js';
 import { checkTopicWrite } from './topic-rules.js';
 import type { InstanceBoundTableClass, RequestTarget, User } from './harper-types.js';
 
 const TopicsTable = tables.topics as unknown as InstanceBoundTableClass<unknown>;
 
+function isHttpRequest(context: unknown): boolean {
+  return typeof (context as { headers?: { get?: unknown } } | undefined)?.headers?.get === 'function';
+}
+
 export class Topics extends TopicsTable {
+  static parsePath(path: unknown, ...rest: unknown[]) {
+    checkPathLength(path, LIMITS.maxTopicLength);
+    return super.parsePath(path, ...rest);
+  }
+
   static put(...args: unknown[]) {
     return super.put(...checkRequestBody(args));
   }
@@ -28,6 +37,11 @@ export class Topics extends TopicsTable {
 
   put(data: unknown, target?: RequestTarget) {
     checkTopicWrite(this.getId(), data);
+    if ((data === null || typeof data !== 'object') && isHttpRequest(this.getContext())) {
+      // Harper's commit-time validation fails (500) on a scalar record stored through REST, while
+      // MQTT stores scalars fine; refuse it over REST with a reason instead.
+      throw new Refusal({ error: 'not_an_object', message: 'REST writes to a topic take a JSON object; publish scalar payloads over MQTT' });
+    }
     return super.put(data, target);
   }
 

@@ -64,9 +64,30 @@ export interface HarperInstance {
 
 const HARPER_BIN = join(COMPONENT_DIR, 'node_modules', 'harperdb', 'bin', 'harperdb.js');
 
-/** Settings that make every instance we start secure and self-contained. */
+/** A user's own HARPER_SET_CONFIG merged under ours: theirs may add settings, not undo ours. */
+function mergedSetConfig(ours: Record<string, Record<string, unknown>>): string {
+  let theirs: Record<string, unknown> = {};
+  try {
+    theirs = JSON.parse(process.env.HARPER_SET_CONFIG ?? '{}') as Record<string, unknown>;
+  } catch {
+    throw new Error('HARPER_SET_CONFIG is not valid JSON');
+  }
+  const merged: Record<string, unknown> = { ...theirs };
+  for (const [section, values] of Object.entries(ours)) {
+    const mine = theirs[section];
+    merged[section] = { ...(mine && typeof mine === 'object' ? mine : {}), ...values };
+  }
+  return JSON.stringify(merged);
+}
+
+/**
+ * Settings that make every instance we start secure and self-contained. TLS listeners and the
+ * thread count stay open to the user's environment (HTTP_SECUREPORT=9927, MQTT_NETWORK_SECUREPORT=8883,
+ * TLS_CERTIFICATE, ...); the ports, the isolation and the security settings do not.
+ */
 function harperEnvironment(options: HarperOptions, rootPath: string, home: string): Record<string, string> {
   const { ports, admin } = options;
+  const env = process.env;
   return {
     ROOTPATH: rootPath,
     HOME: home,
@@ -74,18 +95,18 @@ function harperEnvironment(options: HarperOptions, rootPath: string, home: strin
     HDB_ADMIN_USERNAME: admin.username,
     HDB_ADMIN_PASSWORD: admin.password,
     HTTP_PORT: String(ports.http),
-    HTTP_SECUREPORT: 'null',
+    HTTP_SECUREPORT: env.HTTP_SECUREPORT ?? 'null',
     MQTT_NETWORK_PORT: String(ports.mqtt),
-    MQTT_NETWORK_SECUREPORT: 'null',
+    MQTT_NETWORK_SECUREPORT: env.MQTT_NETWORK_SECUREPORT ?? 'null',
     OPERATIONSAPI_NETWORK_PORT: String(ports.operations),
-    OPERATIONSAPI_NETWORK_SECUREPORT: 'null',
-    REPLICATION_SECUREPORT: 'null',
-    THREADS_COUNT: String(options.threads ?? 1),
+    OPERATIONSAPI_NETWORK_SECUREPORT: env.OPERATIONSAPI_NETWORK_SECUREPORT ?? 'null',
+    REPLICATION_SECUREPORT: env.REPLICATION_SECUREPORT ?? 'null',
+    THREADS_COUNT: String(options.threads ?? env.THREADS_COUNT ?? 1),
     LOGGING_STDSTREAMS: 'true',
     // authorizeLocal must be set through the nested config: the HTTP layer reads the string
     // "false" from AUTHENTICATION_AUTHORIZELOCAL as true, which would make every local client a
     // super user. The studio is switched off: nothing of ours needs it.
-    HARPER_SET_CONFIG: JSON.stringify({
+    HARPER_SET_CONFIG: mergedSetConfig({
       authentication: { authorizeLocal: false },
       mqtt: { requireAuthentication: true },
       localStudio: { enabled: false },

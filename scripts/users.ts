@@ -3,7 +3,7 @@
  * Talks to Harper's operations API as the admin; generated passwords are shown once.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { COMPONENT_DIR, type AdminCredentials } from './harper-process.js';
@@ -42,17 +42,18 @@ A device named 101 may write sensors/101 and read its own sign; grants add more 
 
 class UsageError extends Error {}
 
-function adminCredentials(): AdminCredentials {
+/** The admin credentials, and the file they came from when npm start saved them. */
+function adminCredentials(): AdminCredentials & { file?: string } {
   const env = process.env;
   if (env.CLI_TARGET_USERNAME && env.CLI_TARGET_PASSWORD) return { username: env.CLI_TARGET_USERNAME, password: env.CLI_TARGET_PASSWORD };
   if (env.HDB_ADMIN_USERNAME && env.HDB_ADMIN_PASSWORD) return { username: env.HDB_ADMIN_USERNAME, password: env.HDB_ADMIN_PASSWORD };
   const file = join(resolve(env.DATA_DIR ?? join(COMPONENT_DIR, '.harper')), 'credentials.json');
-  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as AdminCredentials;
+  if (existsSync(file)) return { ...(JSON.parse(readFileSync(file, 'utf8')) as AdminCredentials), file };
   throw new UsageError(`no admin credentials: set CLI_TARGET_USERNAME and CLI_TARGET_PASSWORD (or HDB_ADMIN_USERNAME and HDB_ADMIN_PASSWORD), or run npm start once to create ${file}`);
 }
 
 function operationsUrl(explicit: string | undefined): string {
-  return explicit ?? process.env.CLI_TARGET ?? `http://localhost:${process.env.OPERATIONSAPI_NETWORK_PORT ?? 9925}`;
+  return explicit || process.env.CLI_TARGET || `http://localhost:${process.env.OPERATIONSAPI_NETWORK_PORT || 9925}`;
 }
 
 function idList(value: string | undefined): string[] | undefined {
@@ -88,7 +89,8 @@ export async function main(argv: string[]): Promise<number> {
     if (!USER_NAME.test(name)) throw new UsageError(`"${name}" is not a valid user name (letters, digits, _ . @ : -, at most 128)`);
     return name;
   };
-  const client = new OperationsClient(operationsUrl(values.url), adminCredentials());
+  const admin = adminCredentials();
+  const client = new OperationsClient(operationsUrl(values.url), admin);
   const out = (text: string, data: unknown) => console.log(values.json ? JSON.stringify(data) : text);
 
   switch (command) {
@@ -126,6 +128,8 @@ export async function main(argv: string[]): Promise<number> {
       const username = needName();
       const password = values.password ?? generatePassword();
       await client.setPassword(username, password);
+      // Rotating the admin that npm start saved: keep its file current, or the next start fails.
+      if (admin.file && username === admin.username) writeFileSync(admin.file, JSON.stringify({ username, password }, null, 2) + '\n', { mode: 0o600 });
       out(`New password for "${username}" (shown once, store it now):\n  ${password}`, { username, password });
       return 0;
     }

@@ -7,6 +7,7 @@ import { connectMqtt, mqttSubscriber } from './harness/mqtt.js';
 import { rest } from './harness/rest.js';
 import { sseSubscriber } from './harness/sse.js';
 import { wsSubscriber } from './harness/ws.js';
+import { createUser } from './harness/users.js';
 
 const harper = inject('harper');
 const id = `anon${Date.now().toString(36)}`;
@@ -83,14 +84,46 @@ describe('MQTT', () => {
     ['3.1.1 wrong password', 4, wrong],
     ['5 wrong password', 5, wrong],
   ] as const)('%s: CONNECT refused', async (_name, protocolVersion, credentials) => {
-    await expect(connectMqtt(harper, { protocolVersion, credentials })).rejects.toThrow(/Not authorized|Bad User Name or Password|Connection refused/i);
+    await expect(connectMqtt(harper, { protocolVersion, credentials })).rejects.toThrow(/Not authorized|Bad user ?name or password/i);
   });
 
   it('MQTT over WebSocket anonymous: CONNECT refused', async () => {
-    await expect(connectMqtt(harper, { overWebSocket: true, credentials: null })).rejects.toThrow(/Not authorized|Bad User Name or Password|Connection refused/i);
+    await expect(connectMqtt(harper, { overWebSocket: true, credentials: null })).rejects.toThrow(/Not authorized|Bad user ?name or password/i);
   });
 
   it('an anonymous client cannot subscribe even after a refused CONNECT', async () => {
     await expect(mqttSubscriber(harper, 'sensors/#', { credentials: null })).rejects.toThrow();
+  });
+});
+
+describe('the catch-all topic space follows the same roles', () => {
+  it('viewers read it but may not write; devices may do neither; over REST and MQTT', async () => {
+    const topic = `${id}/line/status`;
+    expect((await rest(harper, 'PUT', `/${topic}`, { json: { state: 'on' } })).status).toBe(204);
+    const viewer = await createUser(harper, 'viewer', `${id}-viewer`);
+    const device = await createUser(harper, 'device', `${id}-device`);
+
+    expect((await rest(harper, 'GET', `/${topic}`, { auth: viewer })).status).toBe(200);
+    const viewerWrite = await rest(harper, 'PUT', `/${topic}`, { json: { state: 'off' }, auth: viewer });
+    expect(viewerWrite.status).toBe(403);
+    expect(viewerWrite.body).toMatchObject({ error: 'forbidden' });
+    expect((await rest(harper, 'GET', `/${topic}`, { auth: device })).status).toBe(403);
+    expect((await rest(harper, 'PUT', `/${topic}`, { json: { state: 'off' }, auth: device })).status).toBe(403);
+
+    const viewerMqtt = await connectMqtt(harper, { credentials: viewer });
+    const granted = await viewerMqtt.subscribeAsync(`${id}/#`, { qos: 1 });
+    expect(granted[0].qos).toBe(1);
+    await expect(viewerMqtt.publishAsync(topic, JSON.stringify({ state: 'off' }), { qos: 1, retain: true })).rejects.toMatchObject({ code: 128 });
+    await viewerMqtt.endAsync();
+
+    const deviceMqtt = await connectMqtt(harper, { credentials: device });
+    const refused = await deviceMqtt.subscribeAsync(`${id}/#`, { qos: 1 }).then(
+      (grants) => grants[0].qos,
+      (error: { packet?: { granted?: number[] } }) => error.packet?.granted?.[0],
+    );
+    expect(refused).toBe(135);
+    await deviceMqtt.endAsync();
+
+    expect((await rest(harper, 'GET', `/${topic}`)).body).toEqual({ id: topic, state: 'on' });
   });
 });

@@ -4,7 +4,7 @@
  * reuses data and credentials. Runs the compiled start script (npm start = build + this script)
  * with its own data folder and free ports.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -84,6 +84,19 @@ describe('npm start', () => {
       expect((await rest(harper, 'PUT', '/sensors/start-1', { json: { location: 'first run', temperature: 5 } })).status).toBe(204);
       const mqtt = await connectMqtt(harper);
       await mqtt.endAsync();
+
+      // Rotating the admin password with the users CLI keeps the saved credentials current.
+      const rotated = spawnSync(process.execPath, [join(COMPONENT_DIR, 'dist', 'scripts', 'users.js'), 'rotate', 'admin'], {
+        env: { ...process.env, ...env, DATA_DIR: dataDir, CLI_TARGET: '', CLI_TARGET_USERNAME: '', HDB_ADMIN_USERNAME: '' },
+        encoding: 'utf8',
+      });
+      expect(rotated.status, rotated.stderr).toBe(0);
+      const newPassword = (JSON.parse(readFileSync(join(dataDir, 'credentials.json'), 'utf8')) as { password: string }).password;
+      expect(newPassword).not.toBe(password);
+      expect(rotated.stdout).toContain(newPassword);
+      expect((await rest(harper, 'GET', '/sensors/start-1')).status).toBe(401);
+      password = newPassword;
+      expect((await rest(endpoints(password), 'GET', '/sensors/start-1')).status).toBe(200);
     } finally {
       expect(await ctrlC(started)).toBe(0);
     }
