@@ -4,22 +4,46 @@
  * Roles (roles.yaml) give Harper-level READ rights only. Every write right is granted here, by
  * our resource classes, so that no client can write around the validation rules through another
  * door (Harper's operations API honours table permissions: a role with `insert` on a table could
- * `upsert` arbitrary records there without passing through lib/sensor-rules.ts).
- *
- * | role     | sensors                                   | own ids                          |
- * |----------|-------------------------------------------|----------------------------------|
- * | admin    | everything (Harper super user)            |                                  |
- * | operator | read and subscribe, any id and wildcards  |                                  |
- * | viewer   | read and subscribe, any id and wildcards  |                                  |
- * | device   | read, subscribe and write its own ids only; no collection or wildcard reads | its username, plus the ids granted to it in the `devices` table |
+ * `upsert` arbitrary records there without passing through our rules).
  *
  * Like Mosquitto's `%u` ACL patterns, a device named `101` owns `sensors/101`; a gateway that
  * speaks for several sensors is granted them explicitly (npm run users -- grant ...).
  */
 import { tables } from 'harperdb';
+import { forbidden } from './errors.js';
 import type { User } from './harper-types.js';
 
 export type RoleName = 'admin' | 'operator' | 'viewer' | 'device';
+export type Action = 'read' | 'write' | 'delete';
+export type Resource = 'sensors' | 'readings' | 'rules' | 'alerts' | 'stats';
+
+/** all: any record and the collection; own: the device's own records only; none. */
+type Scope = 'all' | 'own' | 'none';
+type Policy = Record<RoleName, Record<Action, Scope>>;
+
+const readOnly = { read: 'all', write: 'none', delete: 'none' } as const;
+const nothing = { read: 'none', write: 'none', delete: 'none' } as const;
+/** History, alerts and statistics are written by the server alone, never over a protocol. */
+const serverWritten: Policy = { admin: readOnly, operator: readOnly, viewer: readOnly, device: nothing };
+
+export const POLICIES: Record<Resource, Policy> = {
+  sensors: {
+    admin: { read: 'all', write: 'all', delete: 'all' },
+    operator: readOnly,
+    viewer: readOnly,
+    device: { read: 'own', write: 'own', delete: 'none' },
+  },
+  rules: {
+    admin: { read: 'all', write: 'all', delete: 'all' },
+    operator: { read: 'all', write: 'all', delete: 'all' },
+    viewer: readOnly,
+    device: nothing,
+  },
+  readings: serverWritten,
+  alerts: serverWritten,
+  stats: serverWritten,
+};
+
 const NAMED_ROLES: readonly string[] = ['operator', 'viewer', 'device'];
 
 /** The backbone role of a user; undefined for anonymous users and roles we do not define. */
@@ -51,30 +75,39 @@ export async function deviceOwns(user: User, kind: GrantKind, id: string): Promi
   return grants?.[kind]?.includes(id) ?? false;
 }
 
-export type Action = 'read' | 'write' | 'delete';
-
 /**
- * The decision for a sensor record (`id`) or the whole table / a wildcard (`id` null).
- * Returns undefined for users whose role we do not define: the caller defers to Harper's own
- * table permissions for them.
+ * The decision for one record (`id`) or for the whole table / a wildcard (`id` null). Undefined
+ * for users whose role we do not define: the caller defers to Harper's own table permissions.
  */
-export async function maySensor(user: User | undefined, action: Action, id: string | null): Promise<boolean | undefined> {
-  const role = roleOf(user);
+export async function may(user: User | undefined, resource: Resource, action: Action, id: string | null): Promise<boolean | undefined> {
   if (!user) return false;
-  switch (role) {
-    case 'admin':
-      return true;
-    case 'operator':
-    case 'viewer':
-      return action === 'read';
-    case 'device':
-      return action !== 'delete' && id !== null && deviceOwns(user, 'sensors', id);
-    default:
-      return undefined;
-  }
+  const role = roleOf(user);
+  if (!role) return undefined;
+  const scope = POLICIES[resource][role][action];
+  if (scope === 'all') return true;
+  if (scope === 'none' || id === null) return false;
+  return deviceOwns(user, resource === 'sensors' ? 'sensors' : 'signs', id);
 }
 
 export function deniedMessage(user: User | undefined, action: Action, what: string): string {
   const who = user ? `user "${user.username}" (${roleOf(user) ?? user.role?.role ?? 'no role'})` : 'an anonymous client';
   return `${who} may not ${action} ${what}`;
+}
+
+/**
+ * For the resource classes' allowRead/allowCreate/allowUpdate/allowDelete: an authenticated user
+ * without the right gets our `forbidden` refusal (a JSON 403; MQTT 5 SUBACK 135, PUBACK 128);
+ * an anonymous one gets `false`, which Harper answers with its 401 and `WWW-Authenticate` challenge.
+ */
+export async function authorize(
+  user: User | undefined,
+  resource: Resource,
+  action: Action,
+  rawId: unknown,
+  harperDecides: () => unknown,
+): Promise<boolean> {
+  const id = rawId == null || rawId === '' ? null : String(rawId);
+  const allowed = (await may(user, resource, action, id)) ?? Boolean(await harperDecides());
+  if (!allowed && user) throw forbidden(deniedMessage(user, action, id === null ? `all ${resource}` : `${resource} "${id}"`));
+  return allowed;
 }

@@ -20,7 +20,9 @@ export type RefusalCode =
   | 'forbidden' // authenticated, but this user may not do this to this record
   | 'payload_too_large' // a record over the size limit (lib/limits.ts)
   | 'too_deep' // a payload nested deeper than the limit
-  | 'unsupported_content_type'; // a REST body that is not JSON, CBOR, MessagePack or text
+  | 'unsupported_content_type' // a REST body that is not JSON, CBOR, MessagePack or text
+  | 'invalid_query' // a malformed replay parameter (startTime, previousCount)
+  | 'not_stored'; // a non-retained publish to a resource that only takes stored writes
 
 export interface RefusalBody {
   error: RefusalCode;

@@ -43,3 +43,10 @@ export interface InstanceBoundTableClass<Row> {
   post(...args: unknown[]): Promise<unknown>;
   parsePath(path: unknown, ...rest: unknown[]): unknown;
 }
+
+/**
+ * Harper's `transaction(context, callback)`: exported by the package but missing from its type
+ * declarations. Writes made with `context` inside the callback commit together, after it returns.
+ */
+import * as harper from 'harperdb';
+export const transaction = (harper as unknown as { transaction: <T>(context: HarperContext, callback: () => Promise<T>) => Promise<T> }).transaction;

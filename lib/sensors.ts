@@ -6,18 +6,40 @@
  * purpose: in Harper 4.7 the newer style (`static loadAsInstance = false`) skips the read-permission
  * check on subscriptions and loses record-level replay, while this style keeps both. Its instance
  * methods therefore take `(data, target)`, and `this.getId()` is the id from the topic or path.
+ *
+ * Every stored write, whatever its protocol, goes through `stored()`: the state, its reading in
+ * the history, the alert rules and the rolling statistics, all in the write's transaction.
  */
 import { tables } from 'harperdb';
+import { authorize, deniedMessage, may } from './access.js';
+import { evaluateRules } from './alerts.js';
+import { monotonicNow } from './clock.js';
 import { forbidden } from './errors.js';
+import { appendReading } from './history.js';
 import { checkPathLength, checkRequestBody } from './limits.js';
-import { deniedMessage, maySensor, type Action } from './access.js';
-import type { HarperContext, InstanceBoundTableClass, RequestTarget, User } from './harper-types.js';
+import { withReplay } from './replay.js';
 import { MAX_ID_LENGTH, checkPatch, checkReading, type SensorRecord } from './sensor-rules.js';
+import { updateStats } from './stats.js';
 import { acceptWebSocketWrites, type WriteAck } from './websocket-writes.js';
-
-type Body = unknown;
+import { transaction, type HarperContext, type InstanceBoundTableClass, type RequestTarget, type User } from './harper-types.js';
 
 const SensorsTable = tables.sensors as unknown as InstanceBoundTableClass<SensorRecord>;
+
+/** What follows every stored state change, in the same transaction (`context`). */
+async function stored(record: SensorRecord, context: unknown): Promise<void> {
+  await appendReading(record, context);
+  await evaluateRules(record, context);
+  await updateStats(record, context);
+}
+
+/** The complete record after a PATCH: the current state with the patch applied. */
+function merged(current: Partial<SensorRecord> | undefined, patch: Partial<SensorRecord>, id: string): SensorRecord {
+  const base: Partial<SensorRecord> = {};
+  for (const field of ['location', 'temperature', 'humidity', 'battery', 'time'] as const) {
+    if (current?.[field] !== undefined) (base as Record<string, unknown>)[field] = current[field];
+  }
+  return { ...base, ...patch, id } as SensorRecord;
+}
 
 export class Sensors extends SensorsTable {
   static parsePath(path: unknown, ...rest: unknown[]) {
@@ -43,83 +65,84 @@ export class Sensors extends SensorsTable {
    * Roles we do not define fall back to Harper's table permissions (super.allowX).
    */
   allowRead(user: User | undefined, target?: RequestTarget) {
-    return this.decide(user, 'read', () => super.allowRead(user, target));
+    return authorize(user, 'sensors', 'read', this.getId(), () => super.allowRead(user, target));
   }
 
   allowCreate(user: User | undefined, data: unknown, target?: RequestTarget) {
-    return this.decide(user, 'write', () => super.allowCreate(user, data, target));
+    return authorize(user, 'sensors', 'write', this.getId(), () => super.allowCreate(user, data, target));
   }
 
   allowUpdate(user: User | undefined, data: unknown, target?: RequestTarget) {
-    return this.decide(user, 'write', () => super.allowUpdate(user, data, target));
+    return authorize(user, 'sensors', 'write', this.getId(), () => super.allowUpdate(user, data, target));
   }
 
   allowDelete(user: User | undefined, target?: RequestTarget) {
-    return this.decide(user, 'delete', () => super.allowDelete(user, target));
+    return authorize(user, 'sensors', 'delete', this.getId(), () => super.allowDelete(user, target));
   }
 
-  /**
-   * An authenticated user without the right gets our `forbidden` refusal (a JSON 403, MQTT 5
-   * code 135 on SUBACK); an anonymous one gets `false`, which Harper answers with its 401 and
-   * `WWW-Authenticate` challenge (MQTT refuses anonymous CONNECTs before any of this).
-   */
-  private async decide(user: User | undefined, action: Action, fallback: () => unknown): Promise<boolean> {
-    const id = this.getId();
-    const recordId = id == null || id === '' ? null : String(id);
-    const allowed = (await maySensor(user, action, recordId)) ?? Boolean(await fallback());
-    if (!allowed && user) throw forbidden(deniedMessage(user, action, recordId === null ? 'all sensors' : `sensor "${recordId}"`));
-    return allowed;
+  /** Every subscription (SSE, WebSocket, MQTT): replay and resume from the URL or topic query. */
+  subscribe(request?: unknown) {
+    return super.subscribe(withReplay(request));
   }
 
   /** REST PUT and MQTT publish with retain: replace the sensor's state. */
-  put(data: Body, target?: RequestTarget) {
-    return super.put(checkReading(this.getId(), data), target);
+  async put(data: unknown, target?: RequestTarget) {
+    const record = checkReading(this.getId(), data, monotonicNow());
+    await super.put(record, target);
+    await stored(record, this);
   }
 
   /** REST PATCH: merge into the current state; the result must still be a complete reading. */
-  async patch(data: Body, target?: RequestTarget) {
-    const current = await SensorsTable.get(String(this.getId()));
-    return super.patch(checkPatch(this.getId(), data, current), target);
+  async patch(data: unknown, target?: RequestTarget) {
+    const id = String(this.getId());
+    const current = await SensorsTable.get(id, this);
+    const patch = checkPatch(id, data, current, monotonicNow());
+    await super.patch(patch, target);
+    await stored(merged(current, patch, id), this);
   }
 
   /** MQTT publish without retain: validated like a stored reading, fanned out, not stored. */
-  publish(message: Body, target?: RequestTarget) {
-    return super.publish(checkReading(this.getId(), message), target);
+  publish(message: unknown, target?: RequestTarget) {
+    return super.publish(checkReading(this.getId(), message, monotonicNow()), target);
   }
 
   /**
    * REST POST. On the collection (`POST /sensors/`) the id comes from the body and the reading is
    * stored under it, answering 201 with its Location; POST to a record is not a meaningful action.
    */
-  async post(data: Body, _target?: RequestTarget) {
-    const id = this.getId();
-    if (id != null) {
+  async post(data: unknown, _target?: RequestTarget) {
+    if (this.getId() != null) {
       return { status: 405, headers: { Allow: 'GET, PUT, PATCH, DELETE' }, data: { error: 'method_not_allowed', message: 'POST to the collection (/sensors/) with the id in the body, or PUT to /sensors/<id>' } };
     }
     const body = data !== null && typeof data === 'object' ? (data as { id?: unknown }) : {};
-    const record = checkReading(body.id, data);
+    const record = checkReading(body.id, data, monotonicNow());
     await SensorsTable.put(record, this);
+    await stored(record, this);
     return { status: 201, headers: { Location: `/sensors/${record.id}` }, data: record };
   }
 
   /**
    * WebSocket: Harper subscribes the socket to this record (or table) and, by default, drops what
    * the client sends. Here each message is a reading for this sensor (or, on the table's socket,
-   * for the sensor its id names), checked by the same rules as every other write, stored, and
-   * answered with an ack or an error on the same socket.
+   * for the sensor its id names), checked by the same rules as every other write, stored in one
+   * transaction with its history, and acknowledged once committed (or answered with an error).
    */
   connect(incoming: unknown, target?: RequestTarget) {
     const outgoing = super.connect(incoming, target);
     if (!incoming) return outgoing; // SSE: no messages come from the client
     const pathId = this.getId();
-    const context: HarperContext | undefined = this.getContext();
+    const user = (this.getContext() as HarperContext | undefined)?.user;
     return acceptWebSocketWrites(outgoing, incoming, async (message): Promise<WriteAck> => {
       const id = pathId ?? (message !== null && typeof message === 'object' ? (message as { id?: unknown }).id : undefined);
-      const record = checkReading(id, message);
+      const record = checkReading(id, message, monotonicNow());
       // Written straight to the table (the record is already checked), so ask the same question
       // Harper asks for every other protocol's write.
-      if (!(await maySensor(context?.user, 'write', record.id))) throw forbidden(deniedMessage(context?.user, 'write', `sensor "${record.id}"`));
-      await SensorsTable.put(record, { user: context?.user });
+      if (!(await may(user, 'sensors', 'write', record.id))) throw forbidden(deniedMessage(user, 'write', `sensors "${record.id}"`));
+      const context: HarperContext = { user };
+      await transaction(context, async () => {
+        await SensorsTable.put(record, context);
+        await stored(record, context);
+      });
       return { type: 'ack', id: record.id, updatedAt: record.updatedAt };
     });
   }

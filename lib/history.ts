@@ -1,0 +1,73 @@
+/**
+ * The `readings` history: one reading per accepted, stored sensor write, appended in the same
+ * transaction as the state update (so none can be missed, and none exists without its state).
+ * Non-retained MQTT publishes are ephemeral by design and leave no reading.
+ */
+import { tables } from 'harperdb';
+import { authorize, type Action } from './access.js';
+import { THREAD } from './clock.js';
+import { forbidden } from './errors.js';
+import type { InstanceBoundTableClass, RequestTarget, User } from './harper-types.js';
+import type { SensorRecord } from './sensor-rules.js';
+
+export interface ReadingRecord {
+  id: string;
+  sensorId: string;
+  /** Server time of the write (the sensor's updatedAt). */
+  time: number;
+  deviceTime?: number;
+  location: string;
+  temperature: number;
+  humidity?: number;
+  battery?: number;
+}
+
+const ReadingsTable = tables.readings as unknown as InstanceBoundTableClass<ReadingRecord> & { setTTLExpiration(seconds: number): void };
+
+/** Retention: READINGS_RETENTION_DAYS (default 7, as in schema.graphql). */
+const retentionDays = Number(process.env.READINGS_RETENTION_DAYS ?? 7);
+if (Number.isFinite(retentionDays) && retentionDays > 0) ReadingsTable.setTTLExpiration(retentionDays * 86_400);
+
+export function readingOf(record: SensorRecord): ReadingRecord {
+  const reading: ReadingRecord = {
+    id: `${record.id}@${record.updatedAt}@${THREAD}`,
+    sensorId: record.id,
+    time: record.updatedAt,
+    location: record.location,
+    temperature: record.temperature,
+  };
+  if (record.time !== undefined) reading.deviceTime = record.time;
+  if (record.humidity !== undefined) reading.humidity = record.humidity;
+  if (record.battery !== undefined) reading.battery = record.battery;
+  return reading;
+}
+
+/** Appends the reading within `context`'s transaction (pass the resource doing the state write). */
+export function appendReading(record: SensorRecord, context: unknown): Promise<unknown> {
+  return ReadingsTable.put(readingOf(record), context);
+}
+
+/** The readings resource: queried over REST (by sensor, time range, sorted, paged, CSV), never written. */
+export class Readings extends ReadingsTable {
+  allowRead(user: User | undefined, target?: RequestTarget) {
+    return authorize(user, 'readings', 'read', this.getId(), () => super.allowRead(user, target));
+  }
+
+  allowCreate(user: User | undefined) {
+    return refuseWrite(user, 'write');
+  }
+
+  allowUpdate(user: User | undefined) {
+    return refuseWrite(user, 'write');
+  }
+
+  allowDelete(user: User | undefined) {
+    return refuseWrite(user, 'delete');
+  }
+}
+
+/** Server-written tables refuse every protocol write, with a reason for authenticated users. */
+export function refuseWrite(user: User | undefined, action: Action, resource = 'readings'): boolean {
+  if (user) throw forbidden(`${resource} are written by the server; they cannot be ${action === 'delete' ? 'deleted' : 'written'} over a protocol`);
+  return false;
+}
