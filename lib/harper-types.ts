@@ -45,8 +45,14 @@ export interface InstanceBoundTableClass<Row> {
 }
 
 /**
- * Harper's `transaction(context, callback)`: exported by the package but missing from its type
- * declarations. Writes made with `context` inside the callback commit together, after it returns.
+ * Harper's `transaction(context, callback)`: writes made with `context` inside the callback commit
+ * together, after it returns. The package exports it, but its type declarations do not, and it is
+ * attached to the exports after our module is imported, so it is looked up when first called.
  */
-import * as harper from 'harperdb';
-export const transaction = (harper as unknown as { transaction: <T>(context: HarperContext, callback: () => Promise<T>) => Promise<T> }).transaction;
+import { createRequire } from 'node:module';
+type TransactionFunction = <T>(context: HarperContext, callback: () => Promise<T>) => Promise<T>;
+const requireFromHere = createRequire(import.meta.url);
+export function transaction<T>(context: HarperContext, callback: () => Promise<T>): Promise<T> {
+  const run = (requireFromHere('harperdb') as { transaction: TransactionFunction }).transaction;
+  return run(context, callback);
+}
