@@ -28,6 +28,7 @@ export interface InstanceBoundResource {
   /** Resolves to the subscription for SSE/WebSocket (a promise in this style). */
   connect(incoming: unknown, target?: RequestTarget): AsyncIterable<unknown> | Promise<AsyncIterable<unknown>>;
   subscribe(request?: unknown): unknown;
+  search(query?: unknown): unknown;
   allowRead(user: User | undefined, target?: RequestTarget, context?: unknown): unknown;
   allowCreate(user: User | undefined, data: unknown, context?: unknown): unknown;
   allowUpdate(user: User | undefined, data: unknown, context?: unknown): unknown;

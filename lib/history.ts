@@ -7,6 +7,7 @@ import { tables } from 'harperdb';
 import { authorize, type Action } from './access.js';
 import { THREAD } from './clock.js';
 import { forbidden } from './errors.js';
+import { needsSortWorkaround, sortedSearch, type Query } from './query-fix.js';
 import type { InstanceBoundTableClass, RequestTarget, User } from './harper-types.js';
 import type { SensorRecord } from './sensor-rules.js';
 
@@ -49,6 +50,11 @@ export function appendReading(record: SensorRecord, context: unknown): Promise<u
 
 /** The readings resource: queried over REST (by sensor, time range, sorted, paged, CSV), never written. */
 export class Readings extends ReadingsTable {
+  search(query?: Query): AsyncIterable<ReadingRecord> {
+    if (needsSortWorkaround(query)) return sortedSearch(query!, (filterOnly) => super.search(filterOnly) as AsyncIterable<ReadingRecord>);
+    return super.search(query) as AsyncIterable<ReadingRecord>;
+  }
+
   allowRead(user: User | undefined, target?: RequestTarget) {
     return authorize(user, 'readings', 'read', this.getId(), () => super.allowRead(user, target));
   }

@@ -60,7 +60,9 @@ export async function updateStats(record: SensorRecord, context: unknown): Promi
     const previous = existing?.fields?.[field];
     const value = record[field];
     if (typeof value !== 'number') {
-      if (previous) fields[field] = { ...previous };
+      // Copied property by property: Harper's record objects expose nested values through
+      // getters, which a spread would not copy.
+      if (previous) fields[field] = { count: previous.count, min: previous.min, max: previous.max, sum: previous.sum };
       continue;
     }
     fields[field] = previous
