@@ -8,6 +8,8 @@ export interface Received {
   value: unknown;
   /** performance.now() when it arrived. */
   at: number;
+  /** Harper's event time (SSE and WebSocket frames): the resume point for `?startTime=`. */
+  localTime?: number;
 }
 
 /** An append-only list of received messages that tests can await instead of sleeping. */

@@ -27,7 +27,7 @@ export function sseSubscriber(
   });
   source.onmessage = (event) => {
     const frame = JSON.parse(event.data) as EventFrame;
-    inbox.push({ id: frame.id, type: frame.type ?? 'unknown', value: frame.value, at: performance.now() });
+    inbox.push({ id: frame.id, type: frame.type ?? 'unknown', value: frame.value, at: performance.now(), localTime: frame.localTime });
   };
   const opened = new Promise<void>((resolve) => source.addEventListener('open', () => resolve()));
   const failed = new Promise<{ status?: number; message?: string }>((resolve) =>

@@ -17,7 +17,7 @@ export async function wsSubscriber(
   socket.on('message', (data) => {
     const frame = JSON.parse(data.toString()) as EventFrame;
     const isEvent = 'value' in frame && frame.type !== 'ack' && frame.type !== 'error';
-    inbox.push({ id: frame.id, type: frame.type ?? 'unknown', value: isEvent ? frame.value : frame, at: performance.now() });
+    inbox.push({ id: frame.id, type: frame.type ?? 'unknown', value: isEvent ? frame.value : frame, at: performance.now(), localTime: frame.localTime });
   });
   const closed = new Promise<{ code: number; reason: string }>((resolve) => socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
   await new Promise<void>((resolve, reject) => {
