@@ -1,8 +1,14 @@
 /**
  * Rules and alerts inside the runtime. Every accepted, stored reading is evaluated in the write
- * path, within the same transaction (never from a subscription, which may coalesce bursts): each
- * rule that covers the sensor may move its alert record `alerts/<ruleId>/<sensorId>` to `firing`
- * or `resolved`, and that change is the event `alerts/#` subscribers receive.
+ * path, within the same transaction (never from a subscription, which may coalesce bursts): when a
+ * rule that covers the sensor changes state (`firing` or `resolved`), an alert record
+ * `alerts/<ruleId>/<sensorId>/<µs>` is appended, and that record is the event `alerts/#`
+ * subscribers receive.
+ *
+ * Alerts are appended, never updated: Harper keeps the latest version of a record and may drop an
+ * earlier version that commits after a later one, so one record per rule and sensor lost
+ * intermediate transitions under a burst; distinct records all arrive. The current state of a rule
+ * for a sensor is its latest alert (`/alerts/?ruleId=..&sensorId=..&sort(-time)&limit(1)`).
  */
 import { tables } from 'harperdb';
 import { authorize } from './access.js';
@@ -41,15 +47,41 @@ async function rulesFor(sensorId: string, context: unknown): Promise<AlertRule[]
   return found;
 }
 
-/** Evaluates every rule covering this reading; writes the alerts whose state changes. */
+/**
+ * The latest decision per rule and sensor made by this thread. Writes of one sensor are queued
+ * (lib/serial.ts), but a committed write is not always visible to the next transaction's reads at
+ * once; the decision made here is. The newer of the two (by reading time) wins, so a decision made
+ * on another thread or node later still counts.
+ */
+const decided = new Map<string, { state: AlertState; time: number }>();
+
+interface AlertSearch {
+  search(query: { conditions: { attribute: string; value: unknown }[]; sort: { attribute: string; descending: boolean }; limit: number }, context?: unknown): AsyncIterable<AlertRecord>;
+}
+
+async function latestStored(ruleId: string, sensorId: string, context: unknown): Promise<AlertRecord | undefined> {
+  const query = { conditions: [{ attribute: 'ruleId', value: ruleId }, { attribute: 'sensorId', value: sensorId }], sort: { attribute: 'time', descending: true }, limit: 1 };
+  for await (const alert of (AlertsTable as unknown as AlertSearch).search(query, context)) return alert;
+  return undefined;
+}
+
+async function currentState(ruleId: string, sensorId: string, context: unknown): Promise<AlertState | undefined> {
+  const key = `${ruleId}/${sensorId}`;
+  const mine = decided.get(key);
+  const stored = await latestStored(ruleId, sensorId, context);
+  if (stored && (!mine || stored.time > mine.time)) return stored.state;
+  return mine?.state;
+}
+
+/** Evaluates every rule covering this reading; appends an alert for each change of state. */
 export async function evaluateRules(record: SensorRecord, context: unknown): Promise<void> {
   for (const rule of await rulesFor(record.id, context)) {
     const value = record[rule.field];
     if (typeof value !== 'number') continue;
-    const id = `${rule.id}/${record.id}`;
-    const current = (await AlertsTable.get(id, context))?.state;
-    const next = nextState(rule, value, current);
+    const next = nextState(rule, value, await currentState(rule.id, record.id, context));
     if (!next) continue;
+    decided.set(`${rule.id}/${record.id}`, { state: next, time: record.updatedAt });
+    const id = `${rule.id}/${record.id}/${Math.round(record.updatedAt * 1000)}`;
     const alert: AlertRecord = { id, ruleId: rule.id, sensorId: record.id, state: next, field: rule.field, value, time: record.updatedAt };
     await AlertsTable.put(alert, context);
   }

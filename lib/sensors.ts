@@ -18,6 +18,7 @@ import { forbidden } from './errors.js';
 import { appendReading } from './history.js';
 import { checkPathLength, checkRequestBody } from './limits.js';
 import { withReplay } from './replay.js';
+import { serially, writeKey } from './serial.js';
 import { MAX_ID_LENGTH, checkPatch, checkReading, type SensorRecord } from './sensor-rules.js';
 import { updateStats } from './stats.js';
 import { acceptWebSocketWrites, type WriteAck } from './websocket-writes.js';
@@ -47,12 +48,15 @@ export class Sensors extends SensorsTable {
     return super.parsePath(path, ...rest);
   }
 
+  /** Writes of one sensor are queued, one transaction after the other (see lib/serial.ts). */
   static put(...args: unknown[]) {
-    return super.put(...checkRequestBody(args));
+    const checked = checkRequestBody(args);
+    return serially(writeKey(args[0]), () => super.put(...checked));
   }
 
   static patch(...args: unknown[]) {
-    return super.patch(...checkRequestBody(args));
+    const checked = checkRequestBody(args);
+    return serially(writeKey(args[0]), () => super.patch(...checked));
   }
 
   static post(...args: unknown[]) {
@@ -139,10 +143,12 @@ export class Sensors extends SensorsTable {
       // Harper asks for every other protocol's write.
       if (!(await may(user, 'sensors', 'write', record.id))) throw forbidden(deniedMessage(user, 'write', `sensors "${record.id}"`));
       const context: HarperContext = { user };
-      await transaction(context, async () => {
-        await SensorsTable.put(record, context);
-        await stored(record, context);
-      });
+      await serially(`/${record.id}`, () =>
+        transaction(context, async () => {
+          await SensorsTable.put(record, context);
+          await stored(record, context);
+        }),
+      );
       return { type: 'ack', id: record.id, updatedAt: record.updatedAt };
     });
   }

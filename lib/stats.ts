@@ -50,26 +50,37 @@ const BucketsTable = tables.statBuckets as unknown as InstanceBoundTableClass<Bu
 
 const minuteOf = (ms: number) => Math.floor(ms / 60_000);
 
+/**
+ * The bucket this thread last wrote per sensor. Writes of one sensor are queued (lib/serial.ts),
+ * but a committed bucket is not always visible to the next transaction's read at once; this one is.
+ */
+const latest = new Map<string, Bucket>();
+
 /** Folds one reading into its sensor's bucket for the current minute. */
 export async function updateStats(record: SensorRecord, context: unknown): Promise<void> {
   const minute = minuteOf(record.updatedAt);
   const id = `${record.id}/${minute}`;
-  const existing = await BucketsTable.get(id, context);
+  const stored = await BucketsTable.get(id, context);
+  const mine = latest.get(record.id);
+  const existing = mine?.id === id && (!stored || mine.lastUpdate >= stored.lastUpdate) ? mine : stored;
   const fields: Partial<Record<Field, Aggregate>> = {};
   for (const field of FIELDS) {
+    // Read property by property: Harper's record objects expose nested values through getters,
+    // which a spread would not copy.
     const previous = existing?.fields?.[field];
+    const before = previous ? { count: previous.count, min: previous.min, max: previous.max, sum: previous.sum } : undefined;
     const value = record[field];
     if (typeof value !== 'number') {
-      // Copied property by property: Harper's record objects expose nested values through
-      // getters, which a spread would not copy.
-      if (previous) fields[field] = { count: previous.count, min: previous.min, max: previous.max, sum: previous.sum };
+      if (before) fields[field] = before;
       continue;
     }
-    fields[field] = previous
-      ? { count: previous.count + 1, min: Math.min(previous.min, value), max: Math.max(previous.max, value), sum: previous.sum + value }
+    fields[field] = before
+      ? { count: before.count + 1, min: Math.min(before.min, value), max: Math.max(before.max, value), sum: before.sum + value }
       : { count: 1, min: value, max: value, sum: value };
   }
-  await BucketsTable.put({ id, sensorId: record.id, minute, fields, lastUpdate: record.updatedAt }, context);
+  const bucket: Bucket = { id, sensorId: record.id, minute, fields, lastUpdate: record.updatedAt };
+  latest.set(record.id, bucket);
+  await BucketsTable.put(bucket, context);
 }
 
 function summarise(buckets: Bucket[], field: Field): WindowStats {
