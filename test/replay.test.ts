@@ -108,14 +108,17 @@ describe('MQTT', () => {
 
     for (const temperature of range(1, 20)) await write(id, temperature);
 
-    const client = await connectMqtt(harper, { clientId, clean: false });
     const received: unknown[] = [];
-    const done = new Promise<void>((resolve) =>
-      client.on('message', (_topic, payload) => {
+    let allArrived: () => void = () => undefined;
+    const done = new Promise<void>((resolve) => (allArrived = resolve));
+    const client = await connectMqtt(harper, {
+      clientId,
+      clean: false,
+      onMessage: (_topic, payload) => {
         received.push((JSON.parse(payload.toString()) as { temperature: number }).temperature);
-        if (received.includes(20)) resolve();
-      }),
-    );
+        if (received.includes(20)) allArrived();
+      },
+    });
     try {
       await done;
       expect(received).toEqual(range(1, 20));

@@ -12,6 +12,8 @@ export interface MqttOptions {
   credentials?: AdminCredentials | null;
   clientId?: string;
   clean?: boolean;
+  /** Attached before CONNECT is sent: a resumed session delivers queued messages right after CONNACK. */
+  onMessage?: (topic: string, payload: Buffer) => void;
 }
 
 export function connectMqtt(harper: HarperEndpoints, options: MqttOptions = {}): Promise<MqttClient> {
@@ -25,7 +27,18 @@ export function connectMqtt(harper: HarperEndpoints, options: MqttOptions = {}):
     connectTimeout: 5000,
     ...(credentials ? { username: credentials.username, password: credentials.password } : {}),
   };
-  return mqtt.connectAsync(url, clientOptions);
+  const client = mqtt.connect(url, clientOptions);
+  if (options.onMessage) client.on('message', options.onMessage);
+  return new Promise((resolve, reject) => {
+    client.once('connect', () => {
+      client.off('error', reject);
+      resolve(client);
+    });
+    client.once('error', (error) => {
+      client.end(true);
+      reject(error);
+    });
+  });
 }
 
 /** Parses a payload as JSON; a delete arrives as an empty or `null` payload. */
