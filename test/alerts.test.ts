@@ -106,6 +106,7 @@ describe('alerts', () => {
     const ruleId = `${run}-hot-${pace === 'in a burst' ? 'b' : 's'}`;
     expect((await rest(harper, 'PUT', `/rules/${ruleId}`, { json: hot(sensor), auth: operator })).status).toBe(204);
     const subscribers = await watchers(sensor);
+    const before = Date.now();
     try {
       const publish = (temperature: number) => mqtt.publishAsync(`sensors/${sensor}`, JSON.stringify({ location: 'oven', temperature }), { qos: 1, retain: true });
       if (pace === 'in a burst') await Promise.all(sequence.map(publish));
@@ -120,6 +121,14 @@ describe('alerts', () => {
       expect(await latest(ruleId, sensor)).toMatchObject({ ruleId, sensorId: sensor, state: 'resolved', field: 'temperature', value: 20 });
       const all = await rest<{ state: string; value: number }[]>(harper, 'GET', `/alerts/?ruleId=${ruleId}&sensorId=${sensor}&sort(time)`);
       expect(all.body.map(({ state, value }) => ({ state, value }))).toEqual(expected);
+      // A dashboard that was away replays them: SSE on the alerts table from a time before.
+      const replay = sseSubscriber(harper, `/alerts/?startTime=${before}`);
+      try {
+        await replay.inbox.waitFor((item) => isAlertOf(ruleId, sensor)(item) && valueField(item, 'value') === 20);
+        expect(transitions(replay, ruleId, sensor)).toEqual(expected);
+      } finally {
+        await replay.close();
+      }
     } finally {
       await Promise.all(subscribers.map((subscriber) => subscriber.close()));
     }
