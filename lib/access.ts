@@ -15,7 +15,7 @@ import type { User } from './harper-types.js';
 
 export type RoleName = 'admin' | 'operator' | 'viewer' | 'device';
 export type Action = 'read' | 'write' | 'delete';
-export type Resource = 'sensors' | 'readings' | 'rules' | 'alerts' | 'stats';
+export type Resource = 'sensors' | 'readings' | 'rules' | 'alerts' | 'stats' | 'signs';
 
 /** all: any record and the collection; own: the device's own records only; none. */
 type Scope = 'all' | 'own' | 'none';
@@ -38,6 +38,12 @@ export const POLICIES: Record<Resource, Policy> = {
     operator: { read: 'all', write: 'all', delete: 'all' },
     viewer: readOnly,
     device: nothing,
+  },
+  signs: {
+    admin: { read: 'all', write: 'all', delete: 'all' },
+    operator: { read: 'all', write: 'all', delete: 'none' },
+    viewer: readOnly,
+    device: { read: 'own', write: 'own', delete: 'none' },
   },
   readings: serverWritten,
   alerts: serverWritten,

@@ -13,7 +13,7 @@
  *   inspector on 127.0.0.1:9229.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { basename, dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -114,9 +114,23 @@ function harperEnvironment(options: HarperOptions, rootPath: string, home: strin
   };
 }
 
+/** The pid of a Harper still running from this root, if any (two on one root corrupt each other). */
+function runningHarper(rootPath: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(join(rootPath, 'hdb.pid'), 'utf8').trim());
+    if (!pid) return undefined;
+    process.kill(pid, 0);
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('harperdb') ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export async function startHarper(options: HarperOptions): Promise<HarperInstance> {
   const rootPath = resolve(options.dataDir, 'root');
   const home = resolve(options.dataDir, 'home');
+  const running = runningHarper(rootPath);
+  if (running) throw new Error(`Harper is already running from ${options.dataDir} (pid ${running}); stop it before starting another.`);
   mkdirSync(home, { recursive: true });
   const env = { ...process.env, ...harperEnvironment(options, rootPath, home), ...options.env };
   const child = spawn(process.execPath, [HARPER_BIN, options.mode ?? 'run', options.componentDir ?? COMPONENT_DIR], {

@@ -1,0 +1,79 @@
+/**
+ * Cookie sessions for the dashboard: POST /login with {"username","password"} checks them with
+ * Harper and starts a session (Harper's session cookie), so the page holds no credentials and its
+ * same-origin EventSource and WebSocket connections are authenticated by the cookie.
+ * GET /login tells who is logged in (401 if nobody); POST /logout ends the session.
+ */
+import { Resource } from 'harperdb';
+import { roleOf } from './access.js';
+import { Refusal } from './errors.js';
+import type { User } from './harper-types.js';
+
+interface SessionContext {
+  user?: User;
+  login?: (username: string, password: string) => Promise<void>;
+  session?: { update(values: { user: null }): Promise<void> | void };
+}
+
+interface Bound {
+  getContext(): SessionContext | undefined;
+}
+
+const Base = Resource as unknown as new (...args: never[]) => Bound;
+
+function who(user: User): { username: string; role: string } {
+  return { username: user.username, role: roleOf(user) ?? user.role?.role ?? 'none' };
+}
+
+/** A response object: Harper sends `status` and `data` as such only when `headers` is present. */
+const respond = (status: number, data?: unknown) => ({ status, headers: {}, data });
+const unauthenticated = (message = 'not logged in') => respond(401, { error: 'unauthenticated', message });
+
+export class Login extends Base {
+  /** Open to anyone: this is how one logs in. */
+  allowRead() {
+    return true;
+  }
+
+  allowCreate() {
+    return true;
+  }
+
+  allowUpdate() {
+    return true;
+  }
+
+  get() {
+    const user = this.getContext()?.user;
+    return user ? who(user) : unauthenticated();
+  }
+
+  async post(data: unknown) {
+    const { username, password } = (data ?? {}) as { username?: unknown; password?: unknown };
+    if (typeof username !== 'string' || typeof password !== 'string' || !username) {
+      throw new Refusal({ error: 'missing_field', field: 'username', message: 'send {"username": ..., "password": ...}' });
+    }
+    const context = this.getContext();
+    try {
+      await context?.login?.(username, password);
+    } catch {
+      return unauthenticated('wrong user name or password');
+    }
+    return context?.user ? who(context.user) : unauthenticated();
+  }
+}
+
+export class Logout extends Base {
+  allowCreate() {
+    return true;
+  }
+
+  allowUpdate() {
+    return true;
+  }
+
+  async post() {
+    await this.getContext()?.session?.update({ user: null });
+    return respond(204);
+  }
+}

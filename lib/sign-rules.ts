@@ -1,0 +1,102 @@
+/**
+ * The rules of the `signs` table (the LED sign): what a sign's state is, and what is refused.
+ * Also the per-field form of the LED-sign demo's topics (led-sign/<id>/message, .../brightness,
+ * .../power, .../color) with scalar payloads.
+ */
+import { Refusal, invalidField } from './errors.js';
+import { checkSizeAndDepth } from './limits.js';
+import { checkSensorId } from './sensor-rules.js';
+
+export interface SignState {
+  message: string;
+  brightness: number;
+  power: 'on' | 'off';
+  color: string;
+}
+
+/** A sign as stored and delivered. */
+export interface SignRecord extends SignState {
+  id: string;
+  updatedAt: number;
+  /** The user (operator, device, admin) whose write produced this state. */
+  updatedBy: string;
+}
+
+export const SIGN_FIELDS = ['message', 'brightness', 'power', 'color'] as const;
+export type SignField = (typeof SIGN_FIELDS)[number];
+const WRITABLE = ['id', ...SIGN_FIELDS];
+export const MAX_MESSAGE = 64;
+
+/** Sign ids follow the sensor id rule (a device named 2FE598 owns signs/2FE598). */
+export const checkSignId = checkSensorId;
+
+/** Checks one field's value; scalars from the per-field topics arrive as strings or numbers. */
+export function checkSignField(field: SignField, value: unknown): SignState[SignField] {
+  switch (field) {
+    case 'message': {
+      const rule = `a string of at most ${MAX_MESSAGE} printable characters`;
+      if (typeof value !== 'string' || [...value].length > MAX_MESSAGE || /[\u0000-\u001f\u007f-\u009f]/.test(value)) throw invalidField('message', rule);
+      return value;
+    }
+    case 'brightness': {
+      const number = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+      if (typeof number !== 'number' || !Number.isInteger(number) || number < 0 || number > 15) throw invalidField('brightness', 'an integer from 0 to 15');
+      return number;
+    }
+    case 'power':
+      if (value !== 'on' && value !== 'off') throw invalidField('power', '"on" or "off"');
+      return value;
+    case 'color':
+      if (typeof value !== 'string' || !/^#[0-9a-fA-F]{6}$/.test(value)) throw invalidField('color', 'a colour "#rrggbb"');
+      return value.toLowerCase();
+  }
+}
+
+function asObject(body: unknown): Record<string, unknown> {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new Refusal({ error: 'not_an_object', message: 'a sign must be a JSON object' });
+  checkSizeAndDepth(body);
+  return body as Record<string, unknown>;
+}
+
+/** Checks the present fields of a sign write; with `complete`, all four are required. */
+export function checkSign(id: unknown, body: unknown, complete: boolean): Partial<SignState> & { id: string } {
+  const signId = checkSignId(id);
+  const input = asObject(body);
+  const unknown = Object.keys(input).find((key) => !WRITABLE.includes(key));
+  if (unknown) {
+    const why = unknown === 'updatedAt' || unknown === 'updatedBy' ? `${unknown} is set by the server` : `unknown field "${unknown}"`;
+    throw new Refusal({ error: 'unknown_field', field: unknown, allowed: WRITABLE, message: `${why}; allowed fields: ${WRITABLE.join(', ')}` });
+  }
+  if (input.id !== undefined && String(input.id) !== signId) {
+    throw new Refusal({ error: 'id_mismatch', field: 'id', message: `id in the body ("${String(input.id)}") does not match the path ("${signId}")` });
+  }
+  const state: Partial<SignState> & { id: string } = { id: signId };
+  for (const field of SIGN_FIELDS) {
+    if (input[field] === undefined) {
+      if (complete) throw new Refusal({ error: 'missing_field', field, message: `${field} is required` });
+      continue;
+    }
+    (state as Record<string, unknown>)[field] = checkSignField(field, input[field]);
+  }
+  return state;
+}
+
+/** `2FE598/message` -> { signId: '2FE598', field: 'message' }; refused for anything else. */
+export function parseFieldTopic(id: unknown): { signId: string; field: SignField } {
+  const text = String(id ?? '');
+  const slash = text.lastIndexOf('/');
+  const field = text.slice(slash + 1) as SignField;
+  if (slash <= 0 || !SIGN_FIELDS.includes(field)) {
+    throw new Refusal({ error: 'invalid_id', field: 'id', rule: `led-sign/<sign id>/(${SIGN_FIELDS.join('|')})`, message: `topic must be led-sign/<sign id>/<${SIGN_FIELDS.join('|')}>` });
+  }
+  return { signId: checkSignId(text.slice(0, slash)), field };
+}
+
+/** Per-field payloads are scalars; a JSON string or number may also arrive parsed. */
+export function scalarOf(payload: unknown): unknown {
+  if (payload !== null && typeof payload === 'object') {
+    const { contentType, data } = payload as { contentType?: unknown; data?: unknown };
+    if (typeof contentType === 'string' && data instanceof Uint8Array) return Buffer.from(data).toString('utf8');
+  }
+  return payload;
+}
