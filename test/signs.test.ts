@@ -1,0 +1,178 @@
+/**
+ * The LED sign: signs/<id> validated on every protocol and covered by the roles; the LED-sign
+ * demo's per-field topics (led-sign/<id>/message, brightness, power, color; scalar payloads) kept
+ * in step with it both ways, without loops or echoes; cookie sessions for the dashboard.
+ */
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { MqttClient } from 'mqtt';
+import { connectMqtt, mqttSubscriber } from './harness/mqtt.js';
+import { rest } from './harness/rest.js';
+import { sseSubscriber } from './harness/sse.js';
+import { createUser } from './harness/users.js';
+import { untilLive, valueField, type Subscriber } from './harness/inbox.js';
+import type { AdminCredentials } from '../scripts/harper-process.js';
+
+const harper = inject('harper');
+const run = Date.now().toString(36);
+const sign = `sign${run}`;
+const full = { message: 'Hello', brightness: 7, power: 'on', color: '#00ff00' };
+let operator: AdminCredentials;
+let viewer: AdminCredentials;
+let device: AdminCredentials;
+let admin: MqttClient;
+
+beforeAll(async () => {
+  operator = await createUser(harper, 'operator', `${run}-op`);
+  viewer = await createUser(harper, 'viewer', `${run}-viewer`);
+  device = await createUser(harper, 'device', sign); // the sign device owns signs/<its name>
+  admin = await connectMqtt(harper);
+  expect((await rest(harper, 'PUT', `/signs/${sign}`, { json: full, auth: operator })).status).toBe(204);
+});
+
+afterAll(async () => {
+  await admin.endAsync();
+});
+
+describe('signs', () => {
+  it('stores the state with who wrote it and when', async () => {
+    const stored = await rest<Record<string, unknown>>(harper, 'GET', `/signs/${sign}`, { auth: viewer });
+    expect(stored.status).toBe(200);
+    expect(stored.body).toMatchObject({ id: sign, ...full, updatedBy: operator.username });
+    expect(typeof stored.body.updatedAt).toBe('number');
+  });
+
+  it.each([
+    [{ message: 'x'.repeat(65) }, 'message'],
+    [{ message: 'tab\there' }, 'message'],
+    [{ brightness: 16 }, 'brightness'],
+    [{ brightness: 2.5 }, 'brightness'],
+    [{ power: 'maybe' }, 'power'],
+    [{ color: 'red' }, 'color'],
+    [{ updatedBy: 'me' }, 'updatedBy'],
+  ])('refuses %j over REST, MQTT 5 and per-field topics, storing nothing', async (patch, field) => {
+    const response = await rest(harper, 'PATCH', `/signs/${sign}`, { json: patch, auth: operator });
+    expect(response.status).toBe(400);
+    expect(response.body).toMatchObject({ field });
+    await expect(admin.publishAsync(`signs/${sign}`, JSON.stringify({ ...full, ...patch }), { qos: 1, retain: true })).rejects.toMatchObject({ code: 128 });
+    const [key, value] = Object.entries(patch)[0];
+    if (key !== 'updatedBy') {
+      await expect(admin.publishAsync(`led-sign/${sign}/${key}`, String(value), { qos: 1, retain: true })).rejects.toMatchObject({ code: 128 });
+    }
+    expect((await rest(harper, 'GET', `/signs/${sign}`)).body).toMatchObject(full);
+  });
+
+  it('follows the roles: operators write, viewers read, the device reads and reports its own sign only', async () => {
+    const viewerWrite = await rest(harper, 'PATCH', `/signs/${sign}`, { json: { message: 'nope' }, auth: viewer });
+    expect(viewerWrite.status).toBe(403);
+    expect((await rest(harper, 'GET', `/signs/${sign}`, { auth: device })).status).toBe(200);
+    const report = await rest(harper, 'PATCH', `/signs/${sign}`, { json: { power: 'off' }, auth: device });
+    expect(report.status).toBe(204);
+    expect((await rest(harper, 'GET', `/signs/${sign}`)).body).toMatchObject({ power: 'off', updatedBy: sign });
+    const other = `other${run}`;
+    expect((await rest(harper, 'PUT', `/signs/${other}`, { json: full })).status).toBe(204);
+    expect((await rest(harper, 'GET', `/signs/${other}`, { auth: device })).status).toBe(403);
+    expect((await rest(harper, 'PATCH', `/signs/${other}`, { json: { power: 'off' }, auth: device })).status).toBe(403);
+    const deviceMqtt = await connectMqtt(harper, { credentials: device });
+    await expect(deviceMqtt.publishAsync(`led-sign/${other}/message`, 'hijack', { qos: 1, retain: true })).rejects.toMatchObject({ code: 128 });
+    const code = await deviceMqtt.subscribeAsync(`led-sign/${other}/message`, { qos: 1 }).then(
+      (granted) => granted[0].qos,
+      (error: { packet?: { granted?: number[] } }) => error.packet?.granted?.[0],
+    );
+    expect(code).toBe(135);
+    await deviceMqtt.endAsync();
+    expect((await rest(harper, 'PATCH', `/signs/${sign}`, { json: { power: 'on' }, auth: operator })).status).toBe(204);
+  });
+});
+
+describe('per-field topics (the LED-sign demo) stay in step with signs/<id>, both ways', () => {
+  let fields: Subscriber;
+  let signStream: Subscriber;
+
+  beforeAll(async () => {
+    fields = await mqttSubscriber(harper, `led-sign/${sign}/+`, { credentials: device });
+    signStream = sseSubscriber(harper, `/signs/${sign}`, { credentials: viewer });
+    // Live once a change of the sign has reached both.
+    let n = 0;
+    await untilLive(
+      [fields, signStream],
+      () => rest(harper, 'PATCH', `/signs/${sign}`, { json: { message: `canary ${++n}` }, auth: operator }),
+      (item) => String(item.topic ? item.value : valueField(item, 'message')).startsWith('canary'),
+    );
+  });
+
+  afterAll(async () => {
+    await fields.close();
+    await signStream.close();
+  });
+
+  it('a UI change reaches a per-field device as a bare scalar on the changed field only', async () => {
+    const before = fields.inbox.items.length;
+    expect((await rest(harper, 'PATCH', `/signs/${sign}`, { json: { message: 'From the UI', brightness: 3 }, auth: operator })).status).toBe(204);
+    const message = await fields.inbox.waitFor((item) => item.topic === `led-sign/${sign}/message` && item.value === 'From the UI');
+    const brightness = await fields.inbox.waitFor((item) => item.topic === `led-sign/${sign}/brightness` && item.value === 3);
+    expect([message.value, brightness.value]).toEqual(['From the UI', 3]);
+    // power and color did not change, so nothing was published for them.
+    const after = fields.inbox.items.slice(before).map((item) => item.topic);
+    expect(after.filter((topic) => topic?.endsWith('/power') || topic?.endsWith('/color'))).toEqual([]);
+  });
+
+  it('a per-field report by the device updates the sign, once, with no echo back', async () => {
+    const deviceMqtt = await connectMqtt(harper, { credentials: device });
+    const fieldsBefore = fields.inbox.items.length;
+    const signBefore = signStream.inbox.items.length;
+    await deviceMqtt.publishAsync(`led-sign/${sign}/message`, 'Hello from the sign', { qos: 1, retain: true });
+    await signStream.inbox.waitFor((item) => valueField(item, 'message') === 'Hello from the sign');
+    expect((await rest(harper, 'GET', `/signs/${sign}`)).body).toMatchObject({ message: 'Hello from the sign', updatedBy: sign });
+    expect((await rest(harper, 'GET', `/led-sign/${sign}/message`)).text).toBe('Hello from the sign');
+    // A later, unrelated change marks the end: by then any echo would have arrived.
+    await rest(harper, 'PATCH', `/signs/${sign}`, { json: { color: '#123456' }, auth: operator });
+    await fields.inbox.waitFor((item) => item.topic === `led-sign/${sign}/color`);
+    await signStream.inbox.waitFor((item) => valueField(item, 'color') === '#123456');
+    const fieldEvents = fields.inbox.items.slice(fieldsBefore).map((item) => `${item.topic} ${String(item.value)}`);
+    expect(fieldEvents).toEqual([`led-sign/${sign}/message Hello from the sign`, `led-sign/${sign}/color #123456`]);
+    expect(signStream.inbox.items.slice(signBefore).map((item) => valueField(item, 'message'))).toEqual(['Hello from the sign', 'Hello from the sign']);
+    await deviceMqtt.endAsync();
+  });
+
+  it('takes numeric and text scalars for brightness and power; a repeated value writes nothing', async () => {
+    const signBefore = signStream.inbox.items.length;
+    await admin.publishAsync(`led-sign/${sign}/brightness`, '12', { qos: 1 });
+    await admin.publishAsync(`led-sign/${sign}/power`, 'off', { qos: 1 });
+    const off = await signStream.inbox.waitFor((item) => valueField(item, 'power') === 'off');
+    await admin.publishAsync(`led-sign/${sign}/power`, 'off', { qos: 1 }); // same value again
+    await rest(harper, 'PATCH', `/signs/${sign}`, { json: { power: 'on' }, auth: operator });
+    const items = signStream.inbox.items;
+    await signStream.inbox.waitFor((item) => items.indexOf(item) > items.indexOf(off) && valueField(item, 'power') === 'on');
+    const powers = signStream.inbox.items.slice(signBefore).map((item) => `${valueField(item, 'brightness')}/${valueField(item, 'power')}`);
+    expect(powers).toEqual(['12/on', '12/off', '12/on']);
+  });
+});
+
+describe('dashboard sessions', () => {
+  it('logs in with a cookie that authenticates REST and SSE; logs out', async () => {
+    const login = await fetch(`${harper.httpUrl}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(operator) });
+    expect(login.status).toBe(200);
+    expect(await login.json()).toEqual({ username: operator.username, role: 'operator' });
+    const cookie = login.headers.getSetCookie().map((value) => value.split(';')[0]).join('; ');
+    expect(cookie).not.toBe('');
+    const me = await fetch(`${harper.httpUrl}/login`, { headers: { cookie } });
+    expect(await me.json()).toEqual({ username: operator.username, role: 'operator' });
+    const state = await fetch(`${harper.httpUrl}/signs/${sign}`, { headers: { cookie } });
+    expect(state.status).toBe(200);
+    await state.arrayBuffer();
+    const stream = await fetch(`${harper.httpUrl}/signs/${sign}`, { headers: { cookie, accept: 'text/event-stream' } });
+    expect(stream.status).toBe(200);
+    await stream.body?.cancel();
+    expect((await fetch(`${harper.httpUrl}/logout`, { method: 'POST', headers: { cookie } })).status).toBe(204);
+    expect((await fetch(`${harper.httpUrl}/signs/${sign}`, { headers: { cookie } })).status).toBe(401);
+    expect((await fetch(`${harper.httpUrl}/login`, { headers: { cookie } })).status).toBe(401);
+  });
+
+  it('refuses a wrong password and a malformed login', async () => {
+    const wrong = await fetch(`${harper.httpUrl}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...operator, password: 'wrong' }) });
+    expect(wrong.status).toBe(401);
+    expect(wrong.headers.getSetCookie().join('')).not.toMatch(/hdb-session=[^;]+/);
+    const malformed = await rest(harper, 'POST', '/login', { json: { user: 'x' }, auth: null });
+    expect(malformed.status).toBe(400);
+  });
+});
