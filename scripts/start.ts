@@ -9,6 +9,7 @@
  *
  * Ports: HTTP_PORT (default 9926: REST, SSE, WebSocket, MQTT over WebSocket, dashboard),
  * MQTT_NETWORK_PORT (default 1883), OPERATIONSAPI_NETWORK_PORT (default 9925, admin only).
+ * Demo devices (scripts/demo.ts) run unless --no-demo or DEMO=0.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, watch } from 'node:fs';
@@ -16,8 +17,10 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { resolveCredentials } from './credentials.js';
 import { COMPONENT_DIR, startHarper, type HarperInstance } from './harper-process.js';
+import { startDemo, type Demo } from './demo.js';
 
 const dev = process.argv.includes('--dev');
+const demo = !process.argv.includes('--no-demo') && process.env.DEMO !== '0';
 const dataDir = resolve(process.env.DATA_DIR ?? join(COMPONENT_DIR, '.harper'));
 const ports = {
   http: Number(process.env.HTTP_PORT ?? 9926),
@@ -25,7 +28,7 @@ const ports = {
   operations: Number(process.env.OPERATIONSAPI_NETWORK_PORT ?? 9925),
 };
 
-function printSummary(harper: HarperInstance, credentialsFile: string, source: string): void {
+function printSummary(harper: HarperInstance, credentialsFile: string, source: string, demoLine?: string): void {
   const host = `localhost:${ports.http}`;
   const { username, password } = harper.admin;
   const lines = [
@@ -44,6 +47,7 @@ function printSummary(harper: HarperInstance, credentialsFile: string, source: s
       : source === 'file'
         ? `  Admin user "${username}"; password in ${credentialsFile}`
         : `  Admin user "${username}" from HDB_ADMIN_USERNAME / HDB_ADMIN_PASSWORD`,
+    ...(demoLine ? ['', demoLine] : []),
     '',
     'Ctrl-C stops Harper.',
     '',
@@ -115,14 +119,25 @@ async function main(): Promise<void> {
     for (const file of ['schema.graphql', 'config.yaml']) watch(join(COMPONENT_DIR, file), onChange);
   }
 
-  // Announce only once everything, dev watchers included, is in place.
-  printSummary(harper, credentialsFile, admin.source);
+  let devices: Demo | undefined;
+  if (demo) {
+    try {
+      devices = await startDemo({ dataDir, admin, operationsUrl: `http://127.0.0.1:${ports.operations}`, mqttUrl: `mqtt://127.0.0.1:${ports.mqtt}` });
+    } catch (error) {
+      console.error(`Demo devices not started: ${(error as Error).message}`);
+    }
+  }
+  process.on('exit', () => devices?.stop());
+
+  // Announce only once everything, dev watchers and demo devices included, is in place.
+  printSummary(harper, credentialsFile, admin.source, devices?.describe());
 
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
     console.log(`\n${signal}: stopping Harper...`);
     compiler?.kill('SIGTERM');
+    devices?.stop();
     void harper.stop('SIGTERM');
   };
   process.on('SIGINT', stop);

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { COMPONENT_DIR, freePort } from '../scripts/harper-process.js';
-import { connectMqtt } from './harness/mqtt.js';
+import { connectMqtt, mqttSubscriber } from './harness/mqtt.js';
 import { rest } from './harness/rest.js';
 import type { HarperEndpoints } from './harness/harper.js';
 
@@ -82,6 +82,12 @@ describe('npm start', () => {
       expect(page.status).toBe(200);
       expect(page.text).toContain('<html');
       expect((await rest(harper, 'PUT', '/sensors/start-1', { json: { location: 'first run', temperature: 5 } })).status).toBe(204);
+      // The demo devices are alive: the fleet's sensors publish, the sign device reported in.
+      expect(started.output()).toContain('Demo devices: sensors demo-1');
+      const demo = await mqttSubscriber(harper, 'sensors/demo-1');
+      await demo.inbox.waitFor((item) => item.topic === 'sensors/demo-1', 10_000, 'a demo reading');
+      await demo.close();
+      expect(statSync(join(dataDir, 'demo-devices.json')).mode & 0o777).toBe(0o600);
       const mqtt = await connectMqtt(harper);
       await mqtt.endAsync();
 
@@ -104,10 +110,11 @@ describe('npm start', () => {
   });
 
   it('a second start reuses the data and the credentials and does not print the password', async () => {
-    const started = await npmStart();
+    const started = await npmStart(['--no-demo']);
     try {
       expect(started.output()).not.toContain(password);
       expect(started.output()).toContain('password in');
+      expect(started.output()).not.toContain('Demo devices');
       const stored = await rest(endpoints(password), 'GET', '/sensors/start-1');
       expect(stored.status).toBe(200);
       expect(stored.body).toMatchObject({ location: 'first run', temperature: 5 });
