@@ -1,0 +1,86 @@
+/** The records and frames the backbone serves (see the README's data model). */
+
+export interface Sensor {
+  id: string;
+  location: string;
+  temperature: number;
+  humidity?: number;
+  battery?: number;
+  /** The device's own time, ms. */
+  time?: number;
+  /** Server time of the accepted write, ms. */
+  updatedAt?: number;
+}
+
+export interface Reading {
+  id: string;
+  sensorId: string;
+  time: number;
+  deviceTime?: number;
+  location: string;
+  temperature: number;
+  humidity?: number;
+  battery?: number;
+}
+
+export interface FieldStats {
+  count: number;
+  min: number;
+  max: number;
+  mean: number;
+}
+
+export type StatsField = 'temperature' | 'humidity' | 'battery';
+
+export interface Stats {
+  hour: Partial<Record<StatsField, FieldStats>>;
+  day: Partial<Record<StatsField, FieldStats>>;
+  lastUpdate?: number;
+}
+
+export interface Alert {
+  id: string;
+  ruleId: string;
+  sensorId: string;
+  state: 'firing' | 'resolved';
+  field: string;
+  value: number;
+  time: number;
+}
+
+export type Power = 'on' | 'off';
+
+export interface Sign {
+  id: string;
+  message: string;
+  brightness: number;
+  power: Power;
+  color: string;
+  updatedAt?: number;
+  updatedBy?: string;
+}
+
+export type SignField = 'message' | 'brightness' | 'power' | 'color';
+
+/** One SSE or WebSocket event: the same JSON on both. */
+export interface Frame<T> {
+  id: string;
+  type: 'put' | 'patch' | 'delete' | 'message' | string;
+  value: T | null;
+  /** Harper's event time: the resume point for ?startTime= (exclusive). */
+  localTime?: number;
+  version?: number;
+}
+
+/** A refusal, the same on every protocol (lib/errors.ts on the server). */
+export interface ApiError {
+  error: string;
+  field?: string;
+  rule?: string;
+  message: string;
+}
+
+export interface Session {
+  username: string;
+  role: string;
+}
