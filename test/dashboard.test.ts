@@ -1,0 +1,328 @@
+/**
+ * The dashboard in a real browser (Debian's Chromium through playwright-core) against the test
+ * Harper: sign-in with a cookie session, the live sensor grid fed by MQTT devices, the LED sign
+ * driven from the page and from per-field device reports, the server's refusals shown next to the
+ * controls, the protocol panel with gap-free resume, and the README's screenshot.
+ */
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import type { MqttClient } from 'mqtt';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { COMPONENT_DIR, type AdminCredentials } from '../scripts/harper-process.js';
+import { launchBrowser, openPage, type DashboardPage } from './harness/browser.js';
+import { valueField, type Subscriber } from './harness/inbox.js';
+import { connectMqtt, mqttSubscriber } from './harness/mqtt.js';
+import { rest } from './harness/rest.js';
+import { createUser } from './harness/users.js';
+
+const harper = inject('harper');
+const run = Date.now().toString(36);
+const SIGN = '2FE598';
+const SCREENSHOT = join(COMPONENT_DIR, 'docs', 'dashboard.png');
+
+let browser: Browser;
+let device: MqttClient;
+let operator: AdminCredentials;
+let tab: DashboardPage;
+let page: Page;
+
+/** Signs in through the form (if the page is not signed in already) and waits for the dashboard. */
+async function signIn(target: Page, user: AdminCredentials): Promise<void> {
+  await target.waitForSelector('#login-view:not([hidden]), #main:not([hidden])');
+  if (await target.isVisible('#login-view')) {
+    await target.waitForSelector('#login-username:enabled');
+    await target.fill('#login-username', user.username);
+    await target.fill('#login-password', user.password);
+    await target.click('#login-submit');
+  }
+  await target.waitForSelector('#main:not([hidden])');
+  await target.waitForSelector(`#user-name:text-is("${user.username}")`);
+}
+
+/** Waits until a stream in the header's connection list is live. */
+async function streamLive(target: Page, name: 'sensors' | 'alerts' | 'sign'): Promise<void> {
+  await target.waitForSelector(`#stream-status li[data-stream="${name}"][data-state="live"]`, { timeout: 10_000 });
+}
+
+function publish(topic: string, payload: unknown): Promise<unknown> {
+  return device.publishAsync(topic, typeof payload === 'string' ? payload : JSON.stringify(payload), { qos: 1, retain: true });
+}
+
+beforeAll(async () => {
+  browser = await launchBrowser();
+  device = await connectMqtt(harper);
+  operator = await createUser(harper, 'operator', `${run}-dash-op`);
+  // Known state before the page opens: a sensor (so the table stream opens with its snapshot at
+  // once, proving it live) and the demo sign.
+  expect((await rest(harper, 'PUT', `/sensors/${run}-canary`, { json: { location: 'dashboard test', temperature: 20 } })).status).toBe(204);
+  expect((await rest(harper, 'PUT', `/signs/${SIGN}`, { json: { message: 'Ready', brightness: 9, power: 'on', color: '#ffb020' } })).status).toBe(204);
+  tab = await openPage(browser);
+  page = tab.page;
+  await page.goto(harper.httpUrl + '/');
+});
+
+afterAll(async () => {
+  await tab?.close();
+  await browser?.close();
+  await device?.endAsync();
+});
+
+describe('dashboard in a browser', () => {
+  it('signs in through the form with a cookie session, and keeps no password anywhere', async () => {
+    // The page itself is public; its data is not: the sign-in form comes first.
+    await page.waitForSelector('#login-view:not([hidden])');
+    expect(await page.isHidden('#main')).toBe(true);
+    await signIn(page, operator);
+    expect(await page.textContent('#user-role')).toBe('operator');
+    await streamLive(page, 'sensors');
+    await streamLive(page, 'sign');
+
+    // The session is Harper's HttpOnly cookie; the password is nowhere the page keeps things.
+    const cookies = await tab.context.cookies();
+    expect(cookies.some((cookie) => cookie.name.endsWith('hdb-session') && cookie.httpOnly)).toBe(true);
+    const kept = await page.evaluate(() => ({
+      url: location.href,
+      local: JSON.stringify({ ...localStorage }),
+      session: JSON.stringify({ ...sessionStorage }),
+      cookie: document.cookie,
+      html: document.documentElement.outerHTML,
+      inputs: [...document.querySelectorAll('input')].map((input) => input.value),
+    }));
+    for (const place of [kept.url, kept.local, kept.session, kept.cookie, kept.html, ...kept.inputs]) {
+      expect(place).not.toContain(operator.password);
+    }
+    expect(kept.url).toBe(harper.httpUrl + '/');
+    expect(tab.errors.filter((error) => error.startsWith('pageerror'))).toEqual([]);
+
+    // A reload keeps the session (GET /login), without asking again.
+    await page.reload();
+    await page.waitForSelector('#main:not([hidden])');
+    expect(await page.textContent('#user-name')).toBe(operator.username);
+  });
+
+  it('shows a reading published by an MQTT device in the grid within 2 s', async () => {
+    await signIn(page, operator);
+    await streamLive(page, 'sensors');
+    const id = `${run}-mqtt-1`;
+    // Other test files write sensors at the same time: filter the grid to this one.
+    await page.fill('#sensor-filter', id);
+    const started = Date.now();
+    await publish(`sensors/${id}`, { location: 'greenhouse', temperature: 23.4, humidity: 41 });
+    const card = `li.sensor-card[data-sensor-id="${id}"]`;
+    await page.waitForSelector(`${card} .sensor-temperature[data-value="23.4"]`, { timeout: 2000 });
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(await page.textContent(`${card} .sensor-location`)).toBe('greenhouse');
+    expect(await page.textContent(`${card} .sensor-extra`)).toContain('41.0 %');
+
+    // The next reading updates the same card.
+    await publish(`sensors/${id}`, { location: 'greenhouse', temperature: 24.1, humidity: 40 });
+    await page.waitForSelector(`${card} .sensor-temperature[data-value="24.1"]`, { timeout: 2000 });
+    expect(await page.locator('li.sensor-card').count()).toBe(1);
+    await page.fill('#sensor-filter', '');
+  });
+
+  it('a message changed in the page reaches MQTT subscribers of the sign and is stored', async () => {
+    await signIn(page, operator);
+    await streamLive(page, 'sign');
+    const subscriber: Subscriber = await mqttSubscriber(harper, `signs/${SIGN}`);
+    try {
+      const message = `From the dashboard ${run}`;
+      await page.fill('#sign-message', message);
+      await page.press('#sign-message', 'Enter');
+      const received = await subscriber.inbox.waitFor((item) => valueField(item, 'message') === message, 5000, 'the new message over MQTT');
+      expect(received.value).toMatchObject({ id: SIGN, message, updatedBy: operator.username });
+      const stored = await rest<Record<string, unknown>>(harper, 'GET', `/signs/${SIGN}`);
+      expect(stored.body).toMatchObject({ message, updatedBy: operator.username });
+      // And the page's own sign follows the stored state.
+      await page.waitForFunction((text) => document.querySelector<HTMLCanvasElement>('#sign-canvas')?.dataset.message === text, message);
+      expect(await page.isHidden('#sign-message-error')).toBe(true);
+
+      // The other controls write their own field.
+      await page.fill('#sign-brightness', '4');
+      await subscriber.inbox.waitFor((item) => valueField(item, 'brightness') === 4, 5000, 'brightness 4 over MQTT');
+      await page.click('#sign-power');
+      await subscriber.inbox.waitFor((item) => valueField(item, 'power') === 'off', 5000, 'power off over MQTT');
+      await page.waitForSelector('#sign-canvas[data-power="off"]');
+      await page.click('#sign-power');
+      await page.waitForSelector('#sign-canvas[data-power="on"][data-brightness="4"]');
+    } finally {
+      await subscriber.close();
+    }
+  });
+
+  it('shows a per-field report of the sign device (led-sign/<id>/message) on the page', async () => {
+    await signIn(page, operator);
+    await streamLive(page, 'sign');
+    // Start from another message, so that the report is a change.
+    expect((await rest(harper, 'PATCH', `/signs/${SIGN}`, { json: { message: `before ${run}` } })).status).toBe(204);
+    await page.waitForSelector(`#sign-canvas[data-message="before ${run}"]`);
+
+    await publish(`led-sign/${SIGN}/message`, 'Hello from the sign');
+    await page.waitForSelector('#sign-canvas[data-message="Hello from the sign"]', { timeout: 5000 });
+    expect(await page.getAttribute('#sign-canvas', 'aria-label')).toContain('Hello from the sign');
+    expect(await page.textContent('#sign-caption')).toContain('Hello from the sign');
+    // The message field follows, as nobody is editing it.
+    expect(await page.inputValue('#sign-message')).toBe('Hello from the sign');
+  });
+
+  it("shows the server's refusal next to the control, and the sign keeps its state", async () => {
+    await signIn(page, operator);
+    await streamLive(page, 'sign');
+    const before = (await rest<{ message: string; brightness: number }>(harper, 'GET', `/signs/${SIGN}`)).body;
+    // What the server says about each bad input (the page must show exactly that).
+    const tooLong = 'x'.repeat(65);
+    const longRefusal = await rest<{ message: string; field: string }>(harper, 'PATCH', `/signs/${SIGN}`, { json: { message: tooLong } });
+    const brightRefusal = await rest<{ message: string; field: string }>(harper, 'PATCH', `/signs/${SIGN}`, { json: { brightness: 16 } });
+    expect([longRefusal.status, longRefusal.body.field, brightRefusal.status, brightRefusal.body.field]).toEqual([400, 'message', 400, 'brightness']);
+
+    await page.fill('#sign-message', tooLong);
+    expect(await page.textContent('#sign-message-count')).toBe('65/64');
+    await page.press('#sign-message', 'Enter');
+    await page.waitForSelector('#sign-message-error:not([hidden])');
+    expect(await page.textContent('#sign-message-error')).toBe(longRefusal.body.message);
+    expect(await page.getAttribute('#sign-message', 'aria-invalid')).toBe('true');
+
+    // A slider cannot go past 15: force it through the DOM, as a tampered page would.
+    await page.evaluate(() => {
+      const slider = document.querySelector<HTMLInputElement>('#sign-brightness');
+      if (!slider) throw new Error('no brightness slider');
+      slider.max = '16';
+      slider.value = '16';
+      slider.dispatchEvent(new Event('change', { bubbles: true }));
+    });
+    await page.waitForSelector('#sign-brightness-error:not([hidden])');
+    expect(await page.textContent('#sign-brightness-error')).toBe(brightRefusal.body.message);
+    // The slider goes back to what the sign shows.
+    expect(await page.inputValue('#sign-brightness')).toBe(String(before.brightness));
+
+    expect((await rest(harper, 'GET', `/signs/${SIGN}`)).body).toMatchObject({ message: before.message, brightness: before.brightness });
+    expect(await page.getAttribute('#sign-canvas', 'data-message')).toBe(before.message);
+
+    // A good message clears the error.
+    await page.fill('#sign-message', `fixed ${run}`);
+    await page.press('#sign-message', 'Enter');
+    await page.waitForSelector('#sign-message-error', { state: 'hidden' });
+    await page.waitForSelector(`#sign-canvas[data-message="fixed ${run}"]`);
+  });
+
+  it('shows one sensor over SSE, WebSocket and MQTT side by side, and resumes a dropped stream without a gap', async () => {
+    await signIn(page, operator);
+    const id = `${run}-proto`;
+    await publish(`sensors/${id}`, { location: 'protocols', temperature: 10 });
+    await page.fill('#protocol-sensor', id);
+    await page.press('#protocol-sensor', 'Enter');
+    for (const lane of ['sse', 'ws', 'mqtt']) await page.waitForSelector(`#lane-${lane}[data-state="live"]`, { timeout: 10_000 });
+
+    // A live reading arrives on all three, each with a latency and an arrival order.
+    await publish(`sensors/${id}`, { location: 'protocols', temperature: 11 });
+    const row = await page.waitForSelector('#protocol-events tr:has(td:text-is("11.0"))');
+    await page.waitForFunction((element) => element?.querySelectorAll('td.lane-cell[data-latency]').length === 3, row);
+    const cells = await row.$$eval('td.lane-cell', (tds) => tds.map((td) => ({ latency: Number(td.getAttribute('data-latency')), rank: td.querySelector('.rank')?.textContent })));
+    expect(cells.map((cell) => cell.rank).sort()).toEqual(['1st', '2nd', '3rd']);
+    for (const cell of cells) expect(cell.latency).toBeGreaterThanOrEqual(0);
+
+    // Hold the SSE lane's reconnection while three readings are written: it must resume from its
+    // last event (?startTime=) and replay exactly those.
+    const held: { url: string; resume(): Promise<void> }[] = [];
+    await page.route(
+      (url) => url.pathname === `/sensors/${id}` && url.searchParams.has('startTime'),
+      (route) => {
+        held.push({ url: route.request().url(), resume: () => route.continue() });
+      },
+    );
+    await page.click('#lane-sse-reconnect');
+    await expect.poll(() => held.length).toBe(1);
+    for (const temperature of [12, 13, 14]) await publish(`sensors/${id}`, { location: 'protocols', temperature });
+    await page.waitForSelector('#protocol-events tr:has(td:text-is("14.0")) td[data-protocol="ws"][data-latency]');
+    const lastSeen = Number(new URL(held[0].url).searchParams.get('startTime'));
+    expect(lastSeen).toBeGreaterThan(0);
+    await held[0].resume();
+    await page.unroute((url) => url.pathname === `/sensors/${id}`);
+    for (const temperature of ['12.0', '13.0', '14.0']) {
+      await page.waitForSelector(`#protocol-events tr:has(td:text-is("${temperature}")) td[data-protocol="sse"]:not(.pending)`, { timeout: 5000 });
+    }
+    await page.waitForSelector('#lane-sse[data-state="live"]');
+    // Nothing twice: the resumed stream delivered only what it had missed.
+    expect(await page.getAttribute('#lane-sse', 'data-duplicates')).toBe('0');
+    const rows = await page.$$eval('#protocol-events tr td:nth-child(2)', (tds) => tds.map((td) => td.textContent));
+    expect(rows.filter((t) => ['11.0', '12.0', '13.0', '14.0'].includes(t ?? '')).sort()).toEqual(['11.0', '12.0', '13.0', '14.0']);
+  });
+
+  it('signs out: the session ends and the data is gone from the page', async () => {
+    await signIn(page, operator);
+    await page.click('#logout');
+    await page.waitForSelector('#login-view:not([hidden])');
+    expect(await page.isHidden('#main')).toBe(true);
+    expect(await page.locator('li.sensor-card').count()).toBe(0);
+    // The cookie no longer opens a session: a reload asks to sign in.
+    await page.reload();
+    await page.waitForSelector('#login-view:not([hidden])');
+  });
+});
+
+describe('screenshot', () => {
+  it('renders the dashboard at a desktop size into docs/dashboard.png', async () => {
+    // A small plant: five sensors with some history, a rule that fires, the sign on.
+    const sensors = [
+      ['plant-a/boiler-room', 'boiler room', 24, 38],
+      ['plant-a/cold-store', 'cold store', 4, 71],
+      ['plant-a/office', 'office', 21, 45],
+      ['plant-a/roof', 'roof', 12, 60],
+      ['plant-a/server-room', 'server room', 27, 30],
+    ] as const;
+    const rule = await rest(harper, 'PUT', '/rules/server-room-hot', { json: { sensorId: 'plant-a/server-room', field: 'temperature', above: 29, hysteresis: 1 } });
+    expect(rule.status).toBe(204);
+    for (let step = 0; step < 24; step++) {
+      // Paced a little, so that the history has a time axis.
+      if (step > 0) await new Promise((resolve) => setTimeout(resolve, 60));
+      await Promise.all(
+        sensors.map(([id, location, base, humidity], index) =>
+          rest(harper, 'PUT', `/sensors/${id}`, {
+            json: {
+              location,
+              temperature: Math.round((base + 3 * Math.sin(step / 3 + index) + (index === 4 ? step / 6 : 0)) * 10) / 10,
+              humidity: Math.round((humidity + 4 * Math.cos(step / 4 + index)) * 10) / 10,
+              battery: 96 - index * 7 - Math.floor(step / 8),
+            },
+          }),
+        ),
+      );
+    }
+    expect((await rest(harper, 'PATCH', `/signs/${SIGN}`, { json: { message: 'Harper IoT backbone: MQTT, WebSocket, SSE, REST', brightness: 12, power: 'on', color: '#ffb020' } })).status).toBe(204);
+
+    const shot = await openPage(browser, { width: 1440, height: 900 });
+    try {
+      const { page: desk } = shot;
+      await desk.goto(`${harper.httpUrl}/?sensor=${encodeURIComponent('plant-a/server-room')}`);
+      await signIn(desk, harper.admin);
+      await desk.fill('#sensor-filter', 'plant-a/');
+      await streamLive(desk, 'sensors');
+      await desk.waitForFunction(() => document.querySelectorAll('li.sensor-card').length === 5);
+      await desk.waitForSelector('#history-rows tr');
+      await desk.waitForSelector('#history-stats table');
+      for (const lane of ['sse', 'ws', 'mqtt']) await desk.waitForSelector(`#lane-${lane}[data-state="live"]`, { timeout: 10_000 });
+      // Two live readings for the protocol panel.
+      for (const temperature of [30.2, 30.6]) {
+        await publish('sensors/plant-a/server-room', { location: 'server room', temperature, humidity: 31, battery: 68 });
+        await desk.waitForSelector(`#protocol-events tr:has(td:text-is("${temperature.toFixed(1)}")) td.lane-cell:not(.pending) >> nth=2`);
+      }
+      await desk.waitForSelector('#alerts-list li.alert');
+      await desk.waitForSelector('#sign-canvas[data-power="on"]');
+      await desk.evaluate(() => {
+        (document.activeElement as HTMLElement | null)?.blur();
+        window.scrollTo(0, 0);
+      });
+      mkdirSync(join(COMPONENT_DIR, 'docs'), { recursive: true });
+      await desk.screenshot({ path: SCREENSHOT, fullPage: true });
+    } finally {
+      await shot.close();
+    }
+    const png = readFileSync(SCREENSHOT);
+    expect(statSync(SCREENSHOT).size).toBeGreaterThan(20_000);
+    expect(png.subarray(0, 8).toString('hex')).toBe('89504e470d0a1a0a');
+    // IHDR: width and height, big-endian, at bytes 16-23.
+    expect(png.readUInt32BE(16)).toBe(1440);
+    expect(png.readUInt32BE(20)).toBeGreaterThan(900);
+  });
+});
