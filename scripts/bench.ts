@@ -1,0 +1,735 @@
+/**
+ * `npm run bench`: the backbone (this component) side by side with a plain broker, the stack it
+ * replaces and a plain Harper table, all started and stopped here on loopback ports.
+ * Method and how to read the output: bench/README.md. Nothing here asserts timings.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request, type ClientRequest } from 'node:http';
+import { connect as tcpConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import mqtt, { type MqttClient } from 'mqtt';
+import { COMPONENT_DIR, freePort, startHarper, type AdminCredentials } from './harper-process.js';
+
+const HELP = `npm run bench [-- options]
+
+Runs every scenario against each system, one system at a time, then prints a table, the ratios
+against (c) this component, the issue's targets, and writes an SVG chart and a JSON file.
+
+Systems (each started and stopped by the benchmark on 127.0.0.1, free ports):
+  mosquitto   (a) Mosquitto from Debian alone, no persistence
+  stack       (b) Mosquitto + the bench/stack bridge (SQLite WAL, SSE after commit)
+  component   (c) this component (validation, history, rules, statistics)
+  plain       (d) a plain Harper table with no resource code
+
+Options:
+  --quick             small counts and fewer scenarios (a smoke test, under a minute)
+  --systems <list>    comma-separated subset, e.g. component,plain (default: all four)
+  --scenarios <list>  comma-separated subset of the scenario keys listed below
+  --threads <n>       Harper worker threads (default 1, as npm start)
+  --out <dir>         where results go (default bench/results)
+  --help              this text
+
+Scenarios (full run; --quick uses smaller ones):
+  tput-mqtt     MQTT publish (QoS 1, retained) -> 1 MQTT subscriber, max rate
+  tput-sse      MQTT publish (QoS 1, retained) -> 1 SSE subscriber, max rate
+  lat-mqtt      MQTT -> MQTT at 200 msg/s: latency p50/p95/p99/max
+  lat-sse       MQTT -> SSE at 200 msg/s: latency p50/p95/p99/max
+  fanout-mqtt   1 -> 50 MQTT subscribers at 500 msg/s, latency and server RSS
+  fanout-sse    1 -> 50 SSE subscribers at 500 msg/s, latency and server RSS
+"Max rate" keeps at most ${200} messages in flight between publisher and subscriber.
+Mosquitto alone has no SSE: its SSE rows are n/a.
+Requires the mosquitto binary (Debian: apt-get install mosquitto).`;
+
+type SystemKey = 'mosquitto' | 'stack' | 'component' | 'plain';
+const SYSTEM_LABELS: Record<SystemKey, string> = {
+  mosquitto: '(a) mosquitto',
+  stack: '(b) stack',
+  component: '(c) component',
+  plain: '(d) plain table',
+};
+const ALL_SYSTEMS: SystemKey[] = ['mosquitto', 'stack', 'component', 'plain'];
+
+interface Scenario {
+  key: string;
+  title: string;
+  via: 'mqtt' | 'sse';
+  subscribers: number;
+  /** max: as fast as the window allows; rate: fixed msg/s for `seconds`. */
+  mode: 'max' | 'rate';
+  count: number;
+  rate?: number;
+  rss?: boolean;
+}
+
+const WINDOW = 200;
+const SENSORS_PER_SCENARIO = 100;
+
+function scenarios(quick: boolean): Scenario[] {
+  if (quick)
+    return [
+      { key: 'tput-mqtt', title: 'MQTT->MQTT max rate', via: 'mqtt', subscribers: 1, mode: 'max', count: 1000 },
+      { key: 'tput-sse', title: 'MQTT->SSE max rate', via: 'sse', subscribers: 1, mode: 'max', count: 1000 },
+      { key: 'lat-sse', title: 'MQTT->SSE @200/s', via: 'sse', subscribers: 1, mode: 'rate', rate: 200, count: 300 },
+      { key: 'fanout-mqtt', title: 'fan-out 1->10 MQTT @200/s', via: 'mqtt', subscribers: 10, mode: 'rate', rate: 200, count: 300, rss: true },
+    ];
+  return [
+    { key: 'tput-mqtt', title: 'MQTT->MQTT max rate', via: 'mqtt', subscribers: 1, mode: 'max', count: 20000 },
+    { key: 'tput-sse', title: 'MQTT->SSE max rate', via: 'sse', subscribers: 1, mode: 'max', count: 20000 },
+    { key: 'lat-mqtt', title: 'MQTT->MQTT @200/s', via: 'mqtt', subscribers: 1, mode: 'rate', rate: 200, count: 1600 },
+    { key: 'lat-sse', title: 'MQTT->SSE @200/s', via: 'sse', subscribers: 1, mode: 'rate', rate: 200, count: 1600 },
+    { key: 'fanout-mqtt', title: 'fan-out 1->50 MQTT @500/s', via: 'mqtt', subscribers: 50, mode: 'rate', rate: 500, count: 3000, rss: true },
+    { key: 'fanout-sse', title: 'fan-out 1->50 SSE @500/s', via: 'sse', subscribers: 50, mode: 'rate', rate: 500, count: 3000, rss: true },
+  ];
+}
+
+interface RunningSystem {
+  key: SystemKey;
+  mqttUrl: string;
+  /** Base URL of the SSE endpoint /sensors/, absent for Mosquitto alone. */
+  sseBase?: string;
+  auth?: AdminCredentials;
+  /** Processes whose RSS is the system's memory. */
+  pids: () => number[];
+  stop: () => Promise<void>;
+}
+
+interface Result {
+  system: SystemKey;
+  scenario: string;
+  sent: number;
+  expected: number;
+  received: number;
+  lost: number;
+  duplicates: number;
+  /** Deliveries per second over all subscribers (max rate: unique messages per second). */
+  throughput: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+  rssMb?: number;
+  error?: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// progress output
+
+const tty = process.stderr.isTTY;
+function progress(text: string): void {
+  if (tty) process.stderr.write(`\r\x1b[K${text}`);
+}
+function say(text: string): void {
+  if (tty) process.stderr.write('\r\x1b[K');
+  process.stderr.write(text + '\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// systems
+
+function tcpAccepts(port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const socket = tcpConnect({ host: '127.0.0.1', port }, () => {
+      socket.destroy();
+      done(true);
+    });
+    socket.once('error', () => done(false));
+  });
+}
+
+function exitOf(child: ChildProcess): Promise<void> {
+  return new Promise((done) => (child.exitCode !== null || child.signalCode !== null ? done() : child.once('exit', () => done())));
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exitOf(child);
+  clearTimeout(timer);
+}
+
+async function startMosquitto(workDir: string): Promise<{ child: ChildProcess; port: number }> {
+  const port = await freePort();
+  const conf = join(workDir, `mosquitto-${port}.conf`);
+  // A broker alone: anonymous on loopback, nothing persisted; queues long enough that a slow
+  // subscriber is not silently dropped at the default of 1000 queued messages.
+  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\n`);
+  const child = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d) => (err += String(d)));
+  const failed = new Promise<never>((_, fail) => child.once('error', (e) => fail(new Error(`cannot run mosquitto (${e.message}); install it: apt-get install mosquitto`))));
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`mosquitto exited: ${err}`);
+    if (await Promise.race([tcpAccepts(port), failed])) return { child, port };
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await stopChild(child);
+  throw new Error(`mosquitto did not listen on ${port}: ${err}`);
+}
+
+function rssKb(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+async function startSystem(key: SystemKey, workDir: string, threads: number): Promise<RunningSystem> {
+  if (key === 'mosquitto') {
+    const { child, port } = await startMosquitto(workDir);
+    return { key, mqttUrl: `mqtt://127.0.0.1:${port}`, pids: () => [child.pid!], stop: () => stopChild(child) };
+  }
+  if (key === 'stack') {
+    const broker = await startMosquitto(workDir);
+    const httpPort = await freePort();
+    const dbFile = join(workDir, `stack-${httpPort}.db`);
+    const bridgeJs = resolve(COMPONENT_DIR, 'dist', 'bench', 'stack', 'bridge.js');
+    const bridge = spawn(process.execPath, [bridgeJs, '--mqtt', `mqtt://127.0.0.1:${broker.port}`, '--port', String(httpPort), '--db', dbFile], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    await new Promise<void>((ready, fail) => {
+      const timer = setTimeout(() => fail(new Error('the stack bridge did not start within 15 s')), 15_000);
+      createInterface({ input: bridge.stdout! }).on('line', (line) => {
+        if (line.startsWith('ready')) {
+          clearTimeout(timer);
+          ready();
+        }
+      });
+      bridge.once('exit', (code) => fail(new Error(`the stack bridge exited (${code})`)));
+    }).catch(async (error) => {
+      await stopChild(bridge);
+      await stopChild(broker.child);
+      throw error;
+    });
+    return {
+      key,
+      mqttUrl: `mqtt://127.0.0.1:${broker.port}`,
+      sseBase: `http://127.0.0.1:${httpPort}`,
+      pids: () => [broker.child.pid!, bridge.pid!],
+      stop: async () => {
+        await stopChild(bridge);
+        await stopChild(broker.child);
+        for (const suffix of ['', '-wal', '-shm']) rmSync(dbFile + suffix, { force: true });
+      },
+    };
+  }
+  // Harper: this component, or the generated plain-table component.
+  const componentDir = key === 'plain' ? plainTableComponent(workDir) : undefined;
+  const dataDir = mkdtempSync(join(workDir, `harper-${key}-`));
+  const ports = { http: await freePort(), mqtt: await freePort(), operations: await freePort() };
+  const admin = { username: 'admin', password: randomBytes(16).toString('hex') };
+  const instance = await startHarper({ dataDir, ports, admin, componentDir, threads, env: { LOGGING_LEVEL: 'warn' } });
+  const pid = (): number => {
+    try {
+      return Number(readFileSync(join(instance.rootPath, 'hdb.pid'), 'utf8').trim()) || instance.pid;
+    } catch {
+      return instance.pid;
+    }
+  };
+  return {
+    key,
+    mqttUrl: instance.mqttUrl,
+    sseBase: instance.httpUrl,
+    auth: admin,
+    pids: () => [...new Set([pid(), instance.pid])],
+    stop: async () => {
+      await instance.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** (d): a component with one exported plain table, no resource code (generated at run time). */
+function plainTableComponent(workDir: string): string {
+  const dir = join(workDir, 'plain-table');
+  mkdirSync(join(dir, 'web'), { recursive: true });
+  writeFileSync(join(dir, 'config.yaml'), "rest: true\ngraphqlSchema:\n  files: 'schema.graphql'\nstatic:\n  files: 'web/**'\n");
+  writeFileSync(join(dir, 'schema.graphql'), 'type sensors @table @export {\n  id: ID @primaryKey\n}\n');
+  // The launcher waits for "/" to answer 200.
+  writeFileSync(join(dir, 'web', 'index.html'), '<!doctype html><title>plain table</title>\n');
+  return dir;
+}
+
+// ---------------------------------------------------------------------------------------------
+// clients
+
+interface Sub {
+  received: number;
+  unique: number;
+  duplicates: number;
+  ready: boolean;
+  close(): void;
+}
+
+function now(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+function basic(auth: AdminCredentials): string {
+  return 'Basic ' + Buffer.from(`${auth.username}:${auth.password}`).toString('base64');
+}
+
+async function mqttClient(system: RunningSystem, name: string): Promise<MqttClient> {
+  return mqtt.connectAsync(system.mqttUrl, {
+    clientId: `bench-${name}-${randomBytes(4).toString('hex')}`,
+    clean: true,
+    reconnectPeriod: 0,
+    connectTimeout: 10_000,
+    ...(system.auth ? { username: system.auth.username, password: system.auth.password } : {}),
+  });
+}
+
+/** Counts a delivered reading; latency from the `time` the publisher put in the payload. */
+function makeHandler(sub: Sub, run: { base: number; count: number; t0: number; seen: Uint8Array[]; latencies: number[]; onProgress: () => void }, index: number) {
+  return (value: unknown): void => {
+    const at = now();
+    if (!value || typeof value !== 'object') return;
+    const v = value as { temperature?: unknown; time?: unknown };
+    if (typeof v.temperature !== 'number' || typeof v.time !== 'number') return;
+    const seq = v.temperature - run.base;
+    if (!Number.isInteger(seq) || seq < 0 || seq >= run.count) {
+      if (v.temperature === 0 && v.time >= run.t0) sub.ready = true;
+      return;
+    }
+    sub.received++;
+    const seen = run.seen[index];
+    if (seen[seq]) {
+      sub.duplicates++;
+      return;
+    }
+    seen[seq] = 1;
+    sub.unique++;
+    run.latencies.push(at - v.time);
+    run.onProgress();
+  };
+}
+
+async function mqttSub(system: RunningSystem, onValue: (v: unknown) => void): Promise<Sub> {
+  const client = await mqttClient(system, 'sub');
+  const sub: Sub = { received: 0, unique: 0, duplicates: 0, ready: false, close: () => void client.end(true) };
+  client.on('message', (_topic, payload) => {
+    if (payload.length === 0) return;
+    try {
+      onValue(JSON.parse(payload.toString('utf8')));
+    } catch {
+      // not ours
+    }
+  });
+  await client.subscribeAsync('sensors/#', { qos: 1 });
+  return sub;
+}
+
+/** A lean SSE client (the same for every system): one socket, `data:` lines of JSON frames. */
+function sseSub(system: RunningSystem, onValue: (v: unknown) => void): Promise<Sub> {
+  return new Promise((done, fail) => {
+    let req: ClientRequest | undefined = undefined;
+    const sub: Sub = { received: 0, unique: 0, duplicates: 0, ready: false, close: () => req?.destroy() };
+    req = request(
+      `${system.sseBase}/sensors/`,
+      { agent: false, headers: { accept: 'text/event-stream', ...(system.auth ? { authorization: basic(system.auth) } : {}) } },
+      (res) => {
+        if (res.statusCode !== 200) {
+          fail(new Error(`SSE ${res.statusCode}`));
+          res.resume();
+          return;
+        }
+        res.setEncoding('utf8');
+        let buffer = '';
+        res.on('data', (chunk: string) => {
+          buffer += chunk;
+          let end: number;
+          while ((end = buffer.indexOf('\n\n')) >= 0) {
+            const block = buffer.slice(0, end);
+            buffer = buffer.slice(end + 2);
+            for (const line of block.split('\n')) {
+              if (!line.startsWith('data:')) continue;
+              try {
+                const frame = JSON.parse(line.slice(5)) as { value?: unknown };
+                onValue(frame.value);
+              } catch {
+                // not ours
+              }
+            }
+          }
+        });
+      },
+    );
+    req.on('error', () => undefined); // closing the stream at the end aborts the request
+    req.end();
+    // Harper flushes the response head with the first event: readiness is decided by warm-up.
+    done(sub);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// one scenario
+
+function percentile(sorted: number[], p: number): number {
+  if (!sorted.length) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+async function runScenario(system: RunningSystem, sc: Scenario, base: number, label: string): Promise<Result> {
+  const t0 = now();
+  const latencies: number[] = [];
+  const seen = Array.from({ length: sc.subscribers }, () => new Uint8Array(sc.count));
+  let pump = (): void => {};
+  const run = { base, count: sc.count, t0, seen, latencies, onProgress: () => pump() };
+  const subs: Sub[] = [];
+  const publisher = await mqttClient(system, 'pub');
+  let rssMax = 0;
+  let rssTimer: NodeJS.Timeout | undefined;
+  try {
+    for (let i = 0; i < sc.subscribers; i++) {
+      let handle: ((v: unknown) => void) | undefined;
+      const handler = (v: unknown) => handle?.(v);
+      const sub = sc.via === 'mqtt' ? await mqttSub(system, handler) : await sseSub(system, handler);
+      handle = makeHandler(sub, run, i);
+      subs.push(sub);
+    }
+    // Warm-up: until every subscriber has seen a fresh reading, the subscriptions are not live.
+    const warmTopic = `sensors/${sc.key}-warm`;
+    const warmDeadline = Date.now() + 20_000;
+    while (!subs.every((s) => s.ready)) {
+      if (Date.now() > warmDeadline) throw new Error(`subscribers not live after 20 s (${subs.filter((s) => s.ready).length}/${subs.length})`);
+      publisher.publish(warmTopic, JSON.stringify({ location: 'bench', temperature: 0, time: now() }), { qos: 1, retain: true });
+      await new Promise((r) => setTimeout(r, 100));
+    }
+
+    let sent = 0;
+    const publishOne = (): void => {
+      const seq = sent++;
+      const payload = JSON.stringify({ location: 'bench', temperature: base + seq, time: now() });
+      publisher.publish(`sensors/${sc.key}-${seq % SENSORS_PER_SCENARIO}`, payload, { qos: 1, retain: true });
+    };
+    const minUnique = (): number => subs.reduce((m, s) => Math.min(m, s.unique), Infinity);
+    const totalUnique = (): number => subs.reduce((n, s) => n + s.unique, 0);
+    const expected = sc.count * subs.length;
+    const start = now();
+    let lastReceive = start;
+    let lastProgress = Date.now();
+    let lastCount = 0;
+
+    if (sc.rss) {
+      const sample = () => (rssMax = Math.max(rssMax, system.pids().reduce((n, pid) => n + rssKb(pid), 0)));
+      sample();
+      rssTimer = setInterval(sample, 250);
+    }
+
+    await new Promise<void>((finished) => {
+      let pumping = false;
+      pump = () => {
+        lastReceive = now();
+        if (sc.mode !== 'max' || pumping) return;
+        pumping = true;
+        setImmediate(() => {
+          pumping = false;
+          while (sent < sc.count && sent - minUnique() < WINDOW) publishOne();
+        });
+      };
+      let rateTimer: NodeJS.Timeout | undefined;
+      if (sc.mode === 'max') {
+        while (sent < sc.count && sent < WINDOW) publishOne();
+      } else {
+        const tick = (): void => {
+          const due = Math.min(sc.count, Math.floor(((now() - start) * sc.rate!) / 1000) + 1);
+          while (sent < due) publishOne();
+          if (sent < sc.count) rateTimer = setTimeout(tick, 1);
+        };
+        tick();
+      }
+      const watch = setInterval(() => {
+        const got = totalUnique();
+        if (got !== lastCount) {
+          lastCount = got;
+          lastProgress = Date.now();
+        }
+        progress(`${label}: sent ${sent}/${sc.count}, received ${got}/${expected}`);
+        const idle = Date.now() - lastProgress;
+        if (got >= expected || (sent >= sc.count && idle > 3000) || idle > 10_000) {
+          clearInterval(watch);
+          if (rateTimer) clearTimeout(rateTimer);
+          finished();
+        }
+      }, 100);
+    });
+
+    const received = subs.reduce((n, s) => n + s.received, 0);
+    const unique = totalUnique();
+    const duplicates = subs.reduce((n, s) => n + s.duplicates, 0);
+    const seconds = (lastReceive - start) / 1000;
+    latencies.sort((a, b) => a - b);
+    return {
+      system: system.key,
+      scenario: sc.key,
+      sent,
+      expected,
+      received,
+      lost: expected - unique,
+      duplicates,
+      throughput: seconds > 0 ? unique / seconds : 0,
+      p50: percentile(latencies, 50),
+      p95: percentile(latencies, 95),
+      p99: percentile(latencies, 99),
+      max: latencies.length ? latencies[latencies.length - 1] : NaN,
+      ...(sc.rss ? { rssMb: rssMax / 1024 } : {}),
+    };
+  } finally {
+    if (rssTimer) clearInterval(rssTimer);
+    for (const s of subs) s.close();
+    await publisher.endAsync(true).catch(() => undefined);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// output
+
+function fmt(n: number | undefined, digits = 1): string {
+  if (n === undefined || !Number.isFinite(n)) return '-';
+  if (Math.abs(n) >= 1000) return Math.round(n).toLocaleString('en-US');
+  return n.toFixed(digits);
+}
+
+function pad(cells: string[], widths: number[]): string {
+  return cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+}
+
+function table(results: Result[], scs: Scenario[]): string {
+  const header = ['scenario', 'system', 'sent', 'delivered', 'lost', 'dup', 'msg/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'RSS MB', 'vs (c)'];
+  const rows: string[][] = [];
+  for (const sc of scs) {
+    const mine = results.filter((r) => r.scenario === sc.key);
+    const c = mine.find((r) => r.system === 'component' && !r.error);
+    for (const r of mine) {
+      if (r.error) {
+        rows.push([sc.key, SYSTEM_LABELS[r.system], r.error, '', '', '', '', '', '', '', '', '', '']);
+        continue;
+      }
+      // Ratios against (c): throughput for max-rate scenarios (higher is better), p99 for fixed
+      // rates (lower is better).
+      const ratio = !c ? '-' : sc.mode === 'max' ? `${fmt(r.throughput / c.throughput, 2)}x tput` : `${fmt(r.p99 / c.p99, 2)}x p99`;
+      rows.push([
+        sc.key,
+        SYSTEM_LABELS[r.system],
+        String(r.sent),
+        String(r.received - r.duplicates),
+        String(r.lost),
+        String(r.duplicates),
+        fmt(r.throughput, 0),
+        fmt(r.p50, 2),
+        fmt(r.p95, 2),
+        fmt(r.p99, 2),
+        fmt(r.max, 2),
+        fmt(r.rssMb, 0),
+        ratio,
+      ]);
+    }
+  }
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  return [pad(header, widths), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map((r) => pad(r, widths))].join('\n');
+}
+
+function targets(results: Result[]): string[] {
+  const get = (system: SystemKey, scenario: string) => results.find((r) => r.system === system && r.scenario === scenario && !r.error);
+  const lines: string[] = [];
+  const check = (name: string, value: number | undefined, ok: (v: number) => boolean, shown: (v: number) => string) => {
+    if (value === undefined || !Number.isFinite(value)) lines.push(`  [ n/a ] ${name}`);
+    else lines.push(`  [${ok(value) ? ' met ' : ' MISS'}] ${name}: ${shown(value)}`);
+  };
+  const c = (s: string) => get('component', s);
+  check('write path >= 0.85x plain table throughput (tput-mqtt)', c('tput-mqtt') && get('plain', 'tput-mqtt') ? c('tput-mqtt')!.throughput / get('plain', 'tput-mqtt')!.throughput : undefined, (v) => v >= 0.85, (v) => `${fmt(v, 2)}x`);
+  check('persisted end-to-end >= 1.0x the stack (tput-sse)', c('tput-sse') && get('stack', 'tput-sse') ? c('tput-sse')!.throughput / get('stack', 'tput-sse')!.throughput : undefined, (v) => v >= 1, (v) => `${fmt(v, 2)}x`);
+  check('persisted p99 no worse than the stack (lat-sse p99 ratio c/b)', c('lat-sse') && get('stack', 'lat-sse') ? c('lat-sse')!.p99 / get('stack', 'lat-sse')!.p99 : undefined, (v) => v <= 1, (v) => `${fmt(v, 2)}x`);
+  check('fan-out p99 <= 10x mosquitto (fanout-mqtt p99 ratio c/a)', c('fanout-mqtt') && get('mosquitto', 'fanout-mqtt') ? c('fanout-mqtt')!.p99 / get('mosquitto', 'fanout-mqtt')!.p99 : undefined, (v) => v <= 10, (v) => `${fmt(v, 2)}x`);
+  check('MQTT->SSE at 200 msg/s p99 <= 5 ms (lat-sse)', c('lat-sse')?.p99, (v) => v <= 5, (v) => `${fmt(v, 2)} ms`);
+  check('Harper RSS under fan-out <= 450 MB', c('fanout-mqtt')?.rssMb ?? c('fanout-sse')?.rssMb, (v) => v <= 450, (v) => `${fmt(v, 0)} MB`);
+  return lines;
+}
+
+const COLORS: Record<SystemKey, string> = { mosquitto: '#7f7f7f', stack: '#1f77b4', component: '#d62728', plain: '#ff7f0e' };
+
+function escapeXml(s: string): string {
+  return s.replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]!);
+}
+
+/** Two panels of grouped bars: throughput (max-rate scenarios) and p99 latency (fixed rates). */
+function chart(results: Result[], scs: Scenario[], systems: SystemKey[], subtitle: string): string {
+  const panels = [
+    { title: 'throughput, msg/s (higher is better)', scs: scs.filter((s) => s.mode === 'max'), value: (r: Result) => r.throughput },
+    { title: 'p99 latency, ms (lower is better)', scs: scs.filter((s) => s.mode === 'rate'), value: (r: Result) => r.p99 },
+  ].filter((p) => p.scs.length);
+  const W = 900;
+  const panelH = 260;
+  const top = 60;
+  let y = top;
+  const parts: string[] = [];
+  parts.push(`<text x="20" y="28" font-size="18" font-weight="bold">npm run bench</text>`);
+  parts.push(`<text x="20" y="48" font-size="12" fill="#555">${escapeXml(subtitle)}</text>`);
+  systems.forEach((s, i) => {
+    parts.push(`<rect x="${560 + (i % 2) * 170}" y="${14 + Math.floor(i / 2) * 18}" width="12" height="12" fill="${COLORS[s]}"/>`);
+    parts.push(`<text x="${576 + (i % 2) * 170}" y="${25 + Math.floor(i / 2) * 18}" font-size="12">${escapeXml(SYSTEM_LABELS[s])}</text>`);
+  });
+  for (const panel of panels) {
+    const values = results.filter((r) => !r.error && panel.scs.some((s) => s.key === r.scenario)).map(panel.value).filter(Number.isFinite);
+    const maxV = Math.max(1e-9, ...values);
+    const left = 70;
+    const plotW = W - left - 20;
+    const plotTop = y + 30;
+    const plotH = panelH - 70;
+    parts.push(`<text x="20" y="${y + 16}" font-size="14" font-weight="bold">${escapeXml(panel.title)}</text>`);
+    for (let t = 0; t <= 4; t++) {
+      const v = (maxV * t) / 4;
+      const ty = plotTop + plotH - (plotH * t) / 4;
+      parts.push(`<line x1="${left}" x2="${left + plotW}" y1="${ty}" y2="${ty}" stroke="#ddd"/>`);
+      parts.push(`<text x="${left - 6}" y="${ty + 4}" font-size="10" text-anchor="end">${fmt(v, v < 10 ? 1 : 0)}</text>`);
+    }
+    const groupW = plotW / panel.scs.length;
+    const barW = Math.min(40, (groupW - 20) / systems.length);
+    panel.scs.forEach((sc, g) => {
+      const gx = left + g * groupW + (groupW - barW * systems.length) / 2;
+      systems.forEach((s, i) => {
+        const r = results.find((x) => x.system === s && x.scenario === sc.key && !x.error);
+        const v = r ? panel.value(r) : NaN;
+        const x = gx + i * barW;
+        if (!Number.isFinite(v)) {
+          parts.push(`<text x="${x + barW / 2}" y="${plotTop + plotH - 4}" font-size="9" text-anchor="middle" fill="#999">n/a</text>`);
+          return;
+        }
+        const h = (plotH * v) / maxV;
+        parts.push(`<rect x="${x}" y="${plotTop + plotH - h}" width="${barW - 2}" height="${h}" fill="${COLORS[s]}"><title>${escapeXml(`${SYSTEM_LABELS[s]} ${sc.key}: ${fmt(v, 2)}`)}</title></rect>`);
+        parts.push(`<text x="${x + barW / 2 - 1}" y="${plotTop + plotH - h - 3}" font-size="9" text-anchor="middle">${fmt(v, v < 10 ? 1 : 0)}</text>`);
+      });
+      parts.push(`<text x="${left + g * groupW + groupW / 2}" y="${plotTop + plotH + 16}" font-size="11" text-anchor="middle">${escapeXml(sc.title)}</text>`);
+    });
+    y += panelH;
+  }
+  const H = y + 10;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif">\n<rect width="100%" height="100%" fill="white"/>\n${parts.join('\n')}\n</svg>\n`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// main
+
+function list<T extends string>(value: string | undefined, allowed: readonly T[], what: string): T[] | undefined {
+  if (value === undefined) return undefined;
+  const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const item of items) if (!allowed.includes(item as T)) throw new UsageError(`unknown ${what} "${item}" (one of: ${allowed.join(', ')})`);
+  return items as T[];
+}
+
+class UsageError extends Error {}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      systems: { type: 'string' },
+      scenarios: { type: 'string' },
+      threads: { type: 'string' },
+      out: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const quick = values.quick!;
+  const systems = list(values.systems, ALL_SYSTEMS, 'system') ?? ALL_SYSTEMS;
+  let scs = scenarios(quick);
+  const wanted = list(values.scenarios, scenarios(false).map((s) => s.key), 'scenario');
+  if (wanted) scs = scenarios(quick).concat(scenarios(false)).filter((s, i, all) => wanted.includes(s.key) && all.findIndex((o) => o.key === s.key) === i);
+  const threads = values.threads ? Number(values.threads) : Number(process.env.THREADS_COUNT ?? 1);
+  if (!Number.isInteger(threads) || threads < 1) throw new UsageError('--threads must be a positive integer');
+  if (!existsSync(resolve(COMPONENT_DIR, 'dist', 'bench', 'stack', 'bridge.js')) && systems.includes('stack'))
+    throw new UsageError('dist/bench/stack/bridge.js is missing: run through `npm run bench`, which builds it');
+
+  const outDir = resolve(values.out ?? join(COMPONENT_DIR, 'bench', 'results'));
+  mkdirSync(outDir, { recursive: true });
+  // Scratch (configs, databases, Harper roots, the generated plain-table component) outside the
+  // repository: Harper did not serve a component folder nested inside this one.
+  const workDir = mkdtempSync(join(tmpdir(), 'backbone-bench-'));
+
+  const started = Date.now();
+  say(`bench: ${quick ? 'quick' : 'full'} run, systems ${systems.join(', ')}; Harper threads ${threads}; scenarios ${scs.map((s) => s.key).join(', ')}`);
+  const results: Result[] = [];
+  let current: RunningSystem | undefined;
+  const interrupt = () => {
+    say('bench: interrupted, stopping the servers');
+    void (current?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupt);
+  process.once('SIGTERM', interrupt);
+
+  for (const key of systems) {
+    const t = Date.now();
+    say(`[${SYSTEM_LABELS[key]}] starting`);
+    try {
+      current = await startSystem(key, workDir, threads);
+    } catch (error) {
+      say(`[${SYSTEM_LABELS[key]}] failed to start: ${(error as Error).message}`);
+      for (const sc of scs) results.push({ system: key, scenario: sc.key, error: 'did not start' } as Result);
+      continue;
+    }
+    say(`[${SYSTEM_LABELS[key]}] up in ${((Date.now() - t) / 1000).toFixed(1)} s (pids ${current.pids().join(', ')})`);
+    try {
+      for (const [i, sc] of scs.entries()) {
+        if (sc.via === 'sse' && !current.sseBase) continue;
+        const label = `[${SYSTEM_LABELS[key]}] ${sc.key}`;
+        try {
+          const r = await runScenario(current, sc, (i + 1) * 1_000_000, label);
+          results.push(r);
+          say(
+            `${label}: ${fmt(r.throughput, 0)} msg/s, p50 ${fmt(r.p50, 2)} p99 ${fmt(r.p99, 2)} ms, lost ${r.lost}, dup ${r.duplicates}` +
+              (r.rssMb !== undefined ? `, RSS ${fmt(r.rssMb, 0)} MB` : ''),
+          );
+        } catch (error) {
+          say(`${label}: failed: ${(error as Error).message}`);
+          results.push({ system: key, scenario: sc.key, error: 'failed' } as Result);
+        }
+      }
+    } finally {
+      await current.stop();
+      current = undefined;
+    }
+  }
+  rmSync(workDir, { recursive: true, force: true });
+
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const subtitle = `${quick ? 'quick' : 'full'} run, ${new Date().toISOString()}, Harper threads ${threads}; local results: do not publish Harper figures (harperdb licence)`;
+  console.log('');
+  console.log(table(results, scs));
+  console.log('');
+  console.log('Targets (issue 6; ratios from this one run, not a pass/fail test):');
+  for (const line of targets(results)) console.log(line);
+  const svgFile = join(outDir, `bench-${stamp}.svg`);
+  const jsonFile = join(outDir, `bench-${stamp}.json`);
+  writeFileSync(svgFile, chart(results, scs, systems, subtitle));
+  writeFileSync(jsonFile, JSON.stringify({ quick, threads, systems, scenarios: scs, results, startedAt: new Date(started).toISOString() }, null, 2) + '\n');
+  console.log('');
+  console.log(`chart: ${relative(process.cwd(), svgFile) || svgFile}`);
+  console.log(`data:  ${relative(process.cwd(), jsonFile) || jsonFile}`);
+  console.log(`took ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  return results.some((r) => r.error) ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error) => {
+    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      console.error(`bench: ${(error as Error).message}\n\n${HELP}`);
+      process.exit(2);
+    }
+    console.error(error);
+    process.exit(1);
+  },
+);
