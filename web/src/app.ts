@@ -154,6 +154,21 @@ function signedOut(message: string): void {
   showLogin(message);
 }
 
+/**
+ * The new session, once the server honours it. Harper answers POST /login before it has stored the
+ * session: a request sent at once with the new cookie is sometimes refused (about one in four
+ * here), a few milliseconds later it is not. No stream starts before this succeeds, since a stream
+ * refused for want of a session gets Harper's Basic challenge, that is the browser's password dialog.
+ */
+async function sessionAfterLogin(): Promise<Session | undefined> {
+  for (const wait of [0, 25, 50, 100, 200, 400, 800]) {
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    const current = await currentSession();
+    if (current) return current;
+  }
+  return undefined;
+}
+
 loginForm.addEventListener('submit', async (event) => {
   event.preventDefault();
   const username = loginUser.value.trim();
@@ -167,8 +182,13 @@ loginForm.addEventListener('submit', async (event) => {
   loginSubmit.disabled = true;
   loginError.hidden = true;
   try {
-    const current = await login(username, password);
+    await login(username, password);
     loginPassword.value = '';
+    const current = await sessionAfterLogin();
+    if (!current) {
+      forget();
+      throw new Error('Signed in, but this browser did not keep the session cookie: allow cookies for this site.');
+    }
     startDashboard(current);
     main.focus();
   } catch (error) {

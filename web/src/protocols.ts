@@ -331,7 +331,10 @@ export class ProtocolPanel {
     setText(byId(`lane-${protocol}-detail`, HTMLElement), detail);
     const live = [...this.rows.values()].flatMap((row) => row.arrivals.filter((arrival) => arrival.protocol === protocol && !arrival.replay && arrival.latency !== undefined));
     const latencies = live.map((arrival) => arrival.latency ?? 0).sort((a, b) => a - b);
-    const firsts = [...this.rows.values()].filter((row) => row.arrivals.length > 1 && [...row.arrivals].sort((a, b) => a.at - b.at)[0]?.protocol === protocol).length;
+    // Arrival order only means something for live events seen on more than one protocol.
+    const firsts = [...this.rows.values()].filter(
+      (row) => row.arrivals.length > 1 && !row.arrivals.some((arrival) => arrival.replay) && [...row.arrivals].sort((a, b) => a.at - b.at)[0]?.protocol === protocol,
+    ).length;
     const median = latencies.length ? latencies[Math.floor(latencies.length / 2)] : undefined;
     const last = live.length ? live[live.length - 1]?.latency : undefined;
     setText(

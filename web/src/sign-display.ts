@@ -117,7 +117,10 @@ export class SignDisplay {
     }
     const loop = this.columns.length + SCROLL_GAP;
     const reduced = prefersReducedMotion();
+    // With reduced motion a page holds whole characters only.
+    const page = Math.floor(COLUMNS / CHAR_ADVANCE) * CHAR_ADVANCE;
     for (let column = 0; column < COLUMNS; column++) {
+      if (reduced && column >= page - 1) break;
       const source = reduced ? this.offset + column : (this.offset + column) % loop;
       shown[column] = this.columns[source] ?? 0;
     }
