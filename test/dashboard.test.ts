@@ -35,6 +35,8 @@ async function signIn(target: Page, user: AdminCredentials): Promise<void> {
     await target.fill('#login-username', user.username);
     await target.fill('#login-password', user.password);
     await target.click('#login-submit');
+    await target.waitForSelector('#main:not([hidden]), #login-error:not([hidden])');
+    if (await target.isVisible('#login-error')) throw new Error(`sign-in refused: ${await target.textContent('#login-error')}`);
   }
   await target.waitForSelector('#main:not([hidden])');
   await target.waitForSelector(`#user-name:text-is("${user.username}")`);
@@ -291,7 +293,8 @@ describe('screenshot', () => {
     }
     expect((await rest(harper, 'PATCH', `/signs/${SIGN}`, { json: { message: 'Harper IoT backbone: MQTT, WebSocket, SSE, REST', brightness: 12, power: 'on', color: '#ffb020' } })).status).toBe(204);
 
-    const shot = await openPage(browser, { width: 1440, height: 900 });
+    // Reduced motion, for a still picture: the sign shows its first page, no card is flashing.
+    const shot = await openPage(browser, { width: 1440, height: 900, reducedMotion: true });
     try {
       const { page: desk } = shot;
       await desk.goto(`${harper.httpUrl}/?sensor=${encodeURIComponent('plant-a/server-room')}`);

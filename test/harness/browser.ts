@@ -31,8 +31,12 @@ export interface DashboardPage {
 }
 
 /** A fresh browser context (its own cookies and storage) with one page. */
-export async function openPage(browser: Browser, options: { width?: number; height?: number } = {}): Promise<DashboardPage> {
-  const context = await browser.newContext({ viewport: { width: options.width ?? 1280, height: options.height ?? 900 } });
+export async function openPage(browser: Browser, options: { width?: number; height?: number; reducedMotion?: boolean } = {}): Promise<DashboardPage> {
+  const context = await browser.newContext({
+    viewport: { width: options.width ?? 1280, height: options.height ?? 900 },
+    // Reduced motion: no highlight animations and a sign that turns pages instead of scrolling.
+    reducedMotion: options.reducedMotion ? 'reduce' : 'no-preference',
+  });
   const page = await context.newPage();
   // Shorter than a test's own timeout, so that a failing step names itself.
   page.setDefaultTimeout(10_000);
