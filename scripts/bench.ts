@@ -32,6 +32,7 @@ Options:
   --scenarios <list>  comma-separated subset of the scenario keys listed below
   --threads <n>       Harper worker threads (default 1, as npm start)
   --out <dir>         where results go (default bench/results)
+  --from <file.json>  print the table and targets of a saved run again and redraw its chart
   --help              this text
 
 Scenarios (full run; --quick uses smaller ones):
@@ -560,36 +561,42 @@ function escapeXml(s: string): string {
   return s.replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]!);
 }
 
-/** Two panels of grouped bars: throughput (max-rate scenarios) and p99 latency (fixed rates). */
+/**
+ * Two panels of grouped bars: throughput of the max-rate scenarios (linear scale) and p99 latency
+ * of the fixed-rate ones (log scale: they span sub-millisecond to seconds).
+ */
 function chart(results: Result[], scs: Scenario[], systems: SystemKey[], subtitle: string): string {
   const panels = [
-    { title: 'throughput, msg/s (higher is better)', scs: scs.filter((s) => s.mode === 'max'), value: (r: Result) => r.throughput },
-    { title: 'p99 latency, ms (lower is better)', scs: scs.filter((s) => s.mode === 'rate'), value: (r: Result) => r.p99 },
+    { title: 'throughput, msg/s (higher is better)', log: false, scs: scs.filter((s) => s.mode === 'max'), value: (r: Result) => r.throughput },
+    { title: 'p99 latency, ms, log scale (lower is better)', log: true, scs: scs.filter((s) => s.mode === 'rate'), value: (r: Result) => r.p99 },
   ].filter((p) => p.scs.length);
   const W = 900;
   const panelH = 260;
-  const top = 60;
-  let y = top;
   const parts: string[] = [];
   parts.push(`<text x="20" y="28" font-size="18" font-weight="bold">npm run bench</text>`);
   parts.push(`<text x="20" y="48" font-size="12" fill="#555">${escapeXml(subtitle)}</text>`);
   systems.forEach((s, i) => {
-    parts.push(`<rect x="${560 + (i % 2) * 170}" y="${14 + Math.floor(i / 2) * 18}" width="12" height="12" fill="${COLORS[s]}"/>`);
-    parts.push(`<text x="${576 + (i % 2) * 170}" y="${25 + Math.floor(i / 2) * 18}" font-size="12">${escapeXml(SYSTEM_LABELS[s])}</text>`);
+    parts.push(`<rect x="${20 + i * 170}" y="60" width="12" height="12" fill="${COLORS[s]}"/>`);
+    parts.push(`<text x="${36 + i * 170}" y="71" font-size="12">${escapeXml(SYSTEM_LABELS[s])}</text>`);
   });
+  let y = 90;
   for (const panel of panels) {
-    const values = results.filter((r) => !r.error && panel.scs.some((s) => s.key === r.scenario)).map(panel.value).filter(Number.isFinite);
+    const values = results.filter((r) => !r.error && panel.scs.some((s) => s.key === r.scenario)).map(panel.value).filter((v) => Number.isFinite(v) && v > 0);
     const maxV = Math.max(1e-9, ...values);
+    // Linear: 0..max. Log: decades from 0.1 ms (or lower) to the decade above the largest value.
+    const lo = panel.log ? Math.min(-1, Math.floor(Math.log10(Math.min(...values, 0.1)))) : 0;
+    const hi = panel.log ? Math.max(lo + 1, Math.ceil(Math.log10(maxV))) : maxV;
+    const scale = (v: number): number => (panel.log ? (Math.log10(Math.max(v, 10 ** lo)) - lo) / (hi - lo) : v / hi);
     const left = 70;
     const plotW = W - left - 20;
     const plotTop = y + 30;
     const plotH = panelH - 70;
     parts.push(`<text x="20" y="${y + 16}" font-size="14" font-weight="bold">${escapeXml(panel.title)}</text>`);
-    for (let t = 0; t <= 4; t++) {
-      const v = (maxV * t) / 4;
-      const ty = plotTop + plotH - (plotH * t) / 4;
+    const ticks = panel.log ? Array.from({ length: hi - lo + 1 }, (_, i) => 10 ** (lo + i)) : [0, 1, 2, 3, 4].map((t) => (maxV * t) / 4);
+    for (const v of ticks) {
+      const ty = plotTop + plotH - plotH * scale(v);
       parts.push(`<line x1="${left}" x2="${left + plotW}" y1="${ty}" y2="${ty}" stroke="#ddd"/>`);
-      parts.push(`<text x="${left - 6}" y="${ty + 4}" font-size="10" text-anchor="end">${fmt(v, v < 10 ? 1 : 0)}</text>`);
+      parts.push(`<text x="${left - 6}" y="${ty + 4}" font-size="10" text-anchor="end">${v < 1 ? String(v) : fmt(v, 0)}</text>`);
     }
     const groupW = plotW / panel.scs.length;
     const barW = Math.min(40, (groupW - 20) / systems.length);
@@ -603,7 +610,7 @@ function chart(results: Result[], scs: Scenario[], systems: SystemKey[], subtitl
           parts.push(`<text x="${x + barW / 2}" y="${plotTop + plotH - 4}" font-size="9" text-anchor="middle" fill="#999">n/a</text>`);
           return;
         }
-        const h = (plotH * v) / maxV;
+        const h = Math.max(1, plotH * scale(v));
         parts.push(`<rect x="${x}" y="${plotTop + plotH - h}" width="${barW - 2}" height="${h}" fill="${COLORS[s]}"><title>${escapeXml(`${SYSTEM_LABELS[s]} ${sc.key}: ${fmt(v, 2)}`)}</title></rect>`);
         parts.push(`<text x="${x + barW / 2 - 1}" y="${plotTop + plotH - h - 3}" font-size="9" text-anchor="middle">${fmt(v, v < 10 ? 1 : 0)}</text>`);
       });
@@ -617,6 +624,17 @@ function chart(results: Result[], scs: Scenario[], systems: SystemKey[], subtitl
 
 // ---------------------------------------------------------------------------------------------
 // main
+
+function report(results: Result[], scs: Scenario[], systems: SystemKey[], subtitle: string, svgFile: string): void {
+  console.log('');
+  console.log(table(results, scs));
+  console.log('');
+  console.log('Targets (issue 6; ratios from this one run, not a pass/fail test):');
+  for (const line of targets(results)) console.log(line);
+  writeFileSync(svgFile, chart(results, scs, systems, subtitle));
+  console.log('');
+  console.log(`chart: ${relative(process.cwd(), svgFile) || svgFile}`);
+}
 
 function list<T extends string>(value: string | undefined, allowed: readonly T[], what: string): T[] | undefined {
   if (value === undefined) return undefined;
@@ -635,12 +653,18 @@ async function main(): Promise<number> {
       scenarios: { type: 'string' },
       threads: { type: 'string' },
       out: { type: 'string' },
+      from: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
   });
   if (values.help) {
     console.log(HELP);
+    return 0;
+  }
+  if (values.from) {
+    const saved = JSON.parse(readFileSync(values.from, 'utf8')) as { quick: boolean; threads: number; systems: SystemKey[]; scenarios: Scenario[]; results: Result[]; startedAt: string };
+    report(saved.results, saved.scenarios, saved.systems, `${saved.quick ? 'quick' : 'full'} run, ${saved.startedAt}, Harper threads ${saved.threads}; local results: do not publish Harper figures (harperdb licence)`, values.from.replace(/\.json$/, '') + '.svg');
     return 0;
   }
   const quick = values.quick!;
@@ -705,18 +729,10 @@ async function main(): Promise<number> {
   rmSync(workDir, { recursive: true, force: true });
 
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const subtitle = `${quick ? 'quick' : 'full'} run, ${new Date().toISOString()}, Harper threads ${threads}; local results: do not publish Harper figures (harperdb licence)`;
-  console.log('');
-  console.log(table(results, scs));
-  console.log('');
-  console.log('Targets (issue 6; ratios from this one run, not a pass/fail test):');
-  for (const line of targets(results)) console.log(line);
-  const svgFile = join(outDir, `bench-${stamp}.svg`);
+  const subtitle = `${quick ? 'quick' : 'full'} run, ${new Date(started).toISOString()}, Harper threads ${threads}; local results: do not publish Harper figures (harperdb licence)`;
   const jsonFile = join(outDir, `bench-${stamp}.json`);
-  writeFileSync(svgFile, chart(results, scs, systems, subtitle));
   writeFileSync(jsonFile, JSON.stringify({ quick, threads, systems, scenarios: scs, results, startedAt: new Date(started).toISOString() }, null, 2) + '\n');
-  console.log('');
-  console.log(`chart: ${relative(process.cwd(), svgFile) || svgFile}`);
+  report(results, scs, systems, subtitle, join(outDir, `bench-${stamp}.svg`));
   console.log(`data:  ${relative(process.cwd(), jsonFile) || jsonFile}`);
   console.log(`took ${((Date.now() - started) / 1000).toFixed(0)} s`);
   return results.some((r) => r.error) ? 1 : 0;
