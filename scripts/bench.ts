@@ -11,7 +11,9 @@ import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import mqtt, { type MqttClient } from 'mqtt';
 import { COMPONENT_DIR, freePort, startHarper, type AdminCredentials } from './harper-process.js';
 
@@ -278,7 +280,9 @@ function basic(auth: AdminCredentials): string {
   return 'Basic ' + Buffer.from(`${auth.username}:${auth.password}`).toString('base64');
 }
 
-async function mqttClient(system: RunningSystem, name: string): Promise<MqttClient> {
+type Target = Pick<RunningSystem, 'mqttUrl' | 'sseBase' | 'auth'>;
+
+async function mqttClient(system: Target, name: string): Promise<MqttClient> {
   return mqtt.connectAsync(system.mqttUrl, {
     clientId: `bench-${name}-${randomBytes(4).toString('hex')}`,
     clean: true,
@@ -313,7 +317,7 @@ function makeHandler(sub: Sub, run: { base: number; count: number; t0: number; s
   };
 }
 
-async function mqttSub(system: RunningSystem, onValue: (v: unknown) => void): Promise<Sub> {
+async function mqttSub(system: Target, onValue: (v: unknown) => void): Promise<Sub> {
   const client = await mqttClient(system, 'sub');
   const sub: Sub = { received: 0, unique: 0, duplicates: 0, ready: false, close: () => void client.end(true) };
   client.on('message', (_topic, payload) => {
@@ -329,7 +333,7 @@ async function mqttSub(system: RunningSystem, onValue: (v: unknown) => void): Pr
 }
 
 /** A lean SSE client (the same for every system): one socket, `data:` lines of JSON frames. */
-function sseSub(system: RunningSystem, onValue: (v: unknown) => void): Promise<Sub> {
+function sseSub(system: Target, onValue: (v: unknown) => void): Promise<Sub> {
   return new Promise((done, fail) => {
     let req: ClientRequest | undefined = undefined;
     const sub: Sub = { received: 0, unique: 0, duplicates: 0, ready: false, close: () => req?.destroy() };
@@ -378,29 +382,155 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 
-async function runScenario(system: RunningSystem, sc: Scenario, base: number, label: string): Promise<Result> {
-  const t0 = now();
+interface GroupResult {
+  received: number;
+  unique: number;
+  duplicates: number;
+  latencies: number[] | Float64Array;
+  lastReceive: number;
+}
+
+/** The subscribers of one scenario, in this thread or in a worker thread. */
+interface Group {
+  readyCount(): number;
+  totalUnique(): number;
+  minUnique(): number;
+  lastReceive(): number;
+  finish(): Promise<GroupResult>;
+  /** Drops the subscribers without a result (after an error). */
+  close(): void;
+}
+
+interface GroupSpec {
+  target: Target;
+  via: 'mqtt' | 'sse';
+  subscribers: number;
+  base: number;
+  count: number;
+  t0: number;
+}
+
+async function localGroup(spec: GroupSpec, onProgress: () => void): Promise<Group> {
   const latencies: number[] = [];
-  const seen = Array.from({ length: sc.subscribers }, () => new Uint8Array(sc.count));
-  let pump = (): void => {};
-  const run = { base, count: sc.count, t0, seen, latencies, onProgress: () => pump() };
+  const seen = Array.from({ length: spec.subscribers }, () => new Uint8Array(spec.count));
+  let last = spec.t0;
+  const run = {
+    base: spec.base,
+    count: spec.count,
+    t0: spec.t0,
+    seen,
+    latencies,
+    onProgress: () => {
+      last = now();
+      onProgress();
+    },
+  };
   const subs: Sub[] = [];
-  const publisher = await mqttClient(system, 'pub');
-  let rssMax = 0;
-  let rssTimer: NodeJS.Timeout | undefined;
   try {
-    for (let i = 0; i < sc.subscribers; i++) {
+    for (let i = 0; i < spec.subscribers; i++) {
       let handle: ((v: unknown) => void) | undefined;
       const handler = (v: unknown) => handle?.(v);
-      const sub = sc.via === 'mqtt' ? await mqttSub(system, handler) : await sseSub(system, handler);
+      const sub = spec.via === 'mqtt' ? await mqttSub(spec.target, handler) : await sseSub(spec.target, handler);
       handle = makeHandler(sub, run, i);
       subs.push(sub);
     }
+  } catch (error) {
+    for (const sub of subs) sub.close();
+    throw error;
+  }
+  return {
+    readyCount: () => subs.filter((s) => s.ready).length,
+    totalUnique: () => subs.reduce((n, s) => n + s.unique, 0),
+    minUnique: () => subs.reduce((m, s) => Math.min(m, s.unique), Infinity),
+    lastReceive: () => last,
+    close: () => subs.forEach((sub) => sub.close()),
+    finish: async () => {
+      for (const sub of subs) sub.close();
+      return {
+        received: subs.reduce((n, s) => n + s.received, 0),
+        unique: subs.reduce((n, s) => n + s.unique, 0),
+        duplicates: subs.reduce((n, s) => n + s.duplicates, 0),
+        latencies,
+        lastReceive: last,
+      };
+    },
+  };
+}
+
+/**
+ * Subscribers in a worker thread, so that receiving and parsing (up to 25,000 deliveries a second
+ * in the fan-out scenarios) does not delay the publisher's schedule on the main thread. Both
+ * threads time with performance.timeOrigin + performance.now().
+ */
+function workerGroup(spec: GroupSpec): Promise<Group> {
+  return new Promise((resolveGroup, fail) => {
+    const worker = new Worker(fileURLToPath(import.meta.url), { workerData: { benchSubscribers: spec } });
+    const state = { ready: 0, unique: 0, min: 0, last: spec.t0 };
+    let finished: ((r: GroupResult) => void) | undefined;
+    worker.on('message', (m: { type: string } & Record<string, number> & { result?: GroupResult; message?: string }) => {
+      if (m.type === 'subscribed') resolveGroup(group);
+      else if (m.type === 'progress') Object.assign(state, { ready: m.ready, unique: m.unique, min: m.min, last: m.last });
+      else if (m.type === 'done') finished?.(m.result!);
+      else if (m.type === 'error') fail(new Error(m.message));
+    });
+    worker.once('error', fail);
+    const group: Group = {
+      readyCount: () => state.ready,
+      totalUnique: () => state.unique,
+      minUnique: () => state.min,
+      lastReceive: () => state.last,
+      close: () => void worker.terminate(),
+      finish: () =>
+        new Promise<GroupResult>((done) => {
+          finished = (r) => {
+            void worker.terminate();
+            done(r);
+          };
+          worker.postMessage('finish');
+        }),
+    };
+  });
+}
+
+async function subscriberWorker(spec: GroupSpec): Promise<void> {
+  const port = parentPort!;
+  let group: Group;
+  try {
+    group = await localGroup(spec, () => undefined);
+  } catch (error) {
+    port.postMessage({ type: 'error', message: (error as Error).message });
+    return;
+  }
+  const report = () => port.postMessage({ type: 'progress', ready: group.readyCount(), unique: group.totalUnique(), min: group.minUnique(), last: group.lastReceive() });
+  const timer = setInterval(report, 20);
+  port.postMessage({ type: 'subscribed' });
+  port.on('message', async (m) => {
+    if (m !== 'finish') return;
+    clearInterval(timer);
+    report();
+    const r = await group.finish();
+    const latencies = Float64Array.from(r.latencies);
+    port.postMessage({ type: 'done', result: { ...r, latencies } }, [latencies.buffer]);
+  });
+}
+
+async function runScenario(system: RunningSystem, sc: Scenario, base: number, label: string): Promise<Result> {
+  const t0 = now();
+  let pump = (): void => {};
+  const publisher = await mqttClient(system, 'pub');
+  let rssMax = 0;
+  let rssTimer: NodeJS.Timeout | undefined;
+  let group: Group | undefined;
+  try {
+    const spec: GroupSpec = { target: { mqttUrl: system.mqttUrl, sseBase: system.sseBase, auth: system.auth }, via: sc.via, subscribers: sc.subscribers, base, count: sc.count, t0 };
+    // Max rate: the publisher reacts to each delivery, so the subscriber stays on this thread.
+    group = sc.mode === 'max' ? await localGroup(spec, () => pump()) : await workerGroup(spec);
+    const subs = group;
     // Warm-up: until every subscriber has seen a fresh reading, the subscriptions are not live.
     const warmTopic = `sensors/${sc.key}-warm`;
     const warmDeadline = Date.now() + 20_000;
-    while (!subs.every((s) => s.ready)) {
-      if (Date.now() > warmDeadline) throw new Error(`subscribers not live after 20 s (${subs.filter((s) => s.ready).length}/${subs.length})`);
+    while (subs.readyCount() < sc.subscribers) {
+      if (Date.now() > warmDeadline) throw new Error(`subscribers not live after 20 s (${subs.readyCount()}/${sc.subscribers})`);
       publisher.publish(warmTopic, JSON.stringify({ location: 'bench', temperature: 0, time: now() }), { qos: 1, retain: true });
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -411,11 +541,10 @@ async function runScenario(system: RunningSystem, sc: Scenario, base: number, la
       const payload = JSON.stringify({ location: 'bench', temperature: base + seq, time: now() });
       publisher.publish(`sensors/${sc.key}-${seq % SENSORS_PER_SCENARIO}`, payload, { qos: 1, retain: true });
     };
-    const minUnique = (): number => subs.reduce((m, s) => Math.min(m, s.unique), Infinity);
-    const totalUnique = (): number => subs.reduce((n, s) => n + s.unique, 0);
-    const expected = sc.count * subs.length;
+    const minUnique = (): number => subs.minUnique();
+    const totalUnique = (): number => subs.totalUnique();
+    const expected = sc.count * sc.subscribers;
     const start = now();
-    let lastReceive = start;
     let lastProgress = Date.now();
     let lastCount = 0;
 
@@ -428,7 +557,6 @@ async function runScenario(system: RunningSystem, sc: Scenario, base: number, la
     await new Promise<void>((finished) => {
       let pumping = false;
       pump = () => {
-        lastReceive = now();
         if (sc.mode !== 'max' || pumping) return;
         pumping = true;
         setImmediate(() => {
@@ -463,11 +591,11 @@ async function runScenario(system: RunningSystem, sc: Scenario, base: number, la
       }, 100);
     });
 
-    const received = subs.reduce((n, s) => n + s.received, 0);
-    const unique = totalUnique();
-    const duplicates = subs.reduce((n, s) => n + s.duplicates, 0);
-    const seconds = (lastReceive - start) / 1000;
-    latencies.sort((a, b) => a - b);
+    const done = await subs.finish();
+    group = undefined;
+    const { received, unique, duplicates } = done;
+    const seconds = (done.lastReceive - start) / 1000;
+    const latencies = Array.from(done.latencies).sort((a, b) => a - b);
     return {
       system: system.key,
       scenario: sc.key,
@@ -485,7 +613,7 @@ async function runScenario(system: RunningSystem, sc: Scenario, base: number, la
     };
   } finally {
     if (rssTimer) clearInterval(rssTimer);
-    for (const s of subs) s.close();
+    group?.close();
     await publisher.endAsync(true).catch(() => undefined);
   }
 }
@@ -738,14 +866,22 @@ async function main(): Promise<number> {
   return results.some((r) => r.error) ? 1 : 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error) => {
-    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      console.error(`bench: ${(error as Error).message}\n\n${HELP}`);
-      process.exit(2);
-    }
-    console.error(error);
-    process.exit(1);
-  },
-);
+if (!isMainThread && (workerData as { benchSubscribers?: GroupSpec } | undefined)?.benchSubscribers) {
+  void subscriberWorker((workerData as { benchSubscribers: GroupSpec }).benchSubscribers);
+} else {
+  runMain();
+}
+
+function runMain(): void {
+  main().then(
+    (code) => process.exit(code),
+    (error) => {
+      if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+        console.error(`bench: ${(error as Error).message}\n\n${HELP}`);
+        process.exit(2);
+      }
+      console.error(error);
+      process.exit(1);
+    },
+  );
+}
