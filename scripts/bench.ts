@@ -13,6 +13,7 @@ import { join, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import WebSocket from 'ws';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import mqtt, { type MqttClient } from 'mqtt';
 import { COMPONENT_DIR, freePort, startHarper, type AdminCredentials } from './harper-process.js';
@@ -40,12 +41,15 @@ Options:
 Scenarios (full run; --quick uses smaller ones):
   tput-mqtt     MQTT publish (QoS 1, retained) -> 1 MQTT subscriber, max rate
   tput-sse      MQTT publish (QoS 1, retained) -> 1 SSE subscriber, max rate
+  tput-ws       MQTT publish (QoS 1, retained) -> 1 WebSocket subscriber, max rate (Harper only)
+  tput-fanout-only  MQTT publish (QoS 1, NOT retained: fanned out, not stored) -> 1 MQTT subscriber
   lat-mqtt      MQTT -> MQTT at 200 msg/s: latency p50/p95/p99/max
   lat-sse       MQTT -> SSE at 200 msg/s: latency p50/p95/p99/max
   fanout-mqtt   1 -> 50 MQTT subscribers at 500 msg/s, latency and server RSS
   fanout-sse    1 -> 50 SSE subscribers at 500 msg/s, latency and server RSS
 "Max rate" keeps at most ${200} messages in flight between publisher and subscriber.
-Mosquitto alone has no SSE: its SSE rows are n/a.
+Mosquitto alone has no SSE: its SSE rows are n/a; only Harper has WebSocket subscriptions.
+The stack's bridge stores every message it sees, retained or not.
 Requires the mosquitto binary (Debian: apt-get install mosquitto).`;
 
 type SystemKey = 'mosquitto' | 'stack' | 'component' | 'plain';
@@ -60,7 +64,9 @@ const ALL_SYSTEMS: SystemKey[] = ['mosquitto', 'stack', 'component', 'plain'];
 interface Scenario {
   key: string;
   title: string;
-  via: 'mqtt' | 'sse';
+  via: 'mqtt' | 'sse' | 'ws';
+  /** false: a non-retained publish (fanned out, not stored, by Harper and Mosquitto). */
+  retain?: boolean;
   subscribers: number;
   /** max: as fast as the window allows; rate: fixed msg/s for `seconds`. */
   mode: 'max' | 'rate';
@@ -83,6 +89,8 @@ function scenarios(quick: boolean): Scenario[] {
   return [
     { key: 'tput-mqtt', title: 'MQTT->MQTT max rate', via: 'mqtt', subscribers: 1, mode: 'max', count: 20000 },
     { key: 'tput-sse', title: 'MQTT->SSE max rate', via: 'sse', subscribers: 1, mode: 'max', count: 20000 },
+    { key: 'tput-ws', title: 'MQTT->WebSocket max rate', via: 'ws', subscribers: 1, mode: 'max', count: 10000 },
+    { key: 'tput-fanout-only', title: 'MQTT->MQTT no retain, max', via: 'mqtt', retain: false, subscribers: 1, mode: 'max', count: 10000 },
     { key: 'lat-mqtt', title: 'MQTT->MQTT @200/s', via: 'mqtt', subscribers: 1, mode: 'rate', rate: 200, count: 1600 },
     { key: 'lat-sse', title: 'MQTT->SSE @200/s', via: 'sse', subscribers: 1, mode: 'rate', rate: 200, count: 1600 },
     { key: 'fanout-mqtt', title: 'fan-out 1->50 MQTT @500/s', via: 'mqtt', subscribers: 50, mode: 'rate', rate: 500, count: 3000, rss: true },
@@ -95,6 +103,8 @@ interface RunningSystem {
   mqttUrl: string;
   /** Base URL of the SSE endpoint /sensors/, absent for Mosquitto alone. */
   sseBase?: string;
+  /** Harper only: WebSocket subscriptions on the same port. */
+  ws?: boolean;
   auth?: AdminCredentials;
   /** Processes whose RSS is the system's memory. */
   pids: () => number[];
@@ -241,6 +251,7 @@ async function startSystem(key: SystemKey, workDir: string, threads: number): Pr
     key,
     mqttUrl: instance.mqttUrl,
     sseBase: instance.httpUrl,
+    ws: true,
     auth: admin,
     pids: () => [...new Set([pid(), instance.pid])],
     stop: async () => {
@@ -281,6 +292,27 @@ function basic(auth: AdminCredentials): string {
 }
 
 type Target = Pick<RunningSystem, 'mqttUrl' | 'sseBase' | 'auth'>;
+
+/** A WebSocket subscriber (Harper's frames are the SSE ones: one JSON object per message). */
+async function wsSub(system: Target, onValue: (v: unknown) => void): Promise<Sub> {
+  const socket = new WebSocket(`${system.sseBase!.replace(/^http/, 'ws')}/sensors/`, {
+    headers: system.auth ? { authorization: basic(system.auth) } : {},
+  });
+  const sub: Sub = { received: 0, unique: 0, duplicates: 0, ready: false, close: () => socket.terminate() };
+  socket.on('message', (data) => {
+    try {
+      onValue((JSON.parse(String(data)) as { value?: unknown }).value);
+    } catch {
+      // not ours
+    }
+  });
+  await new Promise<void>((open, fail) => {
+    socket.once('open', () => open());
+    socket.once('error', fail);
+  });
+  socket.on('error', () => undefined);
+  return sub;
+}
 
 async function mqttClient(system: Target, name: string): Promise<MqttClient> {
   return mqtt.connectAsync(system.mqttUrl, {
@@ -403,7 +435,7 @@ interface Group {
 
 interface GroupSpec {
   target: Target;
-  via: 'mqtt' | 'sse';
+  via: 'mqtt' | 'sse' | 'ws';
   subscribers: number;
   base: number;
   count: number;
@@ -430,7 +462,8 @@ async function localGroup(spec: GroupSpec, onProgress: () => void): Promise<Grou
     for (let i = 0; i < spec.subscribers; i++) {
       let handle: ((v: unknown) => void) | undefined;
       const handler = (v: unknown) => handle?.(v);
-      const sub = spec.via === 'mqtt' ? await mqttSub(spec.target, handler) : await sseSub(spec.target, handler);
+      const sub =
+        spec.via === 'mqtt' ? await mqttSub(spec.target, handler) : spec.via === 'ws' ? await wsSub(spec.target, handler) : await sseSub(spec.target, handler);
       handle = makeHandler(sub, run, i);
       subs.push(sub);
     }
@@ -539,7 +572,7 @@ async function runScenario(system: RunningSystem, sc: Scenario, base: number, la
     const publishOne = (): void => {
       const seq = sent++;
       const payload = JSON.stringify({ location: 'bench', temperature: base + seq, time: now() });
-      publisher.publish(`sensors/${sc.key}-${seq % SENSORS_PER_SCENARIO}`, payload, { qos: 1, retain: true });
+      publisher.publish(`sensors/${sc.key}-${seq % SENSORS_PER_SCENARIO}`, payload, { qos: 1, retain: sc.retain !== false });
     };
     const minUnique = (): number => subs.minUnique();
     const totalUnique = (): number => subs.totalUnique();
@@ -835,7 +868,7 @@ async function main(): Promise<number> {
     say(`[${SYSTEM_LABELS[key]}] up in ${((Date.now() - t) / 1000).toFixed(1)} s (pids ${current.pids().join(', ')})`);
     try {
       for (const [i, sc] of scs.entries()) {
-        if (sc.via === 'sse' && !current.sseBase) continue;
+        if ((sc.via === 'sse' && !current.sseBase) || (sc.via === 'ws' && !current.ws)) continue;
         const label = `[${SYSTEM_LABELS[key]}] ${sc.key}`;
         try {
           const r = await runScenario(current, sc, (i + 1) * 1_000_000, label);
