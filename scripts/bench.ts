@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request, type ClientRequest } from 'node:http';
+import { Agent, request, type ClientRequest } from 'node:http';
 import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
@@ -41,6 +41,7 @@ Options:
 Scenarios (full run; --quick uses smaller ones):
   tput-mqtt     MQTT publish (QoS 1, retained) -> 1 MQTT subscriber, max rate
   tput-sse      MQTT publish (QoS 1, retained) -> 1 SSE subscriber, max rate
+  tput-rest-sse REST PUT /sensors/<id> (8 keep-alive connections) -> 1 SSE subscriber, max rate
   tput-ws       MQTT publish (QoS 1, retained) -> 1 WebSocket subscriber, max rate (Harper only)
   tput-fanout-only  MQTT publish (QoS 1, NOT retained: fanned out, not stored) -> 1 MQTT subscriber
   lat-mqtt      MQTT -> MQTT at 200 msg/s: latency p50/p95/p99/max
@@ -65,6 +66,8 @@ interface Scenario {
   key: string;
   title: string;
   via: 'mqtt' | 'sse' | 'ws';
+  /** The publisher: MQTT (default) or REST PUT /sensors/<id>. */
+  pub?: 'mqtt' | 'rest';
   /** false: a non-retained publish (fanned out, not stored, by Harper and Mosquitto). */
   retain?: boolean;
   subscribers: number;
@@ -89,6 +92,7 @@ function scenarios(quick: boolean): Scenario[] {
   return [
     { key: 'tput-mqtt', title: 'MQTT->MQTT max rate', via: 'mqtt', subscribers: 1, mode: 'max', count: 20000 },
     { key: 'tput-sse', title: 'MQTT->SSE max rate', via: 'sse', subscribers: 1, mode: 'max', count: 20000 },
+    { key: 'tput-rest-sse', title: 'REST->SSE max rate', via: 'sse', pub: 'rest', subscribers: 1, mode: 'max', count: 5000 },
     { key: 'tput-ws', title: 'MQTT->WebSocket max rate', via: 'ws', subscribers: 1, mode: 'max', count: 10000 },
     { key: 'tput-fanout-only', title: 'MQTT->MQTT no retain, max', via: 'mqtt', retain: false, subscribers: 1, mode: 'max', count: 10000 },
     { key: 'lat-mqtt', title: 'MQTT->MQTT @200/s', via: 'mqtt', subscribers: 1, mode: 'rate', rate: 200, count: 1600 },
@@ -569,9 +573,25 @@ async function runScenario(system: RunningSystem, sc: Scenario, base: number, la
     }
 
     let sent = 0;
+    let restErrors = 0;
+    const agent = new Agent({ keepAlive: true, maxSockets: 8 });
     const publishOne = (): void => {
       const seq = sent++;
       const payload = JSON.stringify({ location: 'bench', temperature: base + seq, time: now() });
+      if (sc.pub === 'rest') {
+        const req = request(`${system.sseBase}/sensors/${sc.key}-${seq % SENSORS_PER_SCENARIO}`, {
+          method: 'PUT',
+          agent,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), ...(system.auth ? { authorization: basic(system.auth) } : {}) },
+        });
+        req.on('response', (res) => {
+          if (res.statusCode !== 204 && res.statusCode !== 200) restErrors++;
+          res.resume();
+        });
+        req.on('error', () => restErrors++);
+        req.end(payload);
+        return;
+      }
       publisher.publish(`sensors/${sc.key}-${seq % SENSORS_PER_SCENARIO}`, payload, { qos: 1, retain: sc.retain !== false });
     };
     const minUnique = (): number => subs.minUnique();
@@ -624,6 +644,8 @@ async function runScenario(system: RunningSystem, sc: Scenario, base: number, la
       }, 100);
     });
 
+    agent.destroy();
+    if (restErrors) say(`${label}: ${restErrors} REST writes failed`);
     const done = await subs.finish();
     group = undefined;
     const { received, unique, duplicates } = done;

@@ -11,6 +11,7 @@
  *   in Harper's frame shape ({"id","type":"put","value":{...}}), so both sides parse the same.
  * What it leaves out compared with the component: users and roles, replay, rules, statistics.
  *
+ * - REST writes (PUT /sensors/<id>) take the same path and are answered 204 after their commit.
  * Usage: node dist/bench/stack/bridge.js --mqtt mqtt://127.0.0.1:1883 --port 8080 --db /tmp/stack.db
  * Prints "ready <port>" on stdout once it is subscribed and listening.
  */
@@ -76,18 +77,32 @@ const writeBatch = db.transaction((batch: Reading[]) => {
 /** SSE clients: per sensor id, and "" for the whole table. */
 const watchers = new Map<string, Set<ServerResponse>>();
 let queue: Reading[] = [];
+/** REST writers waiting for the commit of their reading. */
+let waiting: ServerResponse[] = [];
 let scheduled = false;
+
+function enqueue(reading: Reading): void {
+  queue.push(reading);
+  if (!scheduled) {
+    scheduled = true;
+    setImmediate(flush);
+  }
+}
 
 function flush(): void {
   scheduled = false;
   const batch = queue;
+  const writers = waiting;
   queue = [];
+  waiting = [];
   try {
     writeBatch(batch);
   } catch (error) {
     console.error('bridge: write failed', error);
+    for (const res of writers) res.writeHead(500).end();
     return;
   }
+  for (const res of writers) res.writeHead(204).end();
   const table = watchers.get('');
   for (const r of batch) {
     const one = watchers.get(r.id);
@@ -117,11 +132,26 @@ function check(id: string, payload: Buffer): Reading | undefined {
 
 const server = createServer((req, res) => {
   const path = (req.url ?? '/').split('?')[0];
-  if (req.method !== 'GET' || !path.startsWith('/sensors/')) {
+  if (!path.startsWith('/sensors/') || (req.method !== 'GET' && req.method !== 'PUT')) {
     res.writeHead(404).end();
     return;
   }
   const id = decodeURIComponent(path.slice('/sensors/'.length));
+  if (req.method === 'PUT') {
+    // A REST write: stored in the next batch, answered 204 after its commit.
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const reading = id ? check(id, Buffer.concat(chunks)) : undefined;
+      if (!reading) {
+        res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":"invalid"}');
+        return;
+      }
+      waiting.push(res);
+      enqueue(reading);
+    });
+    return;
+  }
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
   res.write(': ok\n\n');
   let set = watchers.get(id);
@@ -135,11 +165,7 @@ client.on('message', (topic, payload) => {
   if (!topic.startsWith('sensors/') || payload.length === 0) return;
   const reading = check(topic.slice('sensors/'.length), payload);
   if (!reading) return;
-  queue.push(reading);
-  if (!scheduled) {
-    scheduled = true;
-    setImmediate(flush);
-  }
+  enqueue(reading);
 });
 client.on('error', (error) => console.error('bridge: mqtt', error.message));
 client.once('connect', () => {
