@@ -41,6 +41,7 @@ class MqttLane {
   state: LaneState = 'idle';
   detail = '';
   connectedAt = 0;
+  connections = 0;
   private client: MqttClient | undefined;
   private topic = '';
   private retry = 0;
@@ -66,6 +67,7 @@ class MqttLane {
     this.stop();
     this.topic = `sensors/${sensorId}`;
     this.retry = 0;
+    this.connections = 0;
     this.connect('connecting');
   }
 
@@ -86,6 +88,7 @@ class MqttLane {
 
   private connect(state: 'connecting' | 'reconnecting'): void {
     clearTimeout(this.timer);
+    this.connections++;
     this.client?.end(true);
     const credentials = this.useCredentials ? rememberedCredentials() : undefined;
     this.setState(state, credentials ? `as ${credentials.username}` : 'with the session cookie');
@@ -273,13 +276,15 @@ export class ProtocolPanel {
       this.rows.set(key, row);
     }
     this.received[protocol]++;
+    const replay = updatedAt !== undefined && updatedAt < connectedAt - REPLAY_SLACK_MS;
     if (row.arrivals.some((arrival) => arrival.protocol === protocol)) {
-      // The same event twice on one protocol: a resume must never do that.
-      this.duplicates[protocol]++;
+      // The same event twice on one protocol: SSE and WebSocket resume after their last event and
+      // must never repeat one. MQTT has no such resume: a new subscription starts with the current
+      // state again, which is expected.
+      if (!(protocol === 'mqtt' && replay)) this.duplicates[protocol]++;
       this.schedule();
       return;
     }
-    const replay = updatedAt !== undefined && updatedAt < connectedAt - REPLAY_SLACK_MS;
     row.arrivals.push({ protocol, at, latency: updatedAt !== undefined ? at - updatedAt : undefined, replay });
     if (this.rows.size > ROWS * 4) {
       const keep = [...this.rows.values()].sort((a, b) => b.firstSeen - a.firstSeen).slice(0, ROWS * 2);
@@ -326,6 +331,7 @@ export class ProtocolPanel {
     const root = byId(`lane-${protocol}`, HTMLElement);
     root.dataset.state = state;
     root.dataset.received = String(this.received[protocol]);
+    root.dataset.connections = String(protocol === 'sse' ? (this.sse?.connections ?? 0) : protocol === 'ws' ? (this.ws?.connections ?? 0) : this.mqttLane.connections);
     root.dataset.duplicates = String(this.duplicates[protocol]);
     setText(byId(`lane-${protocol}-state`, HTMLElement), stateWords(state));
     setText(byId(`lane-${protocol}-detail`, HTMLElement), detail);

@@ -63,6 +63,10 @@ export class LiveStream<T> {
   frames = 0;
   /** When the current connection was opened (Date.now()). */
   connectedAt = 0;
+  /** Frames a resumed connection sent again (at or before its startTime) and this dropped. */
+  repeatsDropped = 0;
+  /** The startTime of the current connection, when it resumes. */
+  private resumedFrom: number | undefined;
 
   private source: EventSource | null = null;
   private socket: WebSocket | null = null;
@@ -118,6 +122,7 @@ export class LiveStream<T> {
     this.close();
     this.connections++;
     this.connectedAt = Date.now();
+    this.resumedFrom = this.lastLocalTime;
     this.setState(this.connections === 1 ? 'connecting' : 'reconnecting', this.connections === 1 ? 'waiting for the first event' : `attempt ${this.retry + 1}`);
     if (this.options.transport === 'sse') this.connectSse();
     else this.connectWs();
@@ -174,6 +179,12 @@ export class LiveStream<T> {
     // WebSocket replies to writes (ack/error) are not events.
     if (frame === null || typeof frame !== 'object' || frame.type === 'ack' || frame.type === 'error') return;
     if (this.state !== 'live') this.opened();
+    // A resumed record subscription with nothing new to replay starts with the record's current
+    // state, i.e. the last event already seen (observed with Harper 4.7): not a new event.
+    if (this.resumedFrom !== undefined && typeof frame.localTime === 'number' && frame.localTime <= this.resumedFrom) {
+      this.repeatsDropped++;
+      return;
+    }
     if (typeof frame.localTime === 'number' && (this.lastLocalTime === undefined || frame.localTime > this.lastLocalTime)) {
       this.lastLocalTime = frame.localTime;
     }
