@@ -209,6 +209,19 @@ describe('dashboard in a browser', () => {
   });
 
   it('shows one sensor over SSE, WebSocket and MQTT side by side, and resumes a dropped stream without a gap', async () => {
+    try {
+      await protocolPanel();
+    } catch (error) {
+      // What the panel showed, to tell a missing event from a slow one.
+      const shown = await page.evaluate(() => ({
+        lanes: [...document.querySelectorAll<HTMLElement>('.lane')].map((lane) => `${lane.id} ${lane.dataset.state} connections=${lane.dataset.connections} received=${lane.dataset.received} duplicates=${lane.dataset.duplicates}`),
+        rows: [...document.querySelectorAll('#protocol-events tr')].map((row) => row.textContent?.replace(/\s+/g, ' ').trim()),
+      }));
+      throw new Error(`${(error as Error).message}\npanel: ${JSON.stringify(shown, null, 1)}`);
+    }
+  });
+
+  async function protocolPanel(): Promise<void> {
     await signIn(page, operator);
     const id = `${run}-proto`;
     await publish(`sensors/${id}`, { location: 'protocols', temperature: 10 });
@@ -227,12 +240,10 @@ describe('dashboard in a browser', () => {
     // Hold the SSE lane's reconnection while three readings are written: it must resume from its
     // last event (?startTime=) and replay exactly those.
     const held: { url: string; resume(): Promise<void> }[] = [];
-    await page.route(
-      (url) => url.pathname === `/sensors/${id}` && url.searchParams.has('startTime'),
-      (route) => {
-        held.push({ url: route.request().url(), resume: () => route.continue() });
-      },
-    );
+    const resumption = (url: URL) => url.pathname === `/sensors/${id}` && url.searchParams.has('startTime');
+    await page.route(resumption, (route) => {
+      held.push({ url: route.request().url(), resume: () => route.continue() });
+    });
     await page.click('#lane-sse-reconnect');
     await expect.poll(() => held.length).toBe(1);
     for (const temperature of [12, 13, 14]) await publish(`sensors/${id}`, { location: 'protocols', temperature });
@@ -240,16 +251,29 @@ describe('dashboard in a browser', () => {
     const lastSeen = Number(new URL(held[0].url).searchParams.get('startTime'));
     expect(lastSeen).toBeGreaterThan(0);
     await held[0].resume();
-    await page.unroute((url) => url.pathname === `/sensors/${id}`);
+    await page.unroute(resumption);
     for (const temperature of ['12.0', '13.0', '14.0']) {
       await page.waitForSelector(`#protocol-events tr:has(td:text-is("${temperature}")) td[data-protocol="sse"]:not(.pending)`, { timeout: 5000 });
     }
     await page.waitForSelector('#lane-sse[data-state="live"]');
     // Nothing twice: the resumed stream delivered only what it had missed.
     expect(await page.getAttribute('#lane-sse', 'data-duplicates')).toBe('0');
+
+    // Resuming when nothing was missed repeats nothing either (Harper then starts a record
+    // subscription with the current state, the last event seen), and the next reading arrives.
+    for (const lane of ['sse', 'ws']) {
+      const connections = Number(await page.getAttribute(`#lane-${lane}`, 'data-connections'));
+      await page.click(`#lane-${lane}-reconnect`);
+      await page.waitForSelector(`#lane-${lane}[data-connections="${connections + 1}"]:is([data-state="live"], [data-state="waiting"])`);
+    }
+    await publish(`sensors/${id}`, { location: 'protocols', temperature: 15 });
+    for (const lane of ['sse', 'ws']) {
+      await page.waitForSelector(`#protocol-events tr:has(td:text-is("15.0")) td[data-protocol="${lane}"]:not(.pending)`, { timeout: 5000 });
+      expect(await page.getAttribute(`#lane-${lane}`, 'data-duplicates')).toBe('0');
+    }
     const rows = await page.$$eval('#protocol-events tr td:nth-child(2)', (tds) => tds.map((td) => td.textContent));
     expect(rows.filter((t) => ['11.0', '12.0', '13.0', '14.0'].includes(t ?? '')).sort()).toEqual(['11.0', '12.0', '13.0', '14.0']);
-  });
+  }
 
   it('signs out: the session ends and the data is gone from the page', async () => {
     await signIn(page, operator);
