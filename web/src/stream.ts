@@ -3,9 +3,10 @@
  *
  * Harper's frames carry no SSE `id:` line, so the browser's own Last-Event-ID resume does nothing.
  * Instead this remembers the `localTime` of the last frame it saw and reconnects with
- * `?startTime=<that>`: the server treats it as exclusive and replays exactly what was missed,
- * then continues live. The browser's automatic EventSource retry is never used (it would
- * reconnect without startTime).
+ * `?startTime=<that>`: the server replays what was missed, then continues live. A frame at or
+ * before that time is one already seen and is dropped (a record subscription with nothing to
+ * replay starts with the current state, the last event again). The browser's automatic
+ * EventSource retry is never used (it would reconnect without startTime).
  */
 import { HttpError, request } from './api.js';
 import type { Frame } from './types.js';
