@@ -84,10 +84,10 @@ const SENSORS_PER_SCENARIO = 100;
 function scenarios(quick: boolean): Scenario[] {
   if (quick)
     return [
-      { key: 'tput-mqtt', title: 'MQTT->MQTT max rate', via: 'mqtt', subscribers: 1, mode: 'max', count: 1000 },
-      { key: 'tput-sse', title: 'MQTT->SSE max rate', via: 'sse', subscribers: 1, mode: 'max', count: 1000 },
-      { key: 'lat-sse', title: 'MQTT->SSE @200/s', via: 'sse', subscribers: 1, mode: 'rate', rate: 200, count: 300 },
-      { key: 'fanout-mqtt', title: 'fan-out 1->10 MQTT @200/s', via: 'mqtt', subscribers: 10, mode: 'rate', rate: 200, count: 300, rss: true },
+      { key: 'tput-mqtt', title: 'MQTT->MQTT max rate', via: 'mqtt', subscribers: 1, mode: 'max', count: 500 },
+      { key: 'tput-sse', title: 'MQTT->SSE max rate', via: 'sse', subscribers: 1, mode: 'max', count: 500 },
+      { key: 'lat-sse', title: 'MQTT->SSE @200/s', via: 'sse', subscribers: 1, mode: 'rate', rate: 200, count: 200 },
+      { key: 'fanout-mqtt', title: 'fan-out 1->10 MQTT @200/s', via: 'mqtt', subscribers: 10, mode: 'rate', rate: 200, count: 200, rss: true },
     ];
   return [
     { key: 'tput-mqtt', title: 'MQTT->MQTT max rate', via: 'mqtt', subscribers: 1, mode: 'max', count: 20000 },
