@@ -14,6 +14,8 @@ import { Refusal } from './errors.js';
 export interface ReplayOptions {
   startTime?: number;
   previousCount?: number;
+  /** With startTime: no current-state event (a record-level resume would repeat the last one seen). */
+  omitCurrent?: boolean;
 }
 
 /** The subscription request as each protocol hands it over. */
@@ -47,7 +49,9 @@ export function replayOptions(request: unknown): ReplayOptions | undefined {
     if (startTime.trim() === '' || !Number.isFinite(value) || value < 0) {
       throw new Refusal({ error: 'invalid_query', field: 'startTime', rule: 'milliseconds since the epoch', message: 'startTime must be milliseconds since the epoch' });
     }
-    return { startTime: value };
+    // Harper's record-level replay sends the current state after the history unless told not to;
+    // when nothing was missed that is the very event the client saw last, a duplicate.
+    return { startTime: value, omitCurrent: true };
   }
   const count = Number(previousCount);
   if (!Number.isInteger(count) || count < 1 || count > MAX_PREVIOUS) {

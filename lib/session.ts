@@ -12,7 +12,7 @@ import type { User } from './harper-types.js';
 interface SessionContext {
   user?: User;
   login?: (username: string, password: string) => Promise<void>;
-  session?: { update(values: { user: null }): Promise<void> | void };
+  session?: { update(values: { user: string | null }): Promise<void> | void };
 }
 
 interface Bound {
@@ -59,7 +59,11 @@ export class Login extends Base {
     } catch {
       return unauthenticated('wrong user name or password');
     }
-    return context?.user ? who(context.user) : unauthenticated();
+    if (!context?.user) return unauthenticated();
+    // Harper's login starts the session write without waiting for it; a request made with the new
+    // cookie right after this answer could find no session. Write it again and wait.
+    await context.session?.update({ user: context.user.username });
+    return who(context.user);
   }
 }
 

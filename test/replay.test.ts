@@ -11,7 +11,7 @@ import { rest } from './harness/rest.js';
 import { sseSubscriber } from './harness/sse.js';
 import { wsSubscriber } from './harness/ws.js';
 import { createUser } from './harness/users.js';
-import { valueField, type Received, type Subscriber } from './harness/inbox.js';
+import { untilLive, valueField, type Received, type Subscriber } from './harness/inbox.js';
 
 const harper = inject('harper');
 const run = `rp${Date.now().toString(36)}`;
@@ -30,6 +30,12 @@ function lastLocalTime(subscriber: Subscriber, id: string): number {
 }
 
 type Transport = 'SSE' | 'WebSocket';
+
+/** Writes until the subscriber receives one of the writes (it may have opened after the first). */
+async function untilLiveByWriting(subscriber: Subscriber, id: string): Promise<void> {
+  let temperature = 100;
+  await untilLive([subscriber], () => write(id, ++temperature), (item) => Number(valueField(item, 'temperature')) > 100);
+}
 
 async function open(transport: Transport, path: string): Promise<Subscriber> {
   return transport === 'SSE' ? sseSubscriber(harper, path) : wsSubscriber(harper, path);
@@ -53,6 +59,22 @@ describe.each(['SSE', 'WebSocket'] as const)('%s resume with startTime', (transp
       await write(id, 21); // and live events follow the replay
       await second.inbox.waitFor((item) => item.id === id && valueField(item, 'temperature') === 21);
       expect(temperatures(second.inbox.filter((item) => item.id === id))).toEqual(range(1, 21));
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('a record resume with nothing missed repeats nothing: the next event is the first one received', async () => {
+    const id = `${run}-${transport}-nothing-missed`;
+    await write(id, 0);
+    const first = await open(transport, `/sensors/${id}`);
+    await first.inbox.waitFor((item) => valueField(item, 'temperature') === 0);
+    const resumeFrom = lastLocalTime(first, id);
+    await first.close();
+    const second = await open(transport, `/sensors/${id}?startTime=${resumeFrom}`);
+    try {
+      await untilLiveByWriting(second, id);
+      expect(second.inbox.items.map((item) => valueField(item, 'temperature')).filter((t) => t === 0)).toEqual([]);
     } finally {
       await second.close();
     }

@@ -168,6 +168,17 @@ describe('dashboard sessions', () => {
     expect((await fetch(`${harper.httpUrl}/login`, { headers: { cookie } })).status).toBe(401);
   });
 
+  it('the session holds for a request made the moment the login answers', async () => {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const login = await fetch(`${harper.httpUrl}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(viewer) });
+      const cookie = login.headers.getSetCookie().map((value) => value.split(';')[0]).join('; ');
+      await login.arrayBuffer();
+      const me = await fetch(`${harper.httpUrl}/login`, { headers: { cookie } });
+      expect(me.status, `attempt ${attempt}`).toBe(200);
+      await me.arrayBuffer();
+    }
+  });
+
   it('refuses a wrong password and a malformed login', async () => {
     const wrong = await fetch(`${harper.httpUrl}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...operator, password: 'wrong' }) });
     expect(wrong.status).toBe(401);
