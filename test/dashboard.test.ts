@@ -347,7 +347,7 @@ describe('screenshot', () => {
       mkdirSync(dirname(SCREENSHOT), { recursive: true });
       // Latencies are masked: the harperdb licence forbids publishing figures about Harper's speed,
       // and this picture goes into the README.
-      await desk.screenshot({ path: SCREENSHOT, fullPage: true, mask: [desk.locator('.latency'), desk.locator('.lane-summary')] });
+      await desk.screenshot({ path: SCREENSHOT, fullPage: true, mask: [desk.locator('.latency'), desk.locator('.lane-summary')], maskColor: '#2a303c' });
     } finally {
       await shot.close();
     }
