@@ -11,14 +11,15 @@
  * is not written again.
  */
 import { tables } from 'harperdb';
-import { authorize, type Action } from './access.js';
+import { authorize, deniedMessage, may, type Action } from './access.js';
 import { monotonicNow } from './clock.js';
-import { Refusal } from './errors.js';
+import { Refusal, forbidden } from './errors.js';
 import { checkPathLength, checkRequestBody, LIMITS } from './limits.js';
 import { withReplay } from './replay.js';
 import { MAX_ID_LENGTH } from './sensor-rules.js';
 import { SIGN_FIELDS, checkSign, checkSignField, parseFieldTopic, scalarOf, type SignField, type SignRecord, type SignState } from './sign-rules.js';
-import type { HarperContext, InstanceBoundTableClass, RequestTarget, User } from './harper-types.js';
+import { transaction, type HarperContext, type InstanceBoundTableClass, type RequestTarget, type User } from './harper-types.js';
+import { acceptWebSocketWrites, type WriteAck } from './websocket-writes.js';
 
 const SignsTable = tables.signs as unknown as InstanceBoundTableClass<SignRecord>;
 const FieldsTable = tables.signFields as unknown as InstanceBoundTableClass<unknown>;
@@ -117,6 +118,33 @@ export class Signs extends SignsTable {
     const record: SignRecord = { ...after, id: change.id, updatedAt: monotonicNow(), updatedBy: userOf(this) };
     await super.put(record, target);
     await mirrorToFields(change.id, before, after, this);
+  }
+
+  /**
+   * WebSocket: besides the sign's events, a client may send changes (like a PATCH body) on the
+   * sign's socket, or with an id on the table's socket; each is checked, authorised, written with
+   * its per-field mirror in one transaction, and answered with an ack or an error.
+   */
+  connect(incoming: unknown, target?: RequestTarget) {
+    const outgoing = super.connect(incoming, target);
+    if (!incoming) return outgoing; // SSE
+    const pathId = this.getId();
+    const user = (this.getContext() as HarperContext | undefined)?.user;
+    return acceptWebSocketWrites(outgoing, incoming, async (message): Promise<WriteAck> => {
+      const id = pathId ?? (message !== null && typeof message === 'object' ? (message as { id?: unknown }).id : undefined);
+      const change = checkSign(id, message, false);
+      if (!(await may(user, 'signs', 'write', change.id))) throw forbidden(deniedMessage(user, 'write', `signs "${change.id}"`));
+      const context: HarperContext = { user };
+      const record = await transaction(context, async () => {
+        const before = currentState(await SignsTable.get(change.id, context));
+        const after: SignState = { ...before, ...change };
+        const written: SignRecord = { ...after, id: change.id, updatedAt: monotonicNow(), updatedBy: user?.username ?? 'server' };
+        await SignsTable.put(written, context);
+        await mirrorToFields(change.id, before, after, context);
+        return written;
+      });
+      return { type: 'ack', id: record.id, updatedAt: record.updatedAt };
+    });
   }
 }
 

@@ -8,6 +8,7 @@ import type { MqttClient } from 'mqtt';
 import { connectMqtt, mqttSubscriber } from './harness/mqtt.js';
 import { rest } from './harness/rest.js';
 import { sseSubscriber } from './harness/sse.js';
+import { wsSubscriber } from './harness/ws.js';
 import { createUser } from './harness/users.js';
 import { untilLive, valueField, type Subscriber } from './harness/inbox.js';
 import type { AdminCredentials } from '../scripts/harper-process.js';
@@ -59,6 +60,25 @@ describe('signs', () => {
       await expect(admin.publishAsync(`led-sign/${sign}/${key}`, String(value), { qos: 1, retain: true })).rejects.toMatchObject({ code: 128 });
     }
     expect((await rest(harper, 'GET', `/signs/${sign}`)).body).toMatchObject(full);
+  });
+
+  it('takes changes over WebSocket too: an ack for a good one, the same errors for bad ones, rights enforced', async () => {
+    const socket = await wsSubscriber(harper, `/signs/${sign}`, { credentials: operator });
+    const replies = () => socket.inbox.filter((item) => item.type === 'ack' || item.type === 'error');
+    for (const message of [{ message: 'Over a socket' }, { brightness: 99 }, { colour: 'red' }]) {
+      const before = replies().length;
+      socket.send(message);
+      await socket.inbox.waitFor(() => replies().length > before);
+    }
+    expect(replies().map((reply) => (reply.value as { type: string; error?: string; field?: string }).error ?? 'ack')).toEqual(['ack', 'invalid_field', 'unknown_field']);
+    await socket.close();
+    expect((await rest(harper, 'GET', `/signs/${sign}`)).body).toMatchObject({ message: 'Over a socket', brightness: full.brightness });
+    const viewerSocket = await wsSubscriber(harper, `/signs/${sign}`, { credentials: viewer });
+    viewerSocket.send({ message: 'nope' });
+    const refused = await viewerSocket.inbox.waitFor((item) => item.type === 'error');
+    expect(refused.value).toMatchObject({ error: 'forbidden' });
+    await viewerSocket.close();
+    expect((await rest(harper, 'PATCH', `/signs/${sign}`, { json: { message: full.message }, auth: operator })).status).toBe(204);
   });
 
   it('follows the roles: operators write, viewers read, the device reads and reports its own sign only', async () => {
