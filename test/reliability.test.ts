@@ -3,6 +3,7 @@
  * PUBACK) and WebSocket (ack) survives a SIGKILL of Harper right after the acknowledgement, state
  * and history alike. Runs its own Harper, since it kills it.
  */
+import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectMqtt, reasonCodeOf } from './harness/mqtt.js';
 import { rest } from './harness/rest.js';
@@ -163,3 +164,43 @@ describe('graceful shutdown', () => {
     for (const value of acknowledged) expect(stored).toContain(value);
   }, 90_000);
 });
+
+describe('keepalive under load', () => {
+  it('clients with a 2 s keepalive stay connected while another client saturates the server for 6 s', async () => {
+    // A short keepalive: mqtt.js closes the connection itself when a PINGRESP comes late.
+    const dropped: string[] = [];
+    const live = await Promise.all(
+      Array.from({ length: 5 }, async (_, i) => {
+        const client = await connectMqttWithKeepalive(i);
+        client.on('close', () => dropped.push(`watcher ${i}`));
+        return client;
+      }),
+    );
+    const flood = await connectMqtt(harper.endpoints, { protocolVersion: 5 });
+    const until = Date.now() + 6000;
+    let sent = 0;
+    // Up to 100 QoS 1 publishes in flight, to 20 sensors, for 6 seconds.
+    await Promise.all(
+      Array.from({ length: 100 }, async (_, lane) => {
+        while (Date.now() < until) {
+          await flood.publishAsync(`sensors/flood-${lane % 20}`, JSON.stringify({ location: 'f', temperature: sent++ % 50 }), { qos: 1, retain: true });
+        }
+      }),
+    );
+    await flood.endAsync();
+    expect(sent).toBeGreaterThan(100);
+    expect(dropped).toEqual([]);
+    expect(live.every((client) => client.connected)).toBe(true);
+    await Promise.all(live.map((client) => client.endAsync()));
+  }, 60_000);
+});
+
+function connectMqttWithKeepalive(i: number) {
+  return mqtt.connectAsync(harper.endpoints.mqttUrl, {
+    username: harper.endpoints.admin.username,
+    password: harper.endpoints.admin.password,
+    clientId: `keepalive-${i}`,
+    keepalive: 2,
+    reconnectPeriod: 0,
+  });
+}
