@@ -235,9 +235,10 @@ describe('dashboard in a browser', () => {
 
     // A live reading arrives on all three, each with a latency and an arrival order.
     await publish(`sensors/${id}`, { location: 'protocols', temperature: 11 });
-    const row = await page.waitForSelector('#protocol-events tr:has(td:text-is("11.0"))');
-    await page.waitForFunction((element) => element?.querySelectorAll('td.lane-cell[data-latency]').length === 3, row);
-    const cells = await row.$$eval('td.lane-cell', (tds) => tds.map((td) => ({ latency: Number(td.getAttribute('data-latency')), rank: td.querySelector('.rank')?.textContent })));
+    // By locator, not element handle: the panel re-renders its rows, which detaches a held handle.
+    const row = page.locator('#protocol-events tr:has(td:text-is("11.0"))');
+    await expect.poll(() => row.locator('td.lane-cell[data-latency]').count(), { timeout: 10_000 }).toBe(3);
+    const cells = await row.locator('td.lane-cell').evaluateAll((tds) => tds.map((td) => ({ latency: Number(td.getAttribute('data-latency')), rank: td.querySelector('.rank')?.textContent })));
     expect(cells.map((cell) => cell.rank).sort()).toEqual(['1st', '2nd', '3rd']);
     for (const cell of cells) expect(cell.latency).toBeGreaterThanOrEqual(0);
 
