@@ -15,7 +15,7 @@ import type { User } from './harper-types.js';
 
 export type RoleName = 'admin' | 'operator' | 'viewer' | 'device';
 export type Action = 'read' | 'write' | 'delete';
-export type Resource = 'sensors' | 'readings' | 'rules' | 'alerts' | 'stats' | 'signs';
+export type Resource = 'sensors' | 'topics' | 'readings' | 'rules' | 'alerts' | 'stats' | 'signs';
 
 /** all: any record and the collection; own: the device's own records only; none. */
 type Scope = 'all' | 'own' | 'none';
@@ -33,6 +33,8 @@ export const POLICIES: Record<Resource, Policy> = {
     viewer: readOnly,
     device: { read: 'own', write: 'own', delete: 'none' },
   },
+  /** The catch-all topic space: the admin writes it; everyone else with a role reads it. */
+  topics: { admin: { read: 'all', write: 'all', delete: 'all' }, operator: readOnly, viewer: readOnly, device: nothing },
   rules: {
     admin: { read: 'all', write: 'all', delete: 'all' },
     operator: { read: 'all', write: 'all', delete: 'all' },

@@ -11,14 +11,12 @@
  * for a sensor is its latest alert (`/alerts/?ruleId=..&sensorId=..&sort(-time)&limit(1)`).
  */
 import { tables } from 'harperdb';
-import { authorize } from './access.js';
+import { guardedTable } from './guarded-table.js';
 import { Refusal } from './errors.js';
 import { checkRule, nextState, type AlertRule, type AlertState } from './alert-rules.js';
-import { refuseWrite } from './history.js';
-import { checkPathLength, checkRequestBody } from './limits.js';
-import { withReplay } from './replay.js';
+import { LIMITS } from './limits.js';
 import { MAX_ID_LENGTH, type SensorRecord } from './sensor-rules.js';
-import type { InstanceBoundTableClass, RequestTarget, User } from './harper-types.js';
+import type { InstanceBoundTableClass, RequestTarget } from './harper-types.js';
 
 export interface AlertRecord {
   id: string;
@@ -88,20 +86,7 @@ export async function evaluateRules(record: SensorRecord, context: unknown): Pro
 }
 
 /** `rules`: read by everyone with a role, written by operators and the admin, always checked. */
-export class Rules extends RulesTable {
-  static parsePath(path: unknown, ...rest: unknown[]) {
-    checkPathLength(path, MAX_ID_LENGTH);
-    return super.parsePath(path, ...rest);
-  }
-
-  static put(...args: unknown[]) {
-    return super.put(...checkRequestBody(args));
-  }
-
-  static patch(...args: unknown[]) {
-    return super.patch(...checkRequestBody(args));
-  }
-
+export class Rules extends guardedTable(RulesTable, { resource: 'rules', maxIdLength: MAX_ID_LENGTH }) {
   put(data: unknown, target?: RequestTarget) {
     return super.put(checkRule(this.getId(), data), target);
   }
@@ -118,46 +103,10 @@ export class Rules extends RulesTable {
     throw new Refusal({ error: 'not_stored', message: 'rules are stored state: PUT them, or publish with retain' });
   }
 
-  subscribe(request?: unknown) {
-    return super.subscribe(withReplay(request));
-  }
-
-  allowRead(user: User | undefined, target?: RequestTarget) {
-    return authorize(user, 'rules', 'read', this.getId(), () => super.allowRead(user, target));
-  }
-
-  allowCreate(user: User | undefined, data: unknown, target?: RequestTarget) {
-    return authorize(user, 'rules', 'write', this.getId(), () => super.allowCreate(user, data, target));
-  }
-
-  allowUpdate(user: User | undefined, data: unknown, target?: RequestTarget) {
-    return authorize(user, 'rules', 'write', this.getId(), () => super.allowUpdate(user, data, target));
-  }
-
-  allowDelete(user: User | undefined, target?: RequestTarget) {
-    return authorize(user, 'rules', 'delete', this.getId(), () => super.allowDelete(user, target));
-  }
 }
 
-/** `alerts`: subscribable on every protocol (alerts/#, SSE, WebSocket), with replay; never written by clients. */
-export class Alerts extends AlertsTable {
-  subscribe(request?: unknown) {
-    return super.subscribe(withReplay(request));
-  }
-
-  allowRead(user: User | undefined, target?: RequestTarget) {
-    return authorize(user, 'alerts', 'read', this.getId(), () => super.allowRead(user, target));
-  }
-
-  allowCreate(user: User | undefined) {
-    return refuseWrite(user, 'write', 'alerts');
-  }
-
-  allowUpdate(user: User | undefined) {
-    return refuseWrite(user, 'write', 'alerts');
-  }
-
-  allowDelete(user: User | undefined) {
-    return refuseWrite(user, 'delete', 'alerts');
-  }
-}
+/**
+ * `alerts`: subscribable on every protocol (alerts/#, SSE, WebSocket), with replay; the policy
+ * table lets nobody write it over a protocol.
+ */
+export class Alerts extends guardedTable(AlertsTable, { resource: 'alerts', maxIdLength: LIMITS.maxTopicLength }) {}

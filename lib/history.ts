@@ -4,11 +4,11 @@
  * Non-retained MQTT publishes are ephemeral by design and leave no reading.
  */
 import { tables } from 'harperdb';
-import { authorize, type Action } from './access.js';
 import { THREAD } from './clock.js';
-import { forbidden } from './errors.js';
+import { guardedTable } from './guarded-table.js';
+import { LIMITS } from './limits.js';
 import { needsSortWorkaround, sortedSearch, type Query } from './query-fix.js';
-import type { InstanceBoundTableClass, RequestTarget, User } from './harper-types.js';
+import type { InstanceBoundTableClass } from './harper-types.js';
 import type { SensorRecord } from './sensor-rules.js';
 
 export interface ReadingRecord {
@@ -48,32 +48,13 @@ export function appendReading(record: SensorRecord, context: unknown): Promise<u
   return ReadingsTable.put(readingOf(record), context);
 }
 
-/** The readings resource: queried over REST (by sensor, time range, sorted, paged, CSV), never written. */
-export class Readings extends ReadingsTable {
+/**
+ * The readings resource: queried over REST (by sensor, time range, sorted, paged, CSV); the policy
+ * table lets nobody write it over a protocol.
+ */
+export class Readings extends guardedTable(ReadingsTable, { resource: 'readings', maxIdLength: LIMITS.maxTopicLength }) {
   search(query?: Query): AsyncIterable<ReadingRecord> {
     if (needsSortWorkaround(query)) return sortedSearch(query!, (filterOnly) => super.search(filterOnly) as AsyncIterable<ReadingRecord>);
     return super.search(query) as AsyncIterable<ReadingRecord>;
   }
-
-  allowRead(user: User | undefined, target?: RequestTarget) {
-    return authorize(user, 'readings', 'read', this.getId(), () => super.allowRead(user, target));
-  }
-
-  allowCreate(user: User | undefined) {
-    return refuseWrite(user, 'write');
-  }
-
-  allowUpdate(user: User | undefined) {
-    return refuseWrite(user, 'write');
-  }
-
-  allowDelete(user: User | undefined) {
-    return refuseWrite(user, 'delete');
-  }
-}
-
-/** Server-written tables refuse every protocol write, with a reason for authenticated users. */
-export function refuseWrite(user: User | undefined, action: Action, resource = 'readings'): boolean {
-  if (user) throw forbidden(`${resource} are written by the server; they cannot be ${action === 'delete' ? 'deleted' : 'written'} over a protocol`);
-  return false;
 }

@@ -11,18 +11,17 @@
  * the history, the alert rules and the rolling statistics, all in the write's transaction.
  */
 import { tables } from 'harperdb';
-import { authorize, deniedMessage, may } from './access.js';
+import { deniedMessage, may } from './access.js';
+import { guardedTable } from './guarded-table.js';
 import { evaluateRules } from './alerts.js';
 import { monotonicNow } from './clock.js';
 import { forbidden } from './errors.js';
 import { appendReading } from './history.js';
-import { checkPathLength, checkRequestBody } from './limits.js';
-import { withReplay } from './replay.js';
 import { serially, writeKey } from './serial.js';
 import { MAX_ID_LENGTH, checkPatch, checkReading, type SensorRecord } from './sensor-rules.js';
 import { updateStats } from './stats.js';
 import { acceptWebSocketWrites, type WriteAck } from './websocket-writes.js';
-import { transaction, type HarperContext, type InstanceBoundTableClass, type RequestTarget, type User } from './harper-types.js';
+import { transaction, type HarperContext, type InstanceBoundTableClass, type RequestTarget } from './harper-types.js';
 
 const SensorsTable = tables.sensors as unknown as InstanceBoundTableClass<SensorRecord>;
 
@@ -42,51 +41,14 @@ function merged(current: Partial<SensorRecord> | undefined, patch: Partial<Senso
   return { ...base, ...patch, id } as SensorRecord;
 }
 
-export class Sensors extends SensorsTable {
-  static parsePath(path: unknown, ...rest: unknown[]) {
-    checkPathLength(path, MAX_ID_LENGTH);
-    return super.parsePath(path, ...rest);
-  }
-
+export class Sensors extends guardedTable(SensorsTable, { resource: 'sensors', maxIdLength: MAX_ID_LENGTH }) {
   /** Writes of one sensor are queued, one transaction after the other (see lib/serial.ts). */
   static put(...args: unknown[]) {
-    const checked = checkRequestBody(args);
-    return serially(writeKey(args[0]), () => super.put(...checked));
+    return serially(writeKey(args[0]), () => super.put(...args));
   }
 
   static patch(...args: unknown[]) {
-    const checked = checkRequestBody(args);
-    return serially(writeKey(args[0]), () => super.patch(...checked));
-  }
-
-  static post(...args: unknown[]) {
-    return super.post(...checkRequestBody(args));
-  }
-
-  /*
-   * Harper calls these before every read, subscription (SSE, WebSocket, MQTT, incl. wildcards and
-   * replay), write and delete that arrives over a protocol; the decisions are in lib/access.ts.
-   * Roles we do not define fall back to Harper's table permissions (super.allowX).
-   */
-  allowRead(user: User | undefined, target?: RequestTarget) {
-    return authorize(user, 'sensors', 'read', this.getId(), () => super.allowRead(user, target));
-  }
-
-  allowCreate(user: User | undefined, data: unknown, target?: RequestTarget) {
-    return authorize(user, 'sensors', 'write', this.getId(), () => super.allowCreate(user, data, target));
-  }
-
-  allowUpdate(user: User | undefined, data: unknown, target?: RequestTarget) {
-    return authorize(user, 'sensors', 'write', this.getId(), () => super.allowUpdate(user, data, target));
-  }
-
-  allowDelete(user: User | undefined, target?: RequestTarget) {
-    return authorize(user, 'sensors', 'delete', this.getId(), () => super.allowDelete(user, target));
-  }
-
-  /** Every subscription (SSE, WebSocket, MQTT): replay and resume from the URL or topic query. */
-  subscribe(request?: unknown) {
-    return super.subscribe(withReplay(request));
+    return serially(writeKey(args[0]), () => super.patch(...args));
   }
 
   /** REST PUT and MQTT publish with retain: replace the sensor's state. */

@@ -11,14 +11,14 @@
  * is not written again.
  */
 import { tables } from 'harperdb';
-import { authorize, deniedMessage, may, type Action } from './access.js';
+import { deniedMessage, may } from './access.js';
+import { guardedTable } from './guarded-table.js';
 import { monotonicNow } from './clock.js';
 import { Refusal, forbidden } from './errors.js';
-import { checkPathLength, checkRequestBody, LIMITS } from './limits.js';
-import { withReplay } from './replay.js';
+import { LIMITS } from './limits.js';
 import { MAX_ID_LENGTH } from './sensor-rules.js';
 import { SIGN_FIELDS, checkSign, checkSignField, parseFieldTopic, scalarOf, type SignField, type SignRecord, type SignState } from './sign-rules.js';
-import { transaction, type HarperContext, type InstanceBoundTableClass, type RequestTarget, type User } from './harper-types.js';
+import { transaction, type HarperContext, type InstanceBoundTableClass, type RequestTarget } from './harper-types.js';
 import { acceptWebSocketWrites, type WriteAck } from './websocket-writes.js';
 
 const SignsTable = tables.signs as unknown as InstanceBoundTableClass<SignRecord>;
@@ -64,40 +64,7 @@ function signOf(rawId: unknown): string | null {
   return sign === '' ? null : sign;
 }
 
-export class Signs extends SignsTable {
-  static parsePath(path: unknown, ...rest: unknown[]) {
-    checkPathLength(path, MAX_ID_LENGTH);
-    return super.parsePath(path, ...rest);
-  }
-
-  static put(...args: unknown[]) {
-    return super.put(...checkRequestBody(args));
-  }
-
-  static patch(...args: unknown[]) {
-    return super.patch(...checkRequestBody(args));
-  }
-
-  allowRead(user: User | undefined, target?: RequestTarget) {
-    return authorize(user, 'signs', 'read', this.getId(), () => super.allowRead(user, target));
-  }
-
-  allowCreate(user: User | undefined, data: unknown, target?: RequestTarget) {
-    return authorize(user, 'signs', 'write', this.getId(), () => super.allowCreate(user, data, target));
-  }
-
-  allowUpdate(user: User | undefined, data: unknown, target?: RequestTarget) {
-    return authorize(user, 'signs', 'write', this.getId(), () => super.allowUpdate(user, data, target));
-  }
-
-  allowDelete(user: User | undefined, target?: RequestTarget) {
-    return authorize(user, 'signs', 'delete', this.getId(), () => super.allowDelete(user, target));
-  }
-
-  subscribe(request?: unknown) {
-    return super.subscribe(withReplay(request));
-  }
-
+export class Signs extends guardedTable(SignsTable, { resource: 'signs', maxIdLength: MAX_ID_LENGTH }) {
   /** PUT (and retained MQTT): the whole state. */
   async put(data: unknown, target?: RequestTarget) {
     return this.write(checkSign(this.getId(), data, true), target);
@@ -152,33 +119,8 @@ export class Signs extends SignsTable {
  * `led-sign/<id>/<field>`: the per-field topics. A retained or plain publish (or REST PUT) of a
  * scalar is checked, kept as the field's retained value, fanned out, and applied to signs/<id>.
  */
-export class LedSign extends FieldsTable {
-  static parsePath(path: unknown, ...rest: unknown[]) {
-    checkPathLength(path, LIMITS.maxTopicLength);
-    return super.parsePath(path, ...rest);
-  }
-
-  allowRead(user: User | undefined, target?: RequestTarget) {
-    return this.decide(user, 'read', () => super.allowRead(user, target));
-  }
-
-  allowCreate(user: User | undefined, data: unknown, target?: RequestTarget) {
-    return this.decide(user, 'write', () => super.allowCreate(user, data, target));
-  }
-
-  allowUpdate(user: User | undefined, data: unknown, target?: RequestTarget) {
-    return this.decide(user, 'write', () => super.allowUpdate(user, data, target));
-  }
-
-  allowDelete(user: User | undefined, target?: RequestTarget) {
-    return this.decide(user, 'delete', () => super.allowDelete(user, target));
-  }
-
-  /** Rights follow the sign the topic belongs to (a device may use its own sign's fields). */
-  private decide(user: User | undefined, action: Action, harperDecides: () => unknown) {
-    return authorize(user, 'signs', action, signOf(this.getId()), harperDecides);
-  }
-
+// Rights follow the sign a topic belongs to: a device may use its own sign's fields.
+export class LedSign extends guardedTable(FieldsTable, { resource: 'signs', maxIdLength: LIMITS.maxTopicLength, recordOf: signOf }) {
   async put(data: unknown, target?: RequestTarget) {
     const { signId, field, value } = this.parse(data);
     await super.put(scalarRecord(value), target);

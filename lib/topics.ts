@@ -1,15 +1,15 @@
 /**
  * The `topics` resource: the catch-all topic space (exported under the empty name, so it serves
  * every path and topic no other resource owns). Payloads are stored and fanned out as sent; this
- * class only keeps out what no topic should hold (lib/topic-rules.ts). Read rights come from
- * Harper's table permissions (roles.yaml); writes are the admin's (lib/access.ts).
+ * class only keeps out what no topic should hold (lib/topic-rules.ts). Everyone with a role reads
+ * it; writes are the admin's (lib/access.ts).
  */
 import { tables } from 'harperdb';
-import { Refusal, forbidden } from './errors.js';
-import { deniedMessage, roleOf } from './access.js';
-import { LIMITS, checkPathLength, checkRequestBody } from './limits.js';
+import { Refusal } from './errors.js';
+import { guardedTable } from './guarded-table.js';
+import { LIMITS } from './limits.js';
 import { checkTopicWrite } from './topic-rules.js';
-import type { InstanceBoundTableClass, RequestTarget, User } from './harper-types.js';
+import type { InstanceBoundTableClass, RequestTarget } from './harper-types.js';
 
 const TopicsTable = tables.topics as unknown as InstanceBoundTableClass<unknown>;
 
@@ -17,24 +17,7 @@ function isHttpRequest(context: unknown): boolean {
   return typeof (context as { headers?: { get?: unknown } } | undefined)?.headers?.get === 'function';
 }
 
-export class Topics extends TopicsTable {
-  static parsePath(path: unknown, ...rest: unknown[]) {
-    checkPathLength(path, LIMITS.maxTopicLength);
-    return super.parsePath(path, ...rest);
-  }
-
-  static put(...args: unknown[]) {
-    return super.put(...checkRequestBody(args));
-  }
-
-  static patch(...args: unknown[]) {
-    return super.patch(...checkRequestBody(args));
-  }
-
-  static post(...args: unknown[]) {
-    return super.post(...checkRequestBody(args));
-  }
-
+export class Topics extends guardedTable(TopicsTable, { resource: 'topics', maxIdLength: LIMITS.maxTopicLength }) {
   put(data: unknown, target?: RequestTarget) {
     checkTopicWrite(this.getId(), data);
     if ((data === null || typeof data !== 'object') && isHttpRequest(this.getContext())) {
@@ -53,25 +36,5 @@ export class Topics extends TopicsTable {
   publish(message: unknown, target?: RequestTarget) {
     checkTopicWrite(this.getId(), message);
     return super.publish(message, target);
-  }
-
-  /** Writing to the shared topic space is the admin's; everyone else is refused with a reason. */
-  allowCreate(user: User | undefined, data: unknown, target?: RequestTarget) {
-    return this.adminOnly(user, () => super.allowCreate(user, data, target));
-  }
-
-  allowUpdate(user: User | undefined, data: unknown, target?: RequestTarget) {
-    return this.adminOnly(user, () => super.allowUpdate(user, data, target));
-  }
-
-  allowDelete(user: User | undefined, target?: RequestTarget) {
-    return this.adminOnly(user, () => super.allowDelete(user, target));
-  }
-
-  private adminOnly(user: User | undefined, harperDecides: () => unknown): unknown {
-    if (!user) return false;
-    if (roleOf(user) === 'admin') return true;
-    if (roleOf(user) !== undefined) throw forbidden(deniedMessage(user, 'write', `topic "${String(this.getId())}"`));
-    return harperDecides(); // a role we do not define: Harper's table permissions
   }
 }
