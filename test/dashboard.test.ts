@@ -292,6 +292,42 @@ describe('dashboard in a browser', () => {
   });
 });
 
+describe('accessible and responsive', () => {
+  it('on a phone (390 px): nothing scrolls sideways, every control has a label, the sign is driven from the keyboard', async () => {
+    const phone = await openPage(browser, { width: 390, height: 844 });
+    try {
+      const { page: small } = phone;
+      await small.goto(harper.httpUrl + '/');
+      await signIn(small, operator);
+      await streamLive(small, 'sign');
+      // Nothing wider than the screen.
+      expect(await small.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+      // Every visible form control has an accessible name.
+      const unnamed = await small.evaluate(() =>
+        [...document.querySelectorAll<HTMLInputElement | HTMLButtonElement | HTMLSelectElement>('input, button, select, textarea')]
+          .filter((control) => control.offsetParent !== null)
+          .filter((control) => {
+            const labelled = control.labels?.length || control.getAttribute('aria-label') || control.getAttribute('aria-labelledby');
+            const text = control instanceof HTMLButtonElement && control.textContent?.trim();
+            return !labelled && !text && !control.title;
+          })
+          .map((control) => control.id || control.outerHTML.slice(0, 60)),
+      );
+      expect(unnamed).toEqual([]);
+      // Keyboard only: focus the message field, type, Enter; the sign takes it.
+      const message = `keys ${run}`;
+      await small.focus('#sign-message');
+      await small.keyboard.press('Control+A');
+      await small.keyboard.type(message);
+      await small.keyboard.press('Enter');
+      await small.waitForSelector(`#sign-canvas[data-message="${message}"]`);
+      expect((await rest<{ message: string }>(harper, 'GET', `/signs/${SIGN}`)).body.message).toBe(message);
+    } finally {
+      await phone.close();
+    }
+  });
+});
+
 describe('screenshot', () => {
   it('renders the dashboard at a desktop size into docs/dashboard.png', async () => {
     // A small plant: five sensors with some history, a rule that fires, the sign on.
