@@ -15,6 +15,7 @@ import { guardedTable } from './guarded-table.js';
 import { Refusal } from './errors.js';
 import { checkRule, nextState, type AlertRule, type AlertState } from './alert-rules.js';
 import { LIMITS } from './limits.js';
+import { rulesFor } from './rule-cache.js';
 import { MAX_ID_LENGTH, type SensorRecord } from './sensor-rules.js';
 import type { InstanceBoundTableClass, RequestTarget } from './harper-types.js';
 
@@ -28,22 +29,8 @@ export interface AlertRecord {
   time: number;
 }
 
-interface Searchable<Row> {
-  search(query: { conditions: { attribute: string; value: unknown }[] }, context?: unknown): AsyncIterable<Row>;
-}
-
-const RulesTable = tables.rules as unknown as InstanceBoundTableClass<AlertRule> & Searchable<AlertRule>;
+const RulesTable = tables.rules as unknown as InstanceBoundTableClass<AlertRule>;
 const AlertsTable = tables.alerts as unknown as InstanceBoundTableClass<AlertRecord>;
-
-async function rulesFor(sensorId: string, context: unknown): Promise<AlertRule[]> {
-  const found: AlertRule[] = [];
-  // Two indexed look-ups per reading: rules take effect on the very next reading after they are
-  // written, which a cache fed by a subscription could not promise.
-  for (const key of [sensorId, '*']) {
-    for await (const rule of RulesTable.search({ conditions: [{ attribute: 'sensorId', value: key }] }, context)) found.push(rule);
-  }
-  return found;
-}
 
 /**
  * The latest decision per rule and sensor made by this thread. Writes of one sensor are queued
@@ -73,7 +60,7 @@ async function currentState(ruleId: string, sensorId: string, context: unknown):
 
 /** Evaluates every rule covering this reading; appends an alert for each change of state. */
 export async function evaluateRules(record: SensorRecord, context: unknown): Promise<void> {
-  for (const rule of await rulesFor(record.id, context)) {
+  for (const rule of await rulesFor(record.id)) {
     const value = record[rule.field];
     if (typeof value !== 'number') continue;
     const next = nextState(rule, value, await currentState(rule.id, record.id, context));

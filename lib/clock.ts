@@ -2,6 +2,7 @@
  * Server time for writes: milliseconds since the epoch, strictly increasing within this thread,
  * so that readings written within the same millisecond keep their order (history is sorted by it).
  */
+import { randomBytes } from 'node:crypto';
 import { threadId } from 'node:worker_threads';
 
 let last = 0;
@@ -13,5 +14,9 @@ export function monotonicNow(): number {
   return last;
 }
 
-/** Distinguishes ids written by different worker threads at the same instant. */
-export const THREAD = threadId;
+/**
+ * Names this writer (this worker thread of this Harper process) in ids it creates, so records
+ * written at the same instant by two threads, two restarts or two nodes of a cluster never share
+ * an id: thread ids repeat across processes and nodes, the random part does not.
+ */
+export const WRITER = `${randomBytes(3).toString('hex')}${threadId}`;

@@ -17,19 +17,33 @@ import { evaluateRules } from './alerts.js';
 import { monotonicNow } from './clock.js';
 import { forbidden } from './errors.js';
 import { appendReading } from './history.js';
-import { serially, writeKey } from './serial.js';
+import { writeInTurn, writeKey } from './serial.js';
 import { MAX_ID_LENGTH, checkPatch, checkReading, type SensorRecord } from './sensor-rules.js';
 import { updateStats } from './stats.js';
 import { acceptWebSocketWrites, type WriteAck } from './websocket-writes.js';
-import { transaction, type HarperContext, type InstanceBoundTableClass, type RequestTarget } from './harper-types.js';
+import { type HarperContext, type InstanceBoundTableClass, type RequestTarget, type User } from './harper-types.js';
 
 const SensorsTable = tables.sensors as unknown as InstanceBoundTableClass<SensorRecord>;
 
-/** What follows every stored state change, in the same transaction (`context`). */
+/**
+ * What follows every stored state change: its reading and its alerts in the same transaction
+ * (`context`), then its statistics (folded in memory, written once a second: lib/stats.ts).
+ */
 async function stored(record: SensorRecord, context: unknown): Promise<void> {
   await appendReading(record, context);
   await evaluateRules(record, context);
-  await updateStats(record, context);
+  updateStats(record);
+}
+
+/**
+ * Stores a checked reading written by our own code (REST POST on the collection, WebSocket), in
+ * its sensor's write queue like every REST/MQTT write, with its history, alerts and statistics.
+ */
+function storeQueued(record: SensorRecord, user: User | undefined): Promise<void> {
+  return writeInTurn(record.id, { user }, async (context) => {
+    await SensorsTable.put(record, context);
+    await stored(record, context);
+  });
 }
 
 /** The complete record after a PATCH: the current state with the patch applied. */
@@ -42,13 +56,20 @@ function merged(current: Partial<SensorRecord> | undefined, patch: Partial<Senso
 }
 
 export class Sensors extends guardedTable(SensorsTable, { resource: 'sensors', maxIdLength: MAX_ID_LENGTH }) {
-  /** Writes of one sensor are queued, one transaction after the other (see lib/serial.ts). */
+  /**
+   * REST and MQTT call these as (target, data, context). Writes of one sensor are queued, each in
+   * a transaction of its own that commits before the next starts (see lib/serial.ts).
+   */
   static put(...args: unknown[]) {
-    return serially(writeKey(args[0]), () => super.put(...args));
+    if (args.length !== 3) return super.put(...args);
+    const [target, data, caller] = args;
+    return writeInTurn(writeKey(target), caller as HarperContext, (context) => super.put(target, data, context));
   }
 
   static patch(...args: unknown[]) {
-    return serially(writeKey(args[0]), () => super.patch(...args));
+    if (args.length !== 3) return super.patch(...args);
+    const [target, data, caller] = args;
+    return writeInTurn(writeKey(target), caller as HarperContext, (context) => super.patch(target, data, context));
   }
 
   /** REST PUT and MQTT publish with retain: replace the sensor's state. */
@@ -82,8 +103,7 @@ export class Sensors extends guardedTable(SensorsTable, { resource: 'sensors', m
     }
     const body = data !== null && typeof data === 'object' ? (data as { id?: unknown }) : {};
     const record = checkReading(body.id, data, monotonicNow());
-    await SensorsTable.put(record, this);
-    await stored(record, this);
+    await storeQueued(record, (this.getContext() as HarperContext | undefined)?.user);
     return { status: 201, headers: { Location: `/sensors/${record.id}` }, data: record };
   }
 
@@ -104,13 +124,7 @@ export class Sensors extends guardedTable(SensorsTable, { resource: 'sensors', m
       // Written straight to the table (the record is already checked), so ask the same question
       // Harper asks for every other protocol's write.
       if (!(await may(user, 'sensors', 'write', record.id))) throw forbidden(deniedMessage(user, 'write', `sensors "${record.id}"`));
-      const context: HarperContext = { user };
-      await serially(`/${record.id}`, () =>
-        transaction(context, async () => {
-          await SensorsTable.put(record, context);
-          await stored(record, context);
-        }),
-      );
+      await storeQueued(record, user);
       return { type: 'ack', id: record.id, updatedAt: record.updatedAt };
     });
   }

@@ -1,14 +1,22 @@
 /**
  * Rolling statistics per sensor (count, min, max, mean over the last hour and the last day, and
- * the last update), kept current incrementally: each reading updates one per-minute bucket of its
- * sensor (one read and one write in the reading's transaction), and a request sums the last 60 or
- * 1,440 buckets. Cost per reading: one bucket upsert, whatever the history's size; cost per request:
- * at most 1,440 small bucket records, never the readings themselves.
+ * the last update), kept incrementally in per-minute buckets; a request sums at most 1,440 minutes
+ * of buckets, never the readings themselves.
+ *
+ * Each writer (a worker thread of one Harper process, lib/clock.ts) folds readings into buckets of
+ * its own, `<sensorId>/<minute>/<writer>`, in memory, and writes the buckets that changed once a
+ * second in one transaction. So a reading costs no table operation for its statistics (writing a
+ * bucket per reading took a read and a write in every reading's transaction, a large share of the
+ * write path), and writers never contend for one record: a request adds the buckets of all writers,
+ * on every node of a cluster (the buckets replicate like any table). The price, stated in the
+ * README: another thread's or node's last second of readings may not be counted yet, and a crash
+ * loses at most that second of statistics (the history itself is written with each reading).
  */
 import { Resource, tables } from 'harperdb';
 import { authorize } from './access.js';
+import { WRITER } from './clock.js';
 import { Refusal } from './errors.js';
-import type { InstanceBoundTableClass, RequestTarget, User } from './harper-types.js';
+import { transaction, type HarperContext, type InstanceBoundTableClass, type RequestTarget, type User } from './harper-types.js';
 import { checkSensorId, type SensorRecord } from './sensor-rules.js';
 
 const FIELDS = ['temperature', 'humidity', 'battery'] as const;
@@ -49,38 +57,57 @@ interface BucketSearch {
 const BucketsTable = tables.statBuckets as unknown as InstanceBoundTableClass<Bucket> & BucketSearch;
 
 const minuteOf = (ms: number) => Math.floor(ms / 60_000);
+const FLUSH_MS = 1_000;
 
-/**
- * The bucket this thread last wrote per sensor. Writes of one sensor are queued (lib/serial.ts),
- * but a committed bucket is not always visible to the next transaction's read at once; this one is.
- */
-const latest = new Map<string, Bucket>();
+/** This writer's current bucket per sensor (the whole truth about its own buckets). */
+const current = new Map<string, Bucket>();
+/** Buckets changed since the last flush. */
+const dirty = new Map<string, Bucket>();
+let flushTimer: NodeJS.Timeout | undefined;
 
-/** Folds one reading into its sensor's bucket for the current minute. */
-export async function updateStats(record: SensorRecord, context: unknown): Promise<void> {
+async function flush(): Promise<void> {
+  flushTimer = undefined;
+  if (dirty.size === 0) return;
+  const buckets = [...dirty.values()];
+  dirty.clear();
+  const context: HarperContext = {};
+  try {
+    await transaction(context, async () => {
+      for (const bucket of buckets) await BucketsTable.put(bucket, context);
+    });
+  } catch (error) {
+    // Statistics are a summary: keep the newest version of each bucket for the next attempt.
+    for (const bucket of buckets) if (!dirty.has(bucket.id)) dirty.set(bucket.id, bucket);
+    console.error('statistics: writing buckets failed; retrying with the next flush', error);
+  }
+  schedule();
+}
+
+function schedule(): void {
+  if (flushTimer || dirty.size === 0) return;
+  flushTimer = setTimeout(() => void flush(), FLUSH_MS);
+  flushTimer.unref();
+}
+
+/** Folds one stored reading into this writer's bucket of its sensor for the current minute. */
+export function updateStats(record: SensorRecord): void {
   const minute = minuteOf(record.updatedAt);
-  const id = `${record.id}/${minute}`;
-  const stored = await BucketsTable.get(id, context);
-  const mine = latest.get(record.id);
-  const existing = mine?.id === id && (!stored || mine.lastUpdate >= stored.lastUpdate) ? mine : stored;
-  const fields: Partial<Record<Field, Aggregate>> = {};
+  const previous = current.get(record.id);
+  const existing = previous?.minute === minute ? previous : undefined;
+  // A new object: a flush under way may still hold the previous version of this bucket.
+  const fields: Partial<Record<Field, Aggregate>> = existing ? { ...existing.fields } : {};
   for (const field of FIELDS) {
-    // Read property by property: Harper's record objects expose nested values through getters,
-    // which a spread would not copy.
-    const previous = existing?.fields?.[field];
-    const before = previous ? { count: previous.count, min: previous.min, max: previous.max, sum: previous.sum } : undefined;
     const value = record[field];
-    if (typeof value !== 'number') {
-      if (before) fields[field] = before;
-      continue;
-    }
+    if (typeof value !== 'number') continue;
+    const before = fields[field];
     fields[field] = before
       ? { count: before.count + 1, min: Math.min(before.min, value), max: Math.max(before.max, value), sum: before.sum + value }
       : { count: 1, min: value, max: value, sum: value };
   }
-  const bucket: Bucket = { id, sensorId: record.id, minute, fields, lastUpdate: record.updatedAt };
-  latest.set(record.id, bucket);
-  await BucketsTable.put(bucket, context);
+  const bucket: Bucket = { id: `${record.id}/${minute}/${WRITER}`, sensorId: record.id, minute, fields, lastUpdate: record.updatedAt };
+  current.set(record.id, bucket);
+  dirty.set(bucket.id, bucket);
+  schedule();
 }
 
 function summarise(buckets: Bucket[], field: Field): WindowStats {
@@ -103,7 +130,12 @@ export async function statsOf(sensorId: string, now = Date.now()): Promise<Senso
   const thisMinute = minuteOf(now);
   const day: Bucket[] = [];
   const query = { conditions: [{ attribute: 'sensorId', value: sensorId }, { attribute: 'minute', comparator: 'greater_than', value: thisMinute - 1440 }] };
-  for await (const bucket of BucketsTable.search(query)) day.push({ fields: bucket.fields, minute: bucket.minute, lastUpdate: bucket.lastUpdate } as Bucket);
+  const seen = new Map<string, Bucket>();
+  // Harper's records expose nested values through getters: copy what is summed, field by field.
+  for await (const bucket of BucketsTable.search(query)) seen.set(bucket.id, { id: bucket.id, sensorId, minute: bucket.minute, fields: bucket.fields, lastUpdate: bucket.lastUpdate });
+  // This writer's buckets not yet flushed are newer than what is stored.
+  for (const bucket of dirty.values()) if (bucket.sensorId === sensorId && bucket.minute > thisMinute - 1440) seen.set(bucket.id, bucket);
+  day.push(...seen.values());
   const hour = day.filter((bucket) => bucket.minute > thisMinute - 60);
   const lastUpdate = day.reduce<number | null>((latest, bucket) => (latest === null || bucket.lastUpdate > latest ? bucket.lastUpdate : latest), null);
   const per = (buckets: Bucket[]) => Object.fromEntries(FIELDS.map((field) => [field, summarise(buckets, field)])) as Record<Field, WindowStats>;

@@ -220,3 +220,54 @@ for (const protocol of protocols) {
     }
   });
 }
+
+/**
+ * Harper gives all publishes of one MQTT connection one context object, whose "check permissions"
+ * flag each publish sets and the first check clears. Publishes that interleave a device's own
+ * records with records it may not write must still have every forbidden one refused, however the
+ * writes queue (lib/serial.ts captures the flag per call).
+ */
+describe('a device interleaving allowed and forbidden publishes in a burst', () => {
+  for (const protocolVersion of [4, 5] as const) {
+    it(`MQTT ${protocolVersion === 4 ? '3.1.1' : '5'}: every forbidden publish refused, every allowed one stored`, async () => {
+      const name = `${run}-burst${protocolVersion}`;
+      const device = await createUser(harper, 'device', name, { signs: [name] });
+      const client = await connectMqtt(harper, { protocolVersion, credentials: device });
+      const forbiddenSensor = `${run}-notmine${protocolVersion}`;
+      const forbiddenSign = `${run}-notmysign${protocolVersion}`;
+      const outcomes: Promise<string>[] = [];
+      const publish = (topic: string, body: unknown) =>
+        outcomes.push(
+          client.publishAsync(topic, JSON.stringify(body), { qos: 1, retain: true }).then(
+            (packet) => `${topic} PUBACK ${reasonCodeOf(packet)}`,
+            // mqtt.js rejects a publish whose PUBACK carries an error reason code.
+            (error: Error & { code?: number }) => `${topic} ${error.code === undefined ? error.message : `PUBACK ${error.code}`}`,
+          ),
+        );
+      try {
+        for (let i = 0; i < 60; i++) {
+          publish(`sensors/${name}`, { location: 'lab', temperature: i });
+          publish(`sensors/${forbiddenSensor}`, { location: 'lab', temperature: i });
+          publish(`sensors/${name}`, { location: 'lab', temperature: i + 0.5 });
+          publish(`signs/${forbiddenSign}`, { message: `x${i}` });
+          publish(`factory/${name}/status`, { i });
+        }
+        const answers = await Promise.all(outcomes);
+        if (protocolVersion === 5) {
+          const forbidden = answers.filter((a) => !a.startsWith(`sensors/${name} `));
+          expect(forbidden).toHaveLength(180);
+          expect(forbidden.filter((a) => !/PUBACK 1(28|35)$/.test(a))).toEqual([]);
+          expect(answers.filter((a) => a.startsWith(`sensors/${name} `) && !a.endsWith('PUBACK 0'))).toEqual([]);
+        }
+      } finally {
+        await client.endAsync();
+      }
+      expect((await rest(harper, 'GET', `/sensors/${forbiddenSensor}`)).status).toBe(404);
+      expect((await rest(harper, 'GET', `/signs/${forbiddenSign}`)).status).toBe(404);
+      expect((await rest(harper, 'GET', `/factory/${name}/status`)).status).toBe(404);
+      expect((await rest<{ temperature: number }>(harper, 'GET', `/sensors/${name}`)).body.temperature).toBe(59.5);
+      const history = await rest<unknown[]>(harper, 'GET', `/readings/?sensorId=${name}&select(id)&limit(1000)`);
+      expect(history.body).toHaveLength(120);
+    });
+  }
+});
