@@ -22,7 +22,8 @@ export type RefusalCode =
   | 'too_deep' // a payload nested deeper than the limit
   | 'unsupported_content_type' // a REST body that is not JSON, CBOR, MessagePack or text
   | 'invalid_query' // a malformed replay parameter (startTime, previousCount)
-  | 'not_stored'; // a non-retained publish to a resource that only takes stored writes
+  | 'not_stored' // a non-retained publish to a resource that only takes stored writes
+  | 'slow_consumer'; // a subscriber that fell too far behind was cut off (lib/slow-consumers.ts)
 
 export interface RefusalBody {
   error: RefusalCode;

@@ -2,7 +2,8 @@
  * What every exported table class of ours does at Harper's doors, written once:
  * - the permission hooks Harper calls before each read, subscription (incl. wildcards and replay),
  *   write and delete on any protocol, answered from the policy table in lib/access.ts;
- * - `?startTime=` / `?previousCount=` on every subscription (lib/replay.ts);
+ * - `?startTime=` / `?previousCount=` on every subscription (lib/replay.ts), and subscribers that
+ *   fall too far behind cut off (lib/slow-consumers.ts);
  * - ids over the length limit refused in `parsePath`, and REST bodies checked before Harper parses
  *   them (lib/limits.ts).
  * A resource class extends `guardedTable(tables.x, {...})` and adds only its own rules.
@@ -10,6 +11,11 @@
 import { authorize, type Resource } from './access.js';
 import { checkPathLength, checkRequestBody } from './limits.js';
 import { withReplay } from './replay.js';
+import { watchConsumer, type Closable, type Watchable } from './slow-consumers.js';
+
+function isPromise<T>(value: Promise<T> | T): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
 import type { InstanceBoundTableClass, RequestTarget, User } from './harper-types.js';
 
 export interface GuardOptions {
@@ -42,7 +48,9 @@ export function guardedTable<Row>(Base: InstanceBoundTableClass<Row>, options: G
     }
 
     subscribe(request?: unknown) {
-      return super.subscribe(withReplay(request));
+      const subscription = super.subscribe(withReplay(request)) as Promise<Watchable> | Watchable;
+      const socket = (this.getContext() as { socket?: Closable } | undefined)?.socket;
+      return isPromise(subscription) ? subscription.then((s) => watchConsumer(s, socket)) : watchConsumer(subscription, socket);
     }
 
     // Roles we do not define fall back to Harper's own table permissions (super.allowX).

@@ -1,26 +1,63 @@
 /**
- * One write at a time per sensor, each in a transaction of its own.
+ * One write at a time per sensor, each in a transaction of its own, and a bound on how many writes
+ * one MQTT connection may have waiting.
  *
- * Harper runs concurrent writes to one record in overlapping transactions, and under a burst
- * (a device publishing faster than each write commits) they do not commit in arrival order: the
- * record ended at an earlier reading than the last one sent, and each write's alert evaluation
- * read a state that the write before it had not yet committed. So the writes of one sensor queue
- * here, and each starts only after the previous one has COMMITTED.
+ * Order. Harper runs concurrent writes to one record in overlapping transactions, and under a
+ * burst they do not commit in arrival order: the record ended at an earlier reading than the last
+ * one sent, and alert evaluation read a state the write before had not committed yet. So the
+ * writes of one sensor queue here, and each starts only after the previous one has COMMITTED.
+ * Harper commits a request's transaction only after the resource method returns (the caller's
+ * `transaction(context, fn)` commits when `fn` resolves), so waiting for the method is not enough:
+ * the queue used to, commits still overlapped, and a burst of 1,000 acknowledged QoS 1 publishes
+ * to one sensor kept 187 readings. Each queued write therefore runs on a context of its own
+ * (`transaction(context)` would join the caller's open transaction) and the queue awaits its
+ * commit. The context reads everything else (user, session, request, the per-call permission
+ * flag) from the caller's.
  *
- * That needs a transaction per write, which Harper does not give an MQTT publish: every publish of
- * one connection runs with the connection's one context object, and `transaction(context, fn)`
- * joins whatever transaction that object holds open. A publish arriving while an earlier one is
- * still being handled therefore joins the earlier one's transaction, which commits when the
- * earlier handler finishes; writes the later publish makes after that are lost (a burst of 1,000
- * QoS 1 publishes kept 187 readings, all acknowledged). Each queued write therefore runs on a
- * context of its own, derived from the caller's, and the queue waits for its commit.
- *
- * The same shared context carries Harper's "check permissions for this call" flag (`authorize`),
- * set by each publish and cleared by the first permission check that reads it: a queued write could
- * see it cleared by another publish's check and skip its own. The flag is captured when the call
- * arrives and given to the write's own context.
+ * Backpressure. Harper reads MQTT packets as fast as they arrive and acknowledges a QoS 1 publish
+ * once its handler finishes, so a publisher that does not wait for acknowledgements queues work
+ * in server memory without bound (measured: RSS past 1 GB within 12 s, and every other client's
+ * latency in seconds). Once one connection has MAX_PENDING writes queued, its socket stops being
+ * read until half of them have committed: TCP then slows the publisher down, and nothing is
+ * refused or lost.
  */
 import { transaction, type HarperContext } from './harper-types.js';
+
+/** Writes one MQTT connection may have queued before its socket is paused. */
+export const MAX_PENDING = Number(process.env.MQTT_MAX_PENDING_WRITES ?? 32);
+
+interface Pausable {
+  pause(): unknown;
+  resume(): unknown;
+}
+
+const pendingBySocket = new WeakMap<Pausable, number>();
+const paused = new WeakSet<Pausable>();
+
+function socketOf(caller: HarperContext | undefined): Pausable | undefined {
+  const socket = caller?.socket as Partial<Pausable> | undefined;
+  return socket && typeof socket.pause === 'function' && typeof socket.resume === 'function' ? (socket as Pausable) : undefined;
+}
+
+function hold(socket: Pausable | undefined): void {
+  if (!socket) return;
+  const count = (pendingBySocket.get(socket) ?? 0) + 1;
+  pendingBySocket.set(socket, count);
+  if (count >= MAX_PENDING && !paused.has(socket)) {
+    paused.add(socket);
+    socket.pause();
+  }
+}
+
+function release(socket: Pausable | undefined): void {
+  if (!socket) return;
+  const count = (pendingBySocket.get(socket) ?? 1) - 1;
+  pendingBySocket.set(socket, count);
+  if (count <= MAX_PENDING / 2 && paused.has(socket)) {
+    paused.delete(socket);
+    socket.resume();
+  }
+}
 
 const queues = new Map<string, Promise<unknown>>();
 
@@ -40,7 +77,8 @@ function serially<T>(key: string, task: () => Promise<T>): Promise<T> {
 
 /**
  * A context for one write: it reads everything else (user, request, session) from the caller's,
- * but holds its own transaction, resource cache and permission flag.
+ * but holds its own transaction, resource cache and permission flag (Harper clears the flag of
+ * the context it checks; the caller's stays as it was).
  */
 function contextOfItsOwn(caller: HarperContext | undefined, authorize: unknown): HarperContext {
   const own = Object.create(caller ?? null) as HarperContext;
@@ -56,11 +94,20 @@ function contextOfItsOwn(caller: HarperContext | undefined, authorize: unknown):
  * nothing).
  */
 export function writeInTurn<T>(key: string, caller: HarperContext | undefined, write: (context: HarperContext) => Promise<T>): Promise<T> {
-  const authorize = caller?.authorize; // read now: another call on this context may clear it
-  return serially(key, () => {
+  const authorize = caller?.authorize;
+  const socket = socketOf(caller);
+  hold(socket);
+  const done = serially(key, () => {
     const context = contextOfItsOwn(caller, authorize);
     return transaction(context, () => write(context));
   });
+  if (socket) {
+    done.then(
+      () => release(socket),
+      () => release(socket),
+    );
+  }
+  return done;
 }
 
 /**

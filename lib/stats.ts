@@ -64,27 +64,44 @@ const current = new Map<string, Bucket>();
 /** Buckets changed since the last flush. */
 const dirty = new Map<string, Bucket>();
 let flushTimer: NodeJS.Timeout | undefined;
+let flushing = false;
+
+/**
+ * Writes the changed buckets, a few per transaction with a turn of the event loop between: one
+ * transaction of every sensor's bucket held the thread for milliseconds at once, which showed as
+ * a once-a-second spike in the delivery latency of everything else on the thread.
+ */
+const FLUSH_CHUNK = 16;
 
 async function flush(): Promise<void> {
   flushTimer = undefined;
-  if (dirty.size === 0) return;
-  const buckets = [...dirty.values()];
-  dirty.clear();
-  const context: HarperContext = {};
-  try {
-    await transaction(context, async () => {
-      for (const bucket of buckets) await BucketsTable.put(bucket, context);
-    });
-  } catch (error) {
-    // Statistics are a summary: keep the newest version of each bucket for the next attempt.
-    for (const bucket of buckets) if (!dirty.has(bucket.id)) dirty.set(bucket.id, bucket);
-    console.error('statistics: writing buckets failed; retrying with the next flush', error);
+  flushing = true;
+  while (dirty.size > 0) {
+    const buckets: Bucket[] = [];
+    for (const bucket of dirty.values()) {
+      buckets.push(bucket);
+      dirty.delete(bucket.id);
+      if (buckets.length === FLUSH_CHUNK) break;
+    }
+    const context: HarperContext = {};
+    try {
+      await transaction(context, async () => {
+        for (const bucket of buckets) await BucketsTable.put(bucket, context);
+      });
+    } catch (error) {
+      // Statistics are a summary: keep the newest version of each bucket for the next attempt.
+      for (const bucket of buckets) if (!dirty.has(bucket.id)) dirty.set(bucket.id, bucket);
+      console.error('statistics: writing buckets failed; retrying with the next flush', error);
+      break;
+    }
+    await new Promise<void>((resolve) => setImmediate(resolve));
   }
+  flushing = false;
   schedule();
 }
 
 function schedule(): void {
-  if (flushTimer || dirty.size === 0) return;
+  if (flushTimer || flushing || dirty.size === 0) return;
   flushTimer = setTimeout(() => void flush(), FLUSH_MS);
   flushTimer.unref();
 }
