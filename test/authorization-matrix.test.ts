@@ -222,10 +222,9 @@ for (const protocol of protocols) {
 }
 
 /**
- * Harper gives all publishes of one MQTT connection one context object, whose "check permissions"
- * flag each publish sets and the first check clears. Publishes that interleave a device's own
- * records with records it may not write must still have every forbidden one refused, however the
- * writes queue (lib/serial.ts captures the flag per call).
+ * Sensor writes run queued, each on a context of its own (lib/serial.ts), and Harper checks a
+ * write's permission only when that context says so. Publishes that interleave a device's own
+ * records with records it may not write must still have every forbidden one refused.
  */
 describe('a device interleaving allowed and forbidden publishes in a burst', () => {
   for (const protocolVersion of [4, 5] as const) {
