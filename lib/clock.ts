@@ -3,6 +3,7 @@
  * so that readings written within the same millisecond keep their order (history is sorted by it).
  */
 import { threadId } from 'node:worker_threads';
+import { server } from 'harperdb';
 
 let last = 0;
 
@@ -13,5 +14,13 @@ export function monotonicNow(): number {
   return last;
 }
 
-/** Distinguishes ids written by different worker threads at the same instant. */
-export const THREAD = threadId;
+/**
+ * Distinguishes ids written at the same instant by different worker threads and, in a cluster, by
+ * different nodes (Harper's node name: its replication hostname). Without the node, two nodes
+ * writing one sensor in the same millisecond made the same reading id, and replication kept only
+ * one of the two readings.
+ */
+export function writer(): string {
+  const node = (server as unknown as { hostname?: string }).hostname;
+  return node ? `${node}:${threadId}` : String(threadId);
+}

@@ -4,7 +4,7 @@
  * Non-retained MQTT publishes are ephemeral by design and leave no reading.
  */
 import { tables } from 'harperdb';
-import { THREAD } from './clock.js';
+import { writer } from './clock.js';
 import { guardedTable } from './guarded-table.js';
 import { LIMITS } from './limits.js';
 import { needsSortWorkaround, sortedSearch, type Query } from './query-fix.js';
@@ -31,7 +31,7 @@ if (Number.isFinite(retentionDays) && retentionDays > 0) ReadingsTable.setTTLExp
 
 export function readingOf(record: SensorRecord): ReadingRecord {
   const reading: ReadingRecord = {
-    id: `${record.id}@${record.updatedAt}@${THREAD}`,
+    id: `${record.id}@${record.updatedAt}@${writer()}`,
     sensorId: record.id,
     time: record.updatedAt,
     location: record.location,

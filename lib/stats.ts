@@ -7,6 +7,7 @@
  */
 import { Resource, tables } from 'harperdb';
 import { authorize } from './access.js';
+import { writer } from './clock.js';
 import { Refusal } from './errors.js';
 import type { InstanceBoundTableClass, RequestTarget, User } from './harper-types.js';
 import { checkSensorId, type SensorRecord } from './sensor-rules.js';
@@ -56,10 +57,15 @@ const minuteOf = (ms: number) => Math.floor(ms / 60_000);
  */
 const latest = new Map<string, Bucket>();
 
-/** Folds one reading into its sensor's bucket for the current minute. */
+/**
+ * Folds one reading into its sensor's bucket for the current minute. Each node keeps buckets of
+ * its own (the node is part of the id) and they replicate: two nodes adding to one shared bucket
+ * would overwrite each other's counts (replication keeps the latest write of a record), while
+ * distinct buckets are simply summed by `statsOf` on every node.
+ */
 export async function updateStats(record: SensorRecord, context: unknown): Promise<void> {
   const minute = minuteOf(record.updatedAt);
-  const id = `${record.id}/${minute}`;
+  const id = `${record.id}/${minute}/${writer()}`;
   const stored = await BucketsTable.get(id, context);
   const mine = latest.get(record.id);
   const existing = mine?.id === id && (!stored || mine.lastUpdate >= stored.lastUpdate) ? mine : stored;
