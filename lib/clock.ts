@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { threadId } from 'node:worker_threads';
+import { server } from 'harperdb';
 
 let last = 0;
 
@@ -15,8 +16,20 @@ export function monotonicNow(): number {
 }
 
 /**
- * Names this writer (this worker thread of this Harper process) in ids it creates, so records
- * written at the same instant by two threads, two restarts or two nodes of a cluster never share
- * an id: thread ids repeat across processes and nodes, the random part does not.
+ * Names this writer in the ids it creates (readings, statistics buckets): Harper's node name (its
+ * replication hostname, in a cluster), the worker thread, and a tag drawn when this process
+ * started. Records written at the same instant by two threads or two nodes never share an id
+ * (two nodes writing one sensor in the same millisecond made the same reading id, and replication
+ * kept one of the two readings), and neither do those of one thread before and after a restart
+ * (statistics buckets are never read back, only added up, so a restarted writer starts new ones).
  */
-export const WRITER = `${randomBytes(3).toString('hex')}${threadId}`;
+const PROCESS_TAG = randomBytes(3).toString('hex');
+let cachedWriter: string | undefined;
+export function writer(): string {
+  if (cachedWriter) return cachedWriter;
+  // Known once Harper's configuration is loaded, which is before any write.
+  const node = (server as unknown as { hostname?: string }).hostname;
+  const name = `${threadId}-${PROCESS_TAG}`;
+  if (!node) return name;
+  return (cachedWriter = `${node}:${name}`);
+}

@@ -4,7 +4,7 @@
  * Non-retained MQTT publishes are ephemeral by design and leave no reading.
  */
 import { tables } from 'harperdb';
-import { WRITER } from './clock.js';
+import { writer } from './clock.js';
 import { guardedTable } from './guarded-table.js';
 import { LIMITS } from './limits.js';
 import { needsSortWorkaround, sortedSearch, type Query } from './query-fix.js';
@@ -12,7 +12,7 @@ import type { InstanceBoundTableClass } from './harper-types.js';
 import type { SensorRecord } from './sensor-rules.js';
 
 export interface ReadingRecord {
-  /** <sensorId>@<time>@<writer>: the writer names the thread and process (lib/clock.ts). */
+  /** <sensorId>@<time>@<writer>: the writer names the node, thread and process (lib/clock.ts). */
   id: string;
   sensorId: string;
   /** Server time of the write (the sensor's updatedAt). */
@@ -32,7 +32,7 @@ if (Number.isFinite(retentionDays) && retentionDays > 0) ReadingsTable.setTTLExp
 
 export function readingOf(record: SensorRecord): ReadingRecord {
   const reading: ReadingRecord = {
-    id: `${record.id}@${record.updatedAt}@${WRITER}`,
+    id: `${record.id}@${record.updatedAt}@${writer()}`,
     sensorId: record.id,
     time: record.updatedAt,
     location: record.location,

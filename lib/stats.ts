@@ -14,7 +14,7 @@
  */
 import { Resource, tables } from 'harperdb';
 import { authorize } from './access.js';
-import { WRITER } from './clock.js';
+import { writer } from './clock.js';
 import { Refusal } from './errors.js';
 import { transaction, type HarperContext, type InstanceBoundTableClass, type RequestTarget, type User } from './harper-types.js';
 import { checkSensorId, type SensorRecord } from './sensor-rules.js';
@@ -121,7 +121,7 @@ export function updateStats(record: SensorRecord): void {
       ? { count: before.count + 1, min: Math.min(before.min, value), max: Math.max(before.max, value), sum: before.sum + value }
       : { count: 1, min: value, max: value, sum: value };
   }
-  const bucket: Bucket = { id: `${record.id}/${minute}/${WRITER}`, sensorId: record.id, minute, fields, lastUpdate: record.updatedAt };
+  const bucket: Bucket = { id: `${record.id}/${minute}/${writer()}`, sensorId: record.id, minute, fields, lastUpdate: record.updatedAt };
   current.set(record.id, bucket);
   dirty.set(bucket.id, bucket);
   schedule();

@@ -39,7 +39,12 @@ export interface HarperOptions {
   dataDir: string;
   ports: HarperPorts;
   admin: AdminCredentials;
-  componentDir?: string;
+  /**
+   * The component to run (default: this repository). `null` starts a bare Harper with no component
+   * of ours, as a hosted or self-managed instance is before anything is deployed to it; it also
+   * runs what was deployed into its own `components/` folder.
+   */
+  componentDir?: string | null;
   mode?: 'run' | 'dev';
   /** Worker threads; 1 gave lower latency and memory than 2 on a 2-core machine. */
   threads?: number;
@@ -62,7 +67,7 @@ export interface HarperInstance {
   stop(signal?: NodeJS.Signals): Promise<number | string>;
 }
 
-const HARPER_BIN = join(COMPONENT_DIR, 'node_modules', 'harperdb', 'bin', 'harperdb.js');
+export const HARPER_BIN = join(COMPONENT_DIR, 'node_modules', 'harperdb', 'bin', 'harperdb.js');
 
 /** A user's own HARPER_SET_CONFIG merged under ours: theirs may add settings, not undo ours. */
 function mergedSetConfig(ours: Record<string, Record<string, unknown>>): string {
@@ -133,10 +138,11 @@ export async function startHarper(options: HarperOptions): Promise<HarperInstanc
   if (running) throw new Error(`Harper is already running from ${options.dataDir} (pid ${running}); stop it before starting another.`);
   mkdirSync(home, { recursive: true });
   const env = { ...process.env, ...harperEnvironment(options, rootPath, home), ...options.env };
-  const child = spawn(process.execPath, [HARPER_BIN, options.mode ?? 'run', options.componentDir ?? COMPONENT_DIR], {
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const bare = options.componentDir === null;
+  const args = [HARPER_BIN, options.mode ?? 'run', ...(bare ? [] : [options.componentDir ?? COMPONENT_DIR])];
+  // A bare instance starts from its own folder: started from an application folder, Harper warns
+  // that we may have meant to run that application.
+  const child = spawn(process.execPath, args, { env, cwd: bare ? home : undefined, stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<number | string>((done) => child.once('exit', (code, signal) => done(code ?? signal ?? 'unknown')));
   const recent: string[] = [];
   let started = false;
@@ -161,7 +167,7 @@ export async function startHarper(options: HarperOptions): Promise<HarperInstanc
     stop: (signal = 'SIGTERM') => stopChild(child, exited, signal),
   };
   try {
-    await waitUntilServing(instance, exited, options.startTimeoutMs ?? 60_000);
+    await waitUntilServing(instance, exited, options.startTimeoutMs ?? 60_000, bare);
   } catch (error) {
     await instance.stop('SIGKILL');
     throw new Error(`${(error as Error).message}\nLast lines from Harper:\n${recent.join('\n')}`);
@@ -179,24 +185,27 @@ async function stopChild(child: ChildProcess, exited: Promise<number | string>, 
   }
 }
 
-/** Ready means: the component's page is served over HTTP and the MQTT listener accepts. */
-async function waitUntilServing(instance: HarperInstance, exited: Promise<number | string>, timeoutMs: number): Promise<void> {
+/**
+ * Ready means: the component's page is served over HTTP (for a bare instance, any HTTP answer: it
+ * has no page) and the MQTT listener accepts.
+ */
+async function waitUntilServing(instance: HarperInstance, exited: Promise<number | string>, timeoutMs: number, bare: boolean): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let gone: number | string | undefined;
   void exited.then((code) => (gone = code));
   while (Date.now() < deadline) {
     if (gone !== undefined) throw new Error(`Harper exited during start-up (${gone})`);
-    if ((await httpAnswers(`${instance.httpUrl}/`)) && (await tcpAccepts(instance.ports.mqtt))) return;
+    if ((await httpAnswers(`${instance.httpUrl}/`, bare)) && (await tcpAccepts(instance.ports.mqtt))) return;
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`Harper did not serve ${instance.httpUrl} within ${timeoutMs} ms`);
 }
 
-async function httpAnswers(url: string): Promise<boolean> {
+async function httpAnswers(url: string, anyStatus = false): Promise<boolean> {
   try {
     const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
     await response.arrayBuffer();
-    return response.status === 200;
+    return anyStatus || response.status === 200;
   } catch {
     return false;
   }

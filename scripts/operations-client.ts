@@ -67,7 +67,12 @@ export class OperationsClient {
   }
 
   setPassword(username: string, password: string): Promise<unknown> {
-    return this.call({ operation: 'alter_user', username, password });
+    return this.alterUser(username, { password });
+  }
+
+  /** Note: Harper answers 200 ("updated 0 of 1 records") for a user that does not exist. */
+  alterUser(username: string, fields: { password?: string; role?: string; active?: boolean }): Promise<unknown> {
+    return this.call({ operation: 'alter_user', username, ...fields });
   }
 
   dropUser(username: string): Promise<unknown> {

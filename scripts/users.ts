@@ -1,13 +1,23 @@
 /**
  * `npm run users -- <command>`: manage the people and devices that may use the backbone.
  * Talks to Harper's operations API as the admin; generated passwords are shown once.
+ *
+ * Several nodes: every change is applied to each of them (--cluster: the nodes `npm run cluster`
+ * runs; or a comma-separated CLI_TARGET / --url). Harper's documentation says users are not
+ * replicated; with a full replication join in 4.7.29 they were (the system database replicates),
+ * so each change is written to be harmless when a node already has it: a user that already
+ * exists on another node is brought to the same role and password, a removal tolerates a node
+ * where it is gone already. Either way every node ends in the same state. Device grants live in
+ * the `devices` table, which replicates, and are written to every node too (the same record).
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { COMPONENT_DIR, type AdminCredentials } from './harper-process.js';
-import { OperationsClient, OperationsError } from './operations-client.js';
+import { readClusterFile } from './cluster-nodes.js';
+import { dataFolder, targetCredentials } from './credentials.js';
+import type { AdminCredentials } from './harper-process.js';
+import { OperationsClient, OperationsError, type HarperUserSummary } from './operations-client.js';
 
 const ROLES = ['device', 'viewer', 'operator'] as const;
 type Role = (typeof ROLES)[number];
@@ -30,30 +40,53 @@ Commands:
 
 Options:
   --password <password>   use this password instead of generating one (add, rotate)
-  --url <url>             operations API (default: $CLI_TARGET, or http://localhost:$OPERATIONSAPI_NETWORK_PORT, port 9925)
+  --url <url>[,<url>...]  operations API of each node (default: $CLI_TARGET, same form, or
+                          http://localhost:$OPERATIONSAPI_NETWORK_PORT, port 9925)
+  --cluster               every node of \`npm run cluster\` (its node list and saved admin)
   --json                  machine-readable output
   -h, --help              this help
 
 Admin credentials: $CLI_TARGET_USERNAME/$CLI_TARGET_PASSWORD, else $HDB_ADMIN_USERNAME/$HDB_ADMIN_PASSWORD,
-else the credentials npm start saved in .harper/credentials.json (or $DATA_DIR/credentials.json).
+else the credentials npm start saved in .harper/credentials.json (or $DATA_DIR/credentials.json;
+with --cluster, .harper/cluster/credentials.json). With several nodes, every change goes to each.
 
 A device named 101 may write sensors/101 and read its own sign; grants add more ids for gateways.
 `;
 
 class UsageError extends Error {}
 
-/** The admin credentials, and the file they came from when npm start saved them. */
-function adminCredentials(): AdminCredentials & { file?: string } {
-  const env = process.env;
-  if (env.CLI_TARGET_USERNAME && env.CLI_TARGET_PASSWORD) return { username: env.CLI_TARGET_USERNAME, password: env.CLI_TARGET_PASSWORD };
-  if (env.HDB_ADMIN_USERNAME && env.HDB_ADMIN_PASSWORD) return { username: env.HDB_ADMIN_USERNAME, password: env.HDB_ADMIN_PASSWORD };
-  const file = join(resolve(env.DATA_DIR ?? join(COMPONENT_DIR, '.harper')), 'credentials.json');
-  if (existsSync(file)) return { ...(JSON.parse(readFileSync(file, 'utf8')) as AdminCredentials), file };
-  throw new UsageError(`no admin credentials: set CLI_TARGET_USERNAME and CLI_TARGET_PASSWORD (or HDB_ADMIN_USERNAME and HDB_ADMIN_PASSWORD), or run npm start once to create ${file}`);
+/** The operations API of every node to apply changes to, and the admin credentials for them. */
+function targets(cluster: boolean, url: string | undefined): { urls: string[]; admin: AdminCredentials & { file?: string } } {
+  const folder = cluster ? join(dataFolder(), 'cluster') : dataFolder();
+  const urls = cluster
+    ? readClusterFile(join(folder, 'nodes.json')).map((node) => node.operationsUrl)
+    : (url || process.env.CLI_TARGET || `http://localhost:${process.env.OPERATIONSAPI_NETWORK_PORT || 9925}`).split(',').map((item) => item.trim()).filter(Boolean);
+  const file = join(folder, 'credentials.json');
+  const admin = targetCredentials(file);
+  if (!admin) throw new UsageError(`no admin credentials: set CLI_TARGET_USERNAME and CLI_TARGET_PASSWORD (or HDB_ADMIN_USERNAME and HDB_ADMIN_PASSWORD), or run ${cluster ? 'npm run cluster' : 'npm start'} once to create ${file}`);
+  return { urls, admin };
 }
 
-function operationsUrl(explicit: string | undefined): string {
-  return explicit || process.env.CLI_TARGET || `http://localhost:${process.env.OPERATIONSAPI_NETWORK_PORT || 9925}`;
+/**
+ * Gives `username` this role and password on a node that may have it already (replicated from the
+ * node the change was made on, or left from before): add, or alter when it exists.
+ */
+async function ensureUser(client: OperationsClient, username: string, role: string, password: string): Promise<void> {
+  try {
+    await client.addUser(username, role, password);
+  } catch (error) {
+    if (!(error instanceof OperationsError && error.status === 409)) throw error;
+    await client.alterUser(username, { role, password, active: true });
+  }
+}
+
+/** Drops `username` on a node where it may be gone already (the drop replicated there first). */
+async function dropIfPresent(client: OperationsClient, username: string): Promise<void> {
+  try {
+    await client.dropUser(username);
+  } catch (error) {
+    if (!(error instanceof OperationsError && error.status === 404)) throw error;
+  }
 }
 
 function idList(value: string | undefined): string[] | undefined {
@@ -65,6 +98,12 @@ function idList(value: string | undefined): string[] | undefined {
 
 const generatePassword = () => randomBytes(18).toString('base64url');
 
+async function findUser(client: OperationsClient, username: string): Promise<HarperUserSummary> {
+  const user = (await client.listUsers()).find((candidate) => candidate.username === username);
+  if (!user) throw new UsageError(`no user "${username}"`);
+  return user;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -75,6 +114,7 @@ export async function main(argv: string[]): Promise<number> {
       signs: { type: 'string' },
       password: { type: 'string' },
       url: { type: 'string' },
+      cluster: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -89,9 +129,12 @@ export async function main(argv: string[]): Promise<number> {
     if (!USER_NAME.test(name)) throw new UsageError(`"${name}" is not a valid user name (letters, digits, _ . @ : -, at most 128)`);
     return name;
   };
-  const admin = adminCredentials();
-  const client = new OperationsClient(operationsUrl(values.url), admin);
-  const out = (text: string, data: unknown) => console.log(values.json ? JSON.stringify(data) : text);
+  const { urls, admin } = targets(values.cluster, values.url);
+  const clients = urls.map((url) => new OperationsClient(url, admin));
+  const [client, ...others] = clients;
+  const everywhere = (task: (node: OperationsClient) => Promise<unknown>) => Promise.all(clients.map(task));
+  const nodesNote = clients.length > 1 ? `\nApplied on ${clients.length} nodes: ${urls.join(', ')}` : '';
+  const out = (text: string, data: unknown) => console.log(values.json ? JSON.stringify(data) : text + nodesNote);
 
   switch (command) {
     case 'add': {
@@ -103,8 +146,10 @@ export async function main(argv: string[]): Promise<number> {
       const signs = idList(values.signs);
       if (role !== 'device' && (sensors || signs)) throw new UsageError('--sensors and --signs are for devices');
       const password = values.password ?? generatePassword();
+      // The first node decides whether the user is new (a duplicate is an error there).
       await client.addUser(username, role, password);
-      if (role === 'device') await client.setGrants({ id: username, sensors: sensors ?? [], signs: signs ?? [] });
+      await Promise.all(others.map((node) => ensureUser(node, username, role, password)));
+      if (role === 'device') await everywhere((node) => node.setGrants({ id: username, sensors: sensors ?? [], signs: signs ?? [] }));
       out(
         `Added ${role} "${username}". Password (shown once, store it now):\n  ${password}` +
           (role === 'device' ? `\nIt may write sensors/${username}${sensors?.length ? ` and ${sensors.map((id) => `sensors/${id}`).join(', ')}` : ''}.` : ''),
@@ -114,20 +159,19 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'grant': {
       const username = needName();
-      const users = await client.listUsers();
-      const user = users.find((candidate) => candidate.username === username);
-      if (!user) throw new UsageError(`no user "${username}"`);
+      const user = await findUser(client, username);
       if (user.role !== 'device') throw new UsageError(`"${username}" is a ${user.role}, not a device`);
       const current = await client.grantsOf(username);
       const grants = { id: username, sensors: idList(values.sensors) ?? current?.sensors ?? [], signs: idList(values.signs) ?? current?.signs ?? [] };
-      await client.setGrants(grants);
+      await everywhere((node) => node.setGrants(grants));
       out(`Device "${username}" may act for sensors [${grants.sensors.join(', ')}] and signs [${grants.signs.join(', ')}] besides its own.`, grants);
       return 0;
     }
     case 'rotate': {
       const username = needName();
       const password = values.password ?? generatePassword();
-      await client.setPassword(username, password);
+      const user = await findUser(client, username);
+      await everywhere((node) => ensureUser(node, username, user.role, password));
       // Rotating the admin that npm start saved: keep its file current, or the next start fails.
       if (admin.file && username === admin.username) writeFileSync(admin.file, JSON.stringify({ username, password }, null, 2) + '\n', { mode: 0o600 });
       out(`New password for "${username}" (shown once, store it now):\n  ${password}`, { username, password });
@@ -136,18 +180,28 @@ export async function main(argv: string[]): Promise<number> {
     case 'remove': {
       const username = needName();
       await client.dropUser(username);
-      await client.removeGrants(username);
+      await Promise.all(others.map((node) => dropIfPresent(node, username)));
+      await everywhere((node) => node.removeGrants(username));
       out(`Removed "${username}".`, { username, removed: true });
       return 0;
     }
     case 'list': {
-      const users = await client.listUsers();
+      const perNode = await Promise.all(clients.map((node) => node.listUsers()));
+      const byName = new Map<string, HarperUserSummary>();
+      for (const users of perNode) for (const user of users) if (!byName.has(user.username)) byName.set(user.username, user);
       const rows = await Promise.all(
-        users.map(async (user) => ({ ...user, grants: user.role === 'device' ? await client.grantsOf(user.username) : undefined })),
+        [...byName.values()].map(async (user) => {
+          const missingOn = urls.filter((_, i) => !perNode[i].some((other) => other.username === user.username && other.role === user.role));
+          return { ...user, grants: user.role === 'device' ? await client.grantsOf(user.username) : undefined, ...(missingOn.length ? { missingOn } : {}) };
+        }),
       );
       out(
         rows
-          .map((row) => `${row.username.padEnd(24)} ${row.role.padEnd(12)} ${row.active ? 'active' : 'inactive'}${row.grants ? `  sensors: ${[row.username, ...(row.grants.sensors ?? [])].join(', ')}` : ''}`)
+          .map(
+            (row) =>
+              `${row.username.padEnd(24)} ${row.role.padEnd(12)} ${row.active ? 'active' : 'inactive'}${row.grants ? `  sensors: ${[row.username, ...(row.grants.sensors ?? [])].join(', ')}` : ''}` +
+              (row.missingOn ? `  NOT ON ${row.missingOn.join(', ')}` : ''),
+          )
           .join('\n'),
         rows,
       );
