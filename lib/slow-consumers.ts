@@ -41,7 +41,7 @@ export interface Closable {
 }
 
 /** Harper's subscription: an async iterable event queue (IterableEventQueue in Harper 4.7). */
-type Subscription<T> = AsyncIterable<T> & { queue?: T[]; end?(): unknown; return?(value?: unknown): unknown };
+type Subscription<T> = AsyncIterable<T> & { queue?: T[]; send?(event: T): unknown; end?(): unknown; return?(value?: unknown): unknown };
 export type Watchable = Subscription<SubscriptionEvent>;
 
 /** Index of the first live event (sent at or after `since`) in a queue ordered by time. */
@@ -68,6 +68,19 @@ export function slowConsumerError(why: string): Refusal {
  * Wraps a subscription. `socket` is the MQTT connection's socket (closed when the subscriber is
  * cut off); WebSocket and SSE end with an error event instead.
  */
+/** Every subscription being watched on this thread, with how to end it (see `endAll`). */
+const live = new Set<(final: RefusalLike) => void>();
+
+type RefusalLike = ReturnType<Refusal['toJSON']>;
+
+/**
+ * Ends every subscription on this thread: WebSocket and SSE subscribers get `final` as their last
+ * event, `{"type":"error","value":final}`; MQTT connections are closed (ended, not reset).
+ */
+export function endAll(final: RefusalLike): void {
+  for (const end of [...live]) end(final);
+}
+
 export function watchConsumer<T extends SubscriptionEvent>(subscription: Subscription<T>, socket?: Closable): Subscription<T> {
   const inner = subscription[Symbol.asyncIterator]();
   const subscribedAt = Date.now();
@@ -78,6 +91,7 @@ export function watchConsumer<T extends SubscriptionEvent>(subscription: Subscri
     if (reason || finished) return;
     reason = why;
     clearInterval(watchdog);
+    live.delete(endNow);
     if (subscription.queue) subscription.queue.length = 0; // the backlog is what we are freeing
     void inner.return?.();
     if (socket) {
@@ -98,9 +112,25 @@ export function watchConsumer<T extends SubscriptionEvent>(subscription: Subscri
   }, CHECK_EVERY_MS);
   watchdog.unref();
 
+  /** The last event for WebSocket and SSE subscribers, when the server ends the subscription. */
+  let farewell: RefusalLike | undefined;
+  const FAREWELL = Symbol('farewell');
+  const endNow = (final: RefusalLike): void => {
+    if (finished || farewell) return;
+    farewell = final;
+    if (socket) {
+      socket.end ? socket.end() : socket.destroy?.();
+      return;
+    }
+    // Wakes a consumer waiting for the next event, or queues behind what it has not read yet.
+    subscription.send?.({ [FAREWELL]: true } as unknown as T);
+  };
+  live.add(endNow);
+
   const finish = (): IteratorResult<T> => {
     finished = true;
     clearInterval(watchdog);
+    live.delete(endNow);
     return { done: true, value: undefined };
   };
 
@@ -108,11 +138,15 @@ export function watchConsumer<T extends SubscriptionEvent>(subscription: Subscri
     async next(): Promise<IteratorResult<T>> {
       if (finished) return { done: true, value: undefined };
       if (reason) {
-        finished = true;
+        finish();
         return { done: false, value: { type: 'error', value: slowConsumerError(reason).toJSON() } as unknown as T };
       }
       const result = await inner.next();
       if (result.done) return finish();
+      if (farewell && (result.value as Record<symbol, unknown>)?.[FAREWELL]) {
+        finish();
+        return { done: false, value: { type: 'error', value: farewell } as unknown as T };
+      }
       // Cut off while this call waited: the event it got is dropped with the rest of the backlog.
       return reason ? iterator.next() : result;
     },

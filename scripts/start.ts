@@ -87,6 +87,24 @@ async function main(): Promise<void> {
   process.stdout.on('error', () => undefined);
   process.stderr.on('error', () => undefined);
 
+  /**
+   * Tells Harper's subscribers that it is about to stop (lib/shutdown.ts), then gives the notice a
+   * moment to reach them; Harper itself would drop them without a word.
+   */
+  const announceStop = async (message: string) => {
+    try {
+      await fetch(`${harper.httpUrl}/server-notice`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`${admin.username}:${admin.password}`).toString('base64')}` },
+        body: JSON.stringify({ message }),
+        signal: AbortSignal.timeout(2_000),
+      });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    } catch {
+      // Harper not answering: stop it anyway.
+    }
+  };
+
   let stopping = false;
   /** Set while a dev restart runs; changes during it queue one more restart, never a second Harper. */
   let restarting: Promise<void> | undefined;
@@ -95,6 +113,7 @@ async function main(): Promise<void> {
     do {
       changedAgain = false;
       console.log('Change detected: restarting Harper...');
+      await announceStop('the server is restarting');
       await harper.stop('SIGTERM');
       if (stopping) return;
       harper = await launch();
@@ -138,7 +157,7 @@ async function main(): Promise<void> {
     console.log(`\n${signal}: stopping Harper...`);
     compiler?.kill('SIGTERM');
     devices?.stop();
-    void harper.stop('SIGTERM');
+    void announceStop('the server is stopping').then(() => harper.stop('SIGTERM'));
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);

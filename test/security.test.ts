@@ -29,10 +29,17 @@ describe('REST', () => {
     ['DELETE', `/sensors/${id}`],
     ['GET', '/factory/line-1/status'],
     ['PUT', '/factory/line-1/status'],
+    ['POST', '/server-notice'],
   ])('%s %s without credentials -> 401', async (method, path) => {
     const json = method === 'GET' || method === 'DELETE' ? undefined : { id, location: 'x', temperature: 1 };
     const response = await rest(harper, method, path, { auth: null, json });
     expect(response.status).toBe(401);
+  });
+
+  it('only the admin may announce a stop (POST /server-notice): others get 403', async () => {
+    const viewer = await createUser(harper, 'viewer', `${id}-notice-viewer`);
+    const operator = await createUser(harper, 'operator', `${id}-notice-operator`);
+    for (const who of [viewer, operator]) expect((await rest(harper, 'POST', '/server-notice', { auth: who, json: { message: 'x' } })).status).toBe(403);
   });
 
   it('a wrong password -> 401', async () => {

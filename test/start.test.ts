@@ -12,6 +12,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { COMPONENT_DIR, freePort } from '../scripts/harper-process.js';
 import { connectMqtt, mqttSubscriber } from './harness/mqtt.js';
 import { rest } from './harness/rest.js';
+import { sseSubscriber } from './harness/sse.js';
+import { wsSubscriber } from './harness/ws.js';
 import type { HarperEndpoints } from './harness/harper.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'backbone-start-'));
@@ -109,8 +111,9 @@ describe('npm start', () => {
     expect(started.output()).toMatch(/Harper stopped/);
   });
 
-  it('a second start reuses the data and the credentials and does not print the password', async () => {
+  it('a second start reuses the data and the credentials and does not print the password; Ctrl-C tells subscribers why they are cut off', async () => {
     const started = await npmStart(['--no-demo']);
+    let stopped = false;
     try {
       expect(started.output()).not.toContain(password);
       expect(started.output()).toContain('password in');
@@ -118,8 +121,24 @@ describe('npm start', () => {
       const stored = await rest(endpoints(password), 'GET', '/sensors/start-1');
       expect(stored.status).toBe(200);
       expect(stored.body).toMatchObject({ location: 'first run', temperature: 5 });
-    } finally {
+
+      // Subscribers on every protocol, then Ctrl-C: each learns that the server is stopping.
+      const ws = await wsSubscriber(endpoints(password), '/sensors/start-1');
+      const sse = sseSubscriber(endpoints(password), '/sensors/start-1');
+      await sse.opened;
+      await ws.inbox.waitFor((item) => item.type === 'put');
+      const mqtt = await connectMqtt(endpoints(password), { protocolVersion: 5 });
+      const mqttClosed = new Promise<void>((resolve) => mqtt.once('close', () => resolve()));
+      stopped = true;
       expect(await ctrlC(started)).toBe(0);
+      expect(ws.inbox.items.find((item) => item.type === 'error')?.value).toMatchObject({ type: 'error', value: { error: 'server_shutting_down' } });
+      expect(sse.inbox.items.find((item) => item.type === 'error')?.value).toMatchObject({ error: 'server_shutting_down' });
+      expect((await ws.closed).code).not.toBe(1006); // a close frame, not a dropped connection
+      await mqttClosed;
+      sse.close();
+      mqtt.end(true);
+    } finally {
+      if (!stopped) expect(await ctrlC(started)).toBe(0);
     }
   });
 
