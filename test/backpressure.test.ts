@@ -270,7 +270,16 @@ describe('backpressure', () => {
     const resumedSse = await openSse(`?startTime=${seen.sse.localTime}`);
     readSse(resumedSse);
     const resumedWs = await openWs(`?startTime=${seen.ws.localTime}`);
-    const resumedMqtt = await connectMqtt(harper.endpoints, { clientId, clean: false, onMessage: (_topic, payload) => take('mqtt', parsePayload(payload) as { seq?: number }) });
+    // Resuming a durable session that missed thousands of 16 KiB messages, Harper answered CONNACK
+    // only after about 5 s on a quiet machine: allow more than the usual 5 s.
+    const connecting = Date.now();
+    const resumedMqtt = await connectMqtt(harper.endpoints, {
+      clientId,
+      clean: false,
+      connectTimeoutMs: 30_000,
+      onMessage: (_topic, payload) => take('mqtt', parsePayload(payload) as { seq?: number }),
+    });
+    console.log(`durable session resumed: CONNACK after ${Date.now() - connecting} ms`);
     await until(() => seen.mqtt.seq === last && seen.sse.seq === last && seen.ws.seq === last, 'the resumed subscribers to reach the last message');
     await resumedMqtt.endAsync();
     resumedWs.terminate();

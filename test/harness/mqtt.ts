@@ -12,6 +12,8 @@ export interface MqttOptions {
   credentials?: AdminCredentials | null;
   clientId?: string;
   clean?: boolean;
+  /** How long to wait for CONNACK (default 5 s). */
+  connectTimeoutMs?: number;
   /** Attached before CONNECT is sent: a resumed session delivers queued messages right after CONNACK. */
   onMessage?: (topic: string, payload: Buffer) => void;
 }
@@ -24,7 +26,7 @@ export function connectMqtt(harper: HarperEndpoints, options: MqttOptions = {}):
     clientId: options.clientId ?? `test-${process.pid}-${++clientCount}`,
     clean: options.clean ?? true,
     reconnectPeriod: 0,
-    connectTimeout: 5000,
+    connectTimeout: options.connectTimeoutMs ?? 5000,
     ...(credentials ? { username: credentials.username, password: credentials.password } : {}),
   };
   const client = mqtt.connect(url, clientOptions);
