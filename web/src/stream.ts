@@ -177,8 +177,18 @@ export class LiveStream<T> {
     } catch {
       return;
     }
+    if (frame === null || typeof frame !== 'object') return;
+    // The server ends a subscription with a last error event when the subscriber fell too far
+    // behind (slow_consumer) or the server is stopping (server_shutting_down); Harper may leave
+    // an SSE response open after it, so reconnect now, resuming from the last event seen.
+    const ended = (frame as { value?: { error?: unknown } }).value?.error;
+    if (frame.type === 'error' && (ended === 'slow_consumer' || ended === 'server_shutting_down')) {
+      this.close();
+      void this.dropped(ended === 'slow_consumer' ? 'fell behind; resuming' : 'the server is restarting');
+      return;
+    }
     // WebSocket replies to writes (ack/error) are not events.
-    if (frame === null || typeof frame !== 'object' || frame.type === 'ack' || frame.type === 'error') return;
+    if (frame.type === 'ack' || frame.type === 'error') return;
     if (this.state !== 'live') this.opened();
     // A resumed record subscription with nothing new to replay starts with the record's current
     // state, i.e. the last event already seen (observed with Harper 4.7): not a new event.
