@@ -15,7 +15,7 @@ import type { User } from './harper-types.js';
 
 export type RoleName = 'admin' | 'operator' | 'viewer' | 'device';
 export type Action = 'read' | 'write' | 'delete';
-export type Resource = 'sensors' | 'topics' | 'readings' | 'rules' | 'alerts' | 'stats' | 'signs';
+export type Resource = 'sensors' | 'topics' | 'readings' | 'rules' | 'alerts' | 'stats' | 'signs' | 'notices';
 
 /** all: any record and the collection; own: the device's own records only; none. */
 type Scope = 'all' | 'own' | 'none';
@@ -50,6 +50,8 @@ export const POLICIES: Record<Resource, Policy> = {
   readings: serverWritten,
   alerts: serverWritten,
   stats: serverWritten,
+  /** POST /server-notice (lib/shutdown.ts): announcing a stop is the admin's alone. */
+  notices: { admin: { read: 'none', write: 'all', delete: 'none' }, operator: nothing, viewer: nothing, device: nothing },
 };
 
 const NAMED_ROLES: readonly string[] = ['operator', 'viewer', 'device'];

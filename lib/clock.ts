@@ -27,9 +27,16 @@ const PROCESS_TAG = randomBytes(3).toString('hex');
 let cachedWriter: string | undefined;
 export function writer(): string {
   if (cachedWriter) return cachedWriter;
-  // Known once Harper's configuration is loaded, which is before any write.
-  const node = (server as unknown as { hostname?: string }).hostname;
+  const node = nodeName();
   const name = `${threadId}-${PROCESS_TAG}`;
   if (!node) return name;
   return (cachedWriter = `${node}:${name}`);
+}
+
+/**
+ * This node's name in a cluster (Harper's replication hostname); undefined on a node that has
+ * none. Known once Harper's configuration is loaded, which is before any request.
+ */
+export function nodeName(): string | undefined {
+  return (server as unknown as { hostname?: string }).hostname;
 }

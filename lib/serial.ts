@@ -24,7 +24,7 @@
 import { transaction, type HarperContext } from './harper-types.js';
 
 /** Writes one MQTT connection may have queued before its socket is paused. */
-export const MAX_PENDING = Number(process.env.MQTT_MAX_PENDING_WRITES ?? 32);
+const MAX_PENDING = Number(process.env.MQTT_MAX_PENDING_WRITES ?? 32);
 
 interface Pausable {
   pause(): unknown;

@@ -15,8 +15,10 @@
  * The notice's id is the node's name, so a notice that replicates to other nodes of a cluster
  * is ignored there.
  */
-import { Resource, server, tables } from 'harperdb';
-import { Refusal, forbidden } from './errors.js';
+import { Resource, tables } from 'harperdb';
+import { authorize } from './access.js';
+import { nodeName } from './clock.js';
+import { Refusal } from './errors.js';
 import { endAll } from './slow-consumers.js';
 import type { User } from './harper-types.js';
 
@@ -33,14 +35,12 @@ interface NoticeTable {
 
 const NoticesTable = tables.serverNotices as unknown as NoticeTable;
 
-function nodeName(): string {
-  return (server as unknown as { hostname?: string }).hostname ?? 'local';
-}
+const thisNode = () => nodeName() ?? 'local';
 
 async function follow(): Promise<void> {
   try {
     for await (const event of await NoticesTable.subscribe({ omitCurrent: true })) {
-      if (event.type !== 'put' || event.value?.id !== nodeName()) continue;
+      if (event.type !== 'put' || event.value?.id !== thisNode()) continue;
       endAll(new Refusal({ error: 'server_shutting_down', message: `${event.value.message ?? 'the server is stopping'}; reconnect and resume with ?startTime=<last localTime> (MQTT: clean: false) to miss nothing` }).toJSON());
     }
   } catch (error) {
@@ -52,14 +52,12 @@ setImmediate(() => void follow());
 /** POST /server-notice {"message": "..."}: tells this node's subscribers that it is stopping. */
 export class ServerNotice extends (Resource as unknown as new (...args: never[]) => object) {
   allowCreate(user: User | undefined) {
-    if (!user) return false;
-    if (!user.role?.permission?.super_user) throw forbidden('only the admin may announce a stop');
-    return true;
+    return authorize(user, 'notices', 'write', null, () => false);
   }
 
   async post(data: unknown) {
     const message = typeof (data as { message?: unknown } | null)?.message === 'string' ? String((data as { message: string }).message).slice(0, 200) : 'the server is stopping';
-    await NoticesTable.put({ id: nodeName(), message, time: Date.now() });
+    await NoticesTable.put({ id: thisNode(), message, time: Date.now() });
     return { status: 204 };
   }
 }

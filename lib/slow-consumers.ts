@@ -22,11 +22,11 @@
 import { Refusal } from './errors.js';
 
 /** Live events that may wait for one subscriber. */
-export const MAX_BACKLOG = Number(process.env.SUBSCRIBER_MAX_BACKLOG ?? 2_000);
+const MAX_BACKLOG = Number(process.env.SUBSCRIBER_MAX_BACKLOG ?? 2_000);
 /** How long (ms) a live event may wait for one subscriber. */
-export const MAX_LAG_MS = Number(process.env.SUBSCRIBER_MAX_LAG_MS ?? 10_000);
+const MAX_LAG_MS = Number(process.env.SUBSCRIBER_MAX_LAG_MS ?? 10_000);
 /** Bytes an MQTT subscriber's socket may hold unsent (QoS 0 deliveries do not wait for it). */
-export const MAX_SOCKET_BYTES = 8 * 1024 * 1024;
+const MAX_SOCKET_BYTES = 8 * 1024 * 1024;
 const CHECK_EVERY_MS = 1_000;
 
 interface SubscriptionEvent {
@@ -57,7 +57,7 @@ function firstLive(queue: SubscriptionEvent[], since: number): number {
   return low;
 }
 
-export function slowConsumerError(why: string): Refusal {
+function slowConsumerError(why: string): Refusal {
   return new Refusal({
     error: 'slow_consumer',
     message: `this subscriber fell too far behind (${why}) and was cut off; resume with ?startTime=<last localTime> (MQTT: reconnect with clean: false) to get what it missed`,
@@ -68,6 +68,9 @@ export function slowConsumerError(why: string): Refusal {
  * Wraps a subscription. `socket` is the MQTT connection's socket (closed when the subscriber is
  * cut off); WebSocket and SSE end with an error event instead.
  */
+/** Marks the event `endAll` queues to wake a waiting consumer; never sent to a client. */
+const FAREWELL = Symbol('farewell');
+
 /** Every subscription being watched on this thread, with how to end it (see `endAll`). */
 const live = new Set<(final: RefusalLike) => void>();
 
@@ -114,7 +117,6 @@ export function watchConsumer<T extends SubscriptionEvent>(subscription: Subscri
 
   /** The last event for WebSocket and SSE subscribers, when the server ends the subscription. */
   let farewell: RefusalLike | undefined;
-  const FAREWELL = Symbol('farewell');
   const endNow = (final: RefusalLike): void => {
     if (finished || farewell) return;
     farewell = final;

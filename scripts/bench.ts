@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import mqtt, { type MqttClient } from 'mqtt';
-import { COMPONENT_DIR, freePort, startHarper, type AdminCredentials } from './harper-process.js';
+import { COMPONENT_DIR, basicAuth, freePort, startHarper, type AdminCredentials } from './harper-process.js';
 
 const HELP = `npm run bench [-- options]
 
@@ -291,16 +291,12 @@ function now(): number {
   return performance.timeOrigin + performance.now();
 }
 
-function basic(auth: AdminCredentials): string {
-  return 'Basic ' + Buffer.from(`${auth.username}:${auth.password}`).toString('base64');
-}
-
 type Target = Pick<RunningSystem, 'mqttUrl' | 'sseBase' | 'auth'>;
 
 /** A WebSocket subscriber (Harper's frames are the SSE ones: one JSON object per message). */
 async function wsSub(system: Target, onValue: (v: unknown) => void): Promise<Sub> {
   const socket = new WebSocket(`${system.sseBase!.replace(/^http/, 'ws')}/sensors/`, {
-    headers: system.auth ? { authorization: basic(system.auth) } : {},
+    headers: system.auth ? { authorization: basicAuth(system.auth) } : {},
   });
   const sub: Sub = { received: 0, unique: 0, duplicates: 0, ready: false, close: () => socket.terminate() };
   socket.on('message', (data) => {
@@ -375,7 +371,7 @@ function sseSub(system: Target, onValue: (v: unknown) => void): Promise<Sub> {
     const sub: Sub = { received: 0, unique: 0, duplicates: 0, ready: false, close: () => req?.destroy() };
     req = request(
       `${system.sseBase}/sensors/`,
-      { agent: false, headers: { accept: 'text/event-stream', ...(system.auth ? { authorization: basic(system.auth) } : {}) } },
+      { agent: false, headers: { accept: 'text/event-stream', ...(system.auth ? { authorization: basicAuth(system.auth) } : {}) } },
       (res) => {
         if (res.statusCode !== 200) {
           fail(new Error(`SSE ${res.statusCode}`));
@@ -582,7 +578,7 @@ async function runScenario(system: RunningSystem, sc: Scenario, base: number, la
         const req = request(`${system.sseBase}/sensors/${sc.key}-${seq % SENSORS_PER_SCENARIO}`, {
           method: 'PUT',
           agent,
-          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), ...(system.auth ? { authorization: basic(system.auth) } : {}) },
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), ...(system.auth ? { authorization: basicAuth(system.auth) } : {}) },
         });
         req.on('response', (res) => {
           if (res.statusCode !== 204 && res.statusCode !== 200) restErrors++;

@@ -28,6 +28,11 @@ export interface AdminCredentials {
   password: string;
 }
 
+/** The `Authorization` header value for HTTP Basic with these credentials. */
+export function basicAuth(credentials: AdminCredentials): string {
+  return 'Basic ' + Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64');
+}
+
 export interface HarperPorts {
   http: number;
   mqtt: number;

@@ -2,7 +2,7 @@
  * A small client for Harper's operations API (JSON over HTTP POST), used by the users CLI and by
  * tests. Every call is made as the admin; errors carry the HTTP status and Harper's message.
  */
-import type { AdminCredentials } from './harper-process.js';
+import { basicAuth, type AdminCredentials } from './harper-process.js';
 
 export class OperationsError extends Error {
   constructor(
@@ -39,7 +39,7 @@ export class OperationsClient {
         method: 'POST',
         headers: {
           'content-type': 'application/json',
-          authorization: 'Basic ' + Buffer.from(`${this.admin.username}:${this.admin.password}`).toString('base64'),
+          authorization: basicAuth(this.admin),
         },
         body: JSON.stringify(operation),
         signal: AbortSignal.timeout(15_000),

@@ -16,7 +16,7 @@ import { existsSync, mkdirSync, watch } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { resolveCredentials } from './credentials.js';
-import { COMPONENT_DIR, startHarper, type HarperInstance } from './harper-process.js';
+import { COMPONENT_DIR, basicAuth, startHarper, type HarperInstance } from './harper-process.js';
 import { startDemo, type Demo } from './demo.js';
 
 const dev = process.argv.includes('--dev');
@@ -95,7 +95,7 @@ async function main(): Promise<void> {
     try {
       await fetch(`${harper.httpUrl}/server-notice`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`${admin.username}:${admin.password}`).toString('base64')}` },
+        headers: { 'content-type': 'application/json', authorization: basicAuth(admin) },
         body: JSON.stringify({ message }),
         signal: AbortSignal.timeout(2_000),
       });

@@ -9,20 +9,12 @@ import { connectMqtt } from './harness/mqtt.js';
 import { rest } from './harness/rest.js';
 import { wsSubscriber } from './harness/ws.js';
 import { createUser } from './harness/users.js';
+import type { ReadingRecord } from '../lib/history.js';
 
 const harper = inject('harper');
 const run = `hist${Date.now().toString(36)}`;
 
-interface Reading {
-  id: string;
-  sensorId: string;
-  time: number;
-  deviceTime?: number;
-  location: string;
-  temperature: number;
-  humidity?: number;
-  battery?: number;
-}
+type Reading = ReadingRecord;
 
 let mqtt: MqttClient;
 

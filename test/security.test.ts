@@ -4,7 +4,7 @@
  */
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { connectMqtt, mqttSubscriber } from './harness/mqtt.js';
-import { rest } from './harness/rest.js';
+import { basicAuth, rest } from './harness/rest.js';
 import { sseSubscriber } from './harness/sse.js';
 import { wsSubscriber } from './harness/ws.js';
 import { createUser } from './harness/users.js';
@@ -53,7 +53,7 @@ describe('REST', () => {
   });
 
   it('the operations API refuses anonymous and wrong-password calls', async () => {
-    const attempts: Record<string, string>[] = [{}, { authorization: 'Basic ' + Buffer.from(`${wrong.username}:${wrong.password}`).toString('base64') }];
+    const attempts: Record<string, string>[] = [{}, { authorization: basicAuth(wrong) }];
     for (const headers of attempts) {
       const response = await fetch(harper.operationsUrl, {
         method: 'POST',

@@ -1,5 +1,6 @@
 /** Plain HTTP against the running Harper, with admin, other or no credentials. */
 import type { AdminCredentials } from '../../scripts/harper-process.js';
+import { basicAuth } from '../../scripts/harper-process.js';
 import type { HarperEndpoints } from './harper.js';
 
 export type Credentials = AdminCredentials | null;
@@ -11,9 +12,7 @@ export interface RestResponse<T = unknown> {
   text: string;
 }
 
-export function basicAuth(credentials: AdminCredentials): string {
-  return 'Basic ' + Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64');
-}
+export { basicAuth };
 
 export async function rest<T = unknown>(
   harper: HarperEndpoints,
