@@ -41,7 +41,13 @@ export interface Closable {
 }
 
 /** Harper's subscription: an async iterable event queue (IterableEventQueue in Harper 4.7). */
-type Subscription<T> = AsyncIterable<T> & { queue?: T[]; send?(event: T): unknown; end?(): unknown; return?(value?: unknown): unknown };
+type Subscription<T> = AsyncIterable<T> & {
+  queue?: T[];
+  send?(event: T): unknown;
+  on?(event: 'close', listener: () => void): unknown;
+  end?(): unknown;
+  return?(value?: unknown): unknown;
+};
 export type Watchable = Subscription<SubscriptionEvent>;
 
 /** Index of the first live event (sent at or after `since`) in a queue ordered by time. */
@@ -64,10 +70,6 @@ function slowConsumerError(why: string): Refusal {
   });
 }
 
-/**
- * Wraps a subscription. `socket` is the MQTT connection's socket (closed when the subscriber is
- * cut off); WebSocket and SSE end with an error event instead.
- */
 /** Marks the event `endAll` queues to wake a waiting consumer; never sent to a client. */
 const FAREWELL = Symbol('farewell');
 
@@ -84,6 +86,10 @@ export function endAll(final: RefusalLike): void {
   for (const end of [...live]) end(final);
 }
 
+/**
+ * Wraps a subscription. `socket` is the MQTT connection's socket (closed when the subscriber is
+ * cut off); WebSocket and SSE end with an error event instead.
+ */
 export function watchConsumer<T extends SubscriptionEvent>(subscription: Subscription<T>, socket?: Closable): Subscription<T> {
   const inner = subscription[Symbol.asyncIterator]();
   const subscribedAt = Date.now();
@@ -107,10 +113,10 @@ export function watchConsumer<T extends SubscriptionEvent>(subscription: Subscri
     if ((socket?.writableLength ?? 0) > MAX_SOCKET_BYTES) return cutOff(`${socket!.writableLength} bytes unsent`);
     const queue = subscription.queue;
     if (!queue || queue.length === 0) return;
-    const live = firstLive(queue, subscribedAt);
-    const backlog = queue.length - live;
+    const firstLiveIndex = firstLive(queue, subscribedAt);
+    const backlog = queue.length - firstLiveIndex;
     if (backlog > MAX_BACKLOG) return cutOff(`${backlog} events waiting (limit ${MAX_BACKLOG})`);
-    const oldest = queue[live]?.localTime;
+    const oldest = queue[firstLiveIndex]?.localTime;
     if (typeof oldest === 'number' && Date.now() - oldest > MAX_LAG_MS) cutOff(`${Math.round((Date.now() - oldest) / 1000)} s behind (limit ${MAX_LAG_MS / 1000} s)`);
   }, CHECK_EVERY_MS);
   watchdog.unref();
@@ -128,6 +134,11 @@ export function watchConsumer<T extends SubscriptionEvent>(subscription: Subscri
     subscription.send?.({ [FAREWELL]: true } as unknown as T);
   };
   live.add(endNow);
+  // Harper closes a subscription (its `close` event) when the client goes away: stop watching it.
+  // (A cut-off closes it too, but its last event is still to be handed over by `next`.)
+  subscription.on?.('close', () => {
+    if (!reason) finish();
+  });
 
   const finish = (): IteratorResult<T> => {
     finished = true;
