@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import mqtt, { type MqttClient } from 'mqtt';
+import { inspectorEnvironment, startProfiling, summarise } from './cpu-profile.js';
 import { COMPONENT_DIR, basicAuth, freePort, startHarper, type AdminCredentials } from './harper-process.js';
 
 const HELP = `npm run bench [-- options]
@@ -35,6 +36,8 @@ Options:
   --scenarios <list>  comma-separated subset of the scenario keys listed below
   --threads <n>       Harper worker threads (default 1, as npm start)
   --out <dir>         where results go (default bench/results)
+  --profile <dir>     record Harper's worker threads during each scenario: <dir>/<system>-<scenario>-t<n>.cpuprofile
+                      and a self-time summary on stderr
   --from <file.json>  print the table and targets of a saved run again and redraw its chart
   --help              this text
 
@@ -110,6 +113,8 @@ interface RunningSystem {
   /** Harper only: WebSocket subscriptions on the same port. */
   ws?: boolean;
   auth?: AdminCredentials;
+  /** With --profile: the first worker thread's inspector port. */
+  inspectorPort?: number;
   /** Processes whose RSS is the system's memory. */
   pids: () => number[];
   stop: () => Promise<void>;
@@ -199,7 +204,7 @@ function rssKb(pid: number): number {
   }
 }
 
-async function startSystem(key: SystemKey, workDir: string, threads: number): Promise<RunningSystem> {
+async function startSystem(key: SystemKey, workDir: string, threads: number, profileDir?: string): Promise<RunningSystem> {
   if (key === 'mosquitto') {
     const { child, port } = await startMosquitto(workDir);
     return { key, mqttUrl: `mqtt://127.0.0.1:${port}`, pids: () => [child.pid!], stop: () => stopChild(child) };
@@ -243,7 +248,10 @@ async function startSystem(key: SystemKey, workDir: string, threads: number): Pr
   const dataDir = mkdtempSync(join(workDir, `harper-${key}-`));
   const ports = { http: await freePort(), mqtt: await freePort(), operations: await freePort() };
   const admin = { username: 'admin', password: randomBytes(16).toString('hex') };
-  const instance = await startHarper({ dataDir, ports, admin, componentDir, threads, env: { LOGGING_LEVEL: 'warn' } });
+    // Worker i's inspector listens on inspectorPort + i (a free port and, by and large, those after it).
+  const inspectorPort = profileDir ? await freePort() : undefined;
+  const env = { LOGGING_LEVEL: 'warn', ...(inspectorPort ? inspectorEnvironment(inspectorPort) : {}) };
+  const instance = await startHarper({ dataDir, ports, admin, componentDir, threads, env });
   const pid = (): number => {
     try {
       return Number(readFileSync(join(instance.rootPath, 'hdb.pid'), 'utf8').trim()) || instance.pid;
@@ -257,6 +265,7 @@ async function startSystem(key: SystemKey, workDir: string, threads: number): Pr
     sseBase: instance.httpUrl,
     ws: true,
     auth: admin,
+    inspectorPort,
     pids: () => [...new Set([pid(), instance.pid])],
     stop: async () => {
       await instance.stop();
@@ -832,6 +841,7 @@ async function main(): Promise<number> {
       scenarios: { type: 'string' },
       threads: { type: 'string' },
       out: { type: 'string' },
+      profile: { type: 'string' },
       from: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -856,6 +866,7 @@ async function main(): Promise<number> {
   if (!existsSync(resolve(COMPONENT_DIR, 'dist', 'bench', 'stack', 'bridge.js')) && systems.includes('stack'))
     throw new UsageError('dist/bench/stack/bridge.js is missing: run through `npm run bench`, which builds it');
 
+  if (values.profile) mkdirSync(resolve(values.profile), { recursive: true });
   const outDir = resolve(values.out ?? join(COMPONENT_DIR, 'bench', 'results'));
   mkdirSync(outDir, { recursive: true });
   // Scratch (configs, databases, Harper roots, the generated plain-table component) outside the
@@ -877,7 +888,7 @@ async function main(): Promise<number> {
     const t = Date.now();
     say(`[${SYSTEM_LABELS[key]}] starting`);
     try {
-      current = await startSystem(key, workDir, threads);
+      current = await startSystem(key, workDir, threads, values.profile ? resolve(values.profile) : undefined);
     } catch (error) {
       say(`[${SYSTEM_LABELS[key]}] failed to start: ${(error as Error).message}`);
       for (const sc of scs) results.push({ system: key, scenario: sc.key, error: 'did not start' } as Result);
@@ -889,7 +900,16 @@ async function main(): Promise<number> {
         if ((sc.via === 'sse' && !current.sseBase) || (sc.via === 'ws' && !current.ws)) continue;
         const label = `[${SYSTEM_LABELS[key]}] ${sc.key}`;
         try {
+          const stopProfiling = values.profile && current.inspectorPort ? await startProfiling(current.inspectorPort, threads) : undefined;
           const r = await runScenario(current, sc, (i + 1) * 1_000_000, label);
+          if (stopProfiling) {
+            const profiles = await stopProfiling();
+            profiles.forEach((profile, thread) => {
+              const file = join(resolve(values.profile!), `${key}-${sc.key}-t${thread}.cpuprofile`);
+              writeFileSync(file, JSON.stringify(profile));
+              say(`${label}: profile of thread ${thread} in ${relative(process.cwd(), file)}\n${summarise(profile)}`);
+            });
+          }
           results.push(r);
           say(
             `${label}: ${fmt(r.throughput, 0)} msg/s, p50 ${fmt(r.p50, 2)} p99 ${fmt(r.p99, 2)} ms, lost ${r.lost}, dup ${r.duplicates}` +
