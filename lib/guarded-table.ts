@@ -11,7 +11,7 @@
 import { authorize, type Resource } from './access.js';
 import { checkPathLength, checkRequestBody } from './limits.js';
 import { withReplay } from './replay.js';
-import { watchConsumer, type Closable, type Watchable } from './slow-consumers.js';
+import { watchConsumer, type MqttConnection, type Watchable } from './slow-consumers.js';
 
 function isPromise<T>(value: Promise<T> | T): value is Promise<T> {
   return typeof (value as { then?: unknown } | null)?.then === 'function';
@@ -49,8 +49,10 @@ export function guardedTable<Row>(Base: InstanceBoundTableClass<Row>, options: G
 
     subscribe(request?: unknown) {
       const subscription = super.subscribe(withReplay(request)) as Promise<Watchable> | Watchable;
-      const socket = (this.getContext() as { socket?: Closable } | undefined)?.socket;
-      return isPromise(subscription) ? subscription.then((s) => watchConsumer(s, socket)) : watchConsumer(subscription, socket);
+      // An MQTT subscription's context is its connection (Harper's session and socket).
+      const context = this.getContext() as MqttConnection | undefined;
+      const mqtt = context?.socket ? context : undefined;
+      return isPromise(subscription) ? subscription.then((s) => watchConsumer(s, mqtt)) : watchConsumer(subscription, mqtt);
     }
 
     // Roles we do not define fall back to Harper's own table permissions (super.allowX).

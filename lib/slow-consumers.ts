@@ -1,14 +1,25 @@
 /**
- * Subscribers that stop reading, or read slower than messages arrive, are cut off with a reason
- * instead of holding an unbounded backlog in server memory.
+ * Subscribers that stop taking their events are cut off with a reason, instead of holding an
+ * unbounded backlog in server memory; and every subscription of a thread can be ended with a
+ * last event when the server stops (`endAll`, used by lib/shutdown.ts).
  *
  * Harper's writers pull the next event from a subscription only once the client's socket has
- * drained (WebSocket, SSE) or its QoS 1 acknowledgements are back (MQTT); until then events queue
- * inside the subscription (its `queue` array), without a bound: three stalled subscribers of
- * 16 KiB messages at 500 msg/s added about 200 MB of server memory in 8 s, growing with every
- * message. A watchdog looks at each subscription once a second and cuts it off when its live
- * backlog exceeds MAX_BACKLOG events, when the oldest waiting live event is older than
- * MAX_LAG_MS, or when the MQTT socket holds more than MAX_SOCKET_BYTES unsent.
+ * drained (WebSocket, SSE) or enough of its QoS 1 acknowledgements are back (MQTT); until then
+ * events queue inside the subscription (its `queue` array), without a bound: three stalled
+ * subscribers of 16 KiB messages at 500 msg/s added about 200 MB of server memory in 8 s.
+ *
+ * The judgement is about the subscriber, never about the server. A server that is behind (a
+ * burst, a busy thread) still hands every subscriber its next event as fast as it can, so each
+ * subscription's queue keeps moving however long it is; only a subscriber whose socket does not
+ * drain or whose acknowledgements do not come back stops its queue. A watchdog looks at every
+ * subscription once a second and cuts it off when
+ * - its consumer took no event since the last look while more than MAX_BACKLOG live events wait,
+ *   or took none for MAX_STALL_MS while any wait;
+ * - (MQTT) it took some, but more than MAX_BACKLOG wait while the client holds Harper's maximum
+ *   of unacknowledged QoS 1 messages (its acknowledgements are what is missing);
+ * - (MQTT) its socket holds more than MAX_SOCKET_BYTES unsent (QoS 0 deliveries do not wait);
+ * - more than HARD_BACKLOG live events wait, whatever the reason: a memory bound of last resort,
+ *   far beyond anything a server that keeps up with its load builds.
  *
  * Cutting off drops the backlog and ends the subscription. The client learns why: WebSocket and
  * SSE get a last event `{"type":"error","value":{"error":"slow_consumer",...}}` and the stream
@@ -18,15 +29,22 @@
  *
  * Replayed events (`startTime`, `previousCount`) are older than the subscription and arrive all
  * at once; they are not counted, so a client resuming after a long absence is not cut off for it.
+ *
+ * Nothing here runs per event: the subscription's iterator is handed through, and the watchdog
+ * reads the queue Harper keeps anyway.
  */
 import { Refusal } from './errors.js';
 
-/** Live events that may wait for one subscriber. */
+/** Live events that may wait for a subscriber that is not taking them. */
 const MAX_BACKLOG = Number(process.env.SUBSCRIBER_MAX_BACKLOG ?? 2_000);
-/** How long (ms) a live event may wait for one subscriber. */
-const MAX_LAG_MS = Number(process.env.SUBSCRIBER_MAX_LAG_MS ?? 10_000);
+/** How long (ms) a subscriber may take nothing while events wait for it. */
+const MAX_STALL_MS = Number(process.env.SUBSCRIBER_MAX_STALL_MS ?? 10_000);
+/** Live events that may wait for one subscriber, at most, for any reason. */
+const HARD_BACKLOG = Number(process.env.SUBSCRIBER_HARD_BACKLOG ?? 50_000);
 /** Bytes an MQTT subscriber's socket may hold unsent (QoS 0 deliveries do not wait for it). */
 const MAX_SOCKET_BYTES = 8 * 1024 * 1024;
+/** Unacknowledged QoS 1 messages at which Harper 4.7 slows delivery to an MQTT client. */
+const HARPER_ACK_WINDOW = 100;
 const CHECK_EVERY_MS = 1_000;
 
 interface SubscriptionEvent {
@@ -38,6 +56,12 @@ export interface Closable {
   destroy?(error?: Error): unknown;
   end?(): unknown;
   writableLength?: number;
+}
+
+/** What the watchdog reads of an MQTT connection: Harper's session and its socket. */
+export interface MqttConnection {
+  socket?: Closable;
+  session?: { awaitingAcks?: { size: number } };
 }
 
 /** Harper's subscription: an async iterable event queue (IterableEventQueue in Harper 4.7). */
@@ -70,108 +94,154 @@ function slowConsumerError(why: string): Refusal {
   });
 }
 
-/** Marks the event `endAll` queues to wake a waiting consumer; never sent to a client. */
-const FAREWELL = Symbol('farewell');
-
-/** Every subscription being watched on this thread, with how to end it (see `endAll`). */
-const live = new Set<(final: RefusalLike) => void>();
-
 type RefusalLike = ReturnType<Refusal['toJSON']>;
+
+/** One watched subscription: what the watchdog looks at, and how to end it. */
+interface Watched {
+  /** Looks at the subscription, and cuts it off if its subscriber is the reason it is behind. */
+  inspect(now: number): void;
+  end(final: RefusalLike): void;
+}
+
+/** Every subscription being watched on this thread. */
+const watched = new Set<Watched>();
+let watchdog: NodeJS.Timeout | undefined;
+
+function watch(entry: Watched): void {
+  watched.add(entry);
+  if (!watchdog) {
+    watchdog = setInterval(() => {
+      const now = Date.now();
+      for (const item of watched) item.inspect(now);
+    }, CHECK_EVERY_MS);
+    watchdog.unref();
+  }
+}
+
+function unwatch(entry: Watched): void {
+  watched.delete(entry);
+  if (watched.size === 0 && watchdog) {
+    clearInterval(watchdog);
+    watchdog = undefined;
+  }
+}
 
 /**
  * Ends every subscription on this thread: WebSocket and SSE subscribers get `final` as their last
  * event, `{"type":"error","value":final}`; MQTT connections are closed (ended, not reset).
  */
 export function endAll(final: RefusalLike): void {
-  for (const end of [...live]) end(final);
+  for (const entry of [...watched]) entry.end(final);
 }
 
 /**
- * Wraps a subscription. `socket` is the MQTT connection's socket (closed when the subscriber is
- * cut off); WebSocket and SSE end with an error event instead.
+ * Watches a subscription and returns it to be handed to Harper. `mqtt` is the MQTT connection it
+ * belongs to (closed when the subscriber is cut off); WebSocket and SSE end with an error event.
  */
-export function watchConsumer<T extends SubscriptionEvent>(subscription: Subscription<T>, socket?: Closable): Subscription<T> {
+export function watchConsumer<T extends SubscriptionEvent>(subscription: Subscription<T>, mqtt?: MqttConnection): Subscription<T> {
   const inner = subscription[Symbol.asyncIterator]();
+  const socket = mqtt?.socket;
   const subscribedAt = Date.now();
-  let reason: string | undefined;
+  const DONE: IteratorResult<T> = { done: true, value: undefined };
+  /** The last event (a cut-off's, or the server's when it stops), then the end. */
+  let final: T | undefined;
+  /** Whether `final` went through the queue (the server's notice) rather than waiting here. */
+  let finalQueued = false;
   let finished = false;
+  let lastHead: T | undefined;
+  let stalledSince: number | undefined;
+
+  const finish = (): void => {
+    finished = true;
+    unwatch(entry);
+  };
 
   const cutOff = (why: string): void => {
-    if (reason || finished) return;
-    reason = why;
-    clearInterval(watchdog);
-    live.delete(endNow);
+    unwatch(entry);
     if (subscription.queue) subscription.queue.length = 0; // the backlog is what we are freeing
-    void inner.return?.();
     if (socket) {
       console.warn(`slow consumer: MQTT subscriber cut off (${why}); closing its connection`);
+      void inner.return?.();
       socket.destroy ? socket.destroy() : socket.end?.();
-    }
-  };
-
-  const watchdog = setInterval(() => {
-    if ((socket?.writableLength ?? 0) > MAX_SOCKET_BYTES) return cutOff(`${socket!.writableLength} bytes unsent`);
-    const queue = subscription.queue;
-    if (!queue || queue.length === 0) return;
-    const firstLiveIndex = firstLive(queue, subscribedAt);
-    const backlog = queue.length - firstLiveIndex;
-    if (backlog > MAX_BACKLOG) return cutOff(`${backlog} events waiting (limit ${MAX_BACKLOG})`);
-    const oldest = queue[firstLiveIndex]?.localTime;
-    if (typeof oldest === 'number' && Date.now() - oldest > MAX_LAG_MS) cutOff(`${Math.round((Date.now() - oldest) / 1000)} s behind (limit ${MAX_LAG_MS / 1000} s)`);
-  }, CHECK_EVERY_MS);
-  watchdog.unref();
-
-  /** The last event for WebSocket and SSE subscribers, when the server ends the subscription. */
-  let farewell: RefusalLike | undefined;
-  const endNow = (final: RefusalLike): void => {
-    if (finished || farewell) return;
-    farewell = final;
-    if (socket) {
-      socket.end ? socket.end() : socket.destroy?.();
       return;
     }
-    // Wakes a consumer waiting for the next event, or queues behind what it has not read yet.
-    subscription.send?.({ [FAREWELL]: true } as unknown as T);
+    // Set before the queue is closed (closing it stops the watch): the consumer, which is not
+    // waiting for an event since its queue was not empty, gets this one next, then the end.
+    final = { type: 'error', value: slowConsumerError(why).toJSON() } as unknown as T;
+    void inner.return?.();
   };
-  live.add(endNow);
+
+  const entry: Watched = {
+    inspect(now) {
+      if (finished || final) return;
+      if ((socket?.writableLength ?? 0) > MAX_SOCKET_BYTES) return cutOff(`${socket!.writableLength} bytes unsent`);
+      const queue = subscription.queue;
+      if (!queue || queue.length === 0) {
+        lastHead = undefined;
+        stalledSince = undefined;
+        return;
+      }
+      const head = queue[0];
+      const tookNone = head === lastHead;
+      lastHead = head;
+      if (!tookNone) stalledSince = undefined;
+      else stalledSince ??= now - CHECK_EVERY_MS;
+      const backlog = queue.length - firstLive(queue, subscribedAt);
+      if (backlog === 0) return;
+      if (backlog > HARD_BACKLOG) return cutOff(`${backlog} events waiting (limit ${HARD_BACKLOG})`);
+      if (tookNone && backlog > MAX_BACKLOG) return cutOff(`${backlog} events waiting and none taken (limit ${MAX_BACKLOG})`);
+      if (stalledSince !== undefined && now - stalledSince >= MAX_STALL_MS) return cutOff(`nothing taken for ${Math.round((now - stalledSince) / 1000)} s`);
+      const unacknowledged = mqtt?.session?.awaitingAcks?.size ?? 0;
+      if (unacknowledged >= HARPER_ACK_WINDOW && backlog > MAX_BACKLOG) return cutOff(`${backlog} events waiting for ${unacknowledged} QoS 1 acknowledgements`);
+    },
+    end(last) {
+      if (finished || final) return;
+      unwatch(entry);
+      if (socket) {
+        socket.end ? socket.end() : socket.destroy?.();
+        return;
+      }
+      // Queued behind what the client has not read yet, or handed straight to a waiting consumer.
+      final = { type: 'error', value: last } as unknown as T;
+      finalQueued = true;
+      subscription.send?.(final);
+    },
+  };
+  watch(entry);
   // Harper closes a subscription (its `close` event) when the client goes away: stop watching it.
-  // (A cut-off closes it too, but its last event is still to be handed over by `next`.)
   subscription.on?.('close', () => {
-    if (!reason) finish();
+    if (!final) finish();
   });
 
-  const finish = (): IteratorResult<T> => {
-    finished = true;
-    clearInterval(watchdog);
-    live.delete(endNow);
-    return { done: true, value: undefined };
-  };
-
   const iterator: AsyncIterator<T> = {
-    async next(): Promise<IteratorResult<T>> {
-      if (finished) return { done: true, value: undefined };
-      if (reason) {
-        finish();
-        return { done: false, value: { type: 'error', value: slowConsumerError(reason).toJSON() } as unknown as T };
+    next(): Promise<IteratorResult<T>> {
+      if (finished) return Promise.resolve(DONE);
+      if (final !== undefined) {
+        if (!finalQueued) {
+          finish();
+          return Promise.resolve({ done: false, value: final });
+        }
+        // The server's notice was queued or handed straight to a waiting consumer: end once it
+        // is no longer in the queue.
+        if (!subscription.queue?.includes(final)) {
+          finish();
+          return Promise.resolve(DONE);
+        }
       }
-      const result = await inner.next();
-      if (result.done) return finish();
-      if (farewell && (result.value as Record<symbol, unknown>)?.[FAREWELL]) {
-        finish();
-        return { done: false, value: { type: 'error', value: farewell } as unknown as T };
-      }
-      // Cut off while this call waited: the event it got is dropped with the rest of the backlog.
-      return reason ? iterator.next() : result;
+      return inner.next() as Promise<IteratorResult<T>>;
     },
     async return(value?: unknown): Promise<IteratorResult<T>> {
       finish();
       await inner.return?.(value);
-      return { done: true, value: undefined };
+      return DONE;
     },
   };
 
+  const send = subscription.send;
   return Object.assign(Object.create(subscription) as Subscription<T>, {
     [Symbol.asyncIterator]: () => iterator,
+    // Harper's queue methods must run on the queue itself, not on this wrapper.
+    send: send ? (event: T) => send.call(subscription, event) : undefined,
     end() {
       finish();
       subscription.end?.();
