@@ -16,7 +16,8 @@ import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import mqtt, { type MqttClient } from 'mqtt';
-import { inspectorEnvironment, startProfiling, summarise } from './cpu-profile.js';
+import { chart, fmt, summarise, table, targets, variantLabel, type Result, type Scenario, type SystemKey } from './bench-report.js';
+import { inspectorEnvironment, startProfiling, summarise as profileSummary } from './cpu-profile.js';
 import { COMPONENT_DIR, basicAuth, freePort, startHarper, type AdminCredentials } from './harper-process.js';
 
 const HELP = `npm run bench [-- options]
@@ -34,7 +35,10 @@ Options:
   --quick             small counts and fewer scenarios (a smoke test, under a minute)
   --systems <list>    comma-separated subset, e.g. component,plain (default: all four)
   --scenarios <list>  comma-separated subset of the scenario keys listed below
-  --threads <n>       Harper worker threads (default 1, as npm start)
+  --threads <list>    Harper worker thread counts to run (c) and (d) with (full run: 1,2; --quick: 1;
+                      npm start uses 1); ratios and targets compare the 1-thread rows
+  --repeat <n>        run everything n times, systems interleaved, and report medians with the
+                      min-max spread (judge the targets on --repeat 3)
   --out <dir>         where results go (default bench/results)
   --profile <dir>     record Harper's worker threads during each scenario: <dir>/<system>-<scenario>-t<n>.cpuprofile
                       and a self-time summary on stderr
@@ -56,30 +60,7 @@ Mosquitto alone has no SSE: its SSE rows are n/a; only Harper has WebSocket subs
 The stack's bridge stores every message it sees, retained or not.
 Requires the mosquitto binary (Debian: apt-get install mosquitto).`;
 
-type SystemKey = 'mosquitto' | 'stack' | 'component' | 'plain';
-const SYSTEM_LABELS: Record<SystemKey, string> = {
-  mosquitto: '(a) mosquitto',
-  stack: '(b) stack',
-  component: '(c) component',
-  plain: '(d) plain table',
-};
 const ALL_SYSTEMS: SystemKey[] = ['mosquitto', 'stack', 'component', 'plain'];
-
-interface Scenario {
-  key: string;
-  title: string;
-  via: 'mqtt' | 'sse' | 'ws';
-  /** The publisher: MQTT (default) or REST PUT /sensors/<id>. */
-  pub?: 'mqtt' | 'rest';
-  /** false: a non-retained publish (fanned out, not stored, by Harper and Mosquitto). */
-  retain?: boolean;
-  subscribers: number;
-  /** max: as fast as the window allows; rate: fixed msg/s for `seconds`. */
-  mode: 'max' | 'rate';
-  count: number;
-  rate?: number;
-  rss?: boolean;
-}
 
 const WINDOW = 200;
 const SENSORS_PER_SCENARIO = 100;
@@ -118,24 +99,6 @@ interface RunningSystem {
   /** Processes whose RSS is the system's memory. */
   pids: () => number[];
   stop: () => Promise<void>;
-}
-
-interface Result {
-  system: SystemKey;
-  scenario: string;
-  sent: number;
-  expected: number;
-  received: number;
-  lost: number;
-  duplicates: number;
-  /** Deliveries per second over all subscribers (max rate: unique messages per second). */
-  throughput: number;
-  p50: number;
-  p95: number;
-  p99: number;
-  max: number;
-  rssMb?: number;
-  error?: string;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -556,7 +519,7 @@ async function subscriberWorker(spec: GroupSpec): Promise<void> {
   });
 }
 
-async function runScenario(system: RunningSystem, sc: Scenario, base: number, label: string): Promise<Result> {
+async function runScenario(system: RunningSystem, sc: Scenario, base: number, label: string): Promise<Omit<Result, 'threads' | 'round'>> {
   const t0 = now();
   let pump = (): void => {};
   const publisher = await mqttClient(system, 'pub');
@@ -679,147 +642,27 @@ async function runScenario(system: RunningSystem, sc: Scenario, base: number, la
 }
 
 // ---------------------------------------------------------------------------------------------
-// output
-
-function fmt(n: number | undefined, digits = 1): string {
-  if (n === undefined || !Number.isFinite(n)) return '-';
-  if (Math.abs(n) >= 1000) return Math.round(n).toLocaleString('en-US');
-  return n.toFixed(digits);
-}
-
-function pad(cells: string[], widths: number[]): string {
-  return cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
-}
-
-function table(results: Result[], scs: Scenario[]): string {
-  const header = ['scenario', 'system', 'sent', 'delivered', 'lost', 'dup', 'msg/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'RSS MB', 'vs (c)'];
-  const rows: string[][] = [];
-  for (const sc of scs) {
-    const mine = results.filter((r) => r.scenario === sc.key);
-    const c = mine.find((r) => r.system === 'component' && !r.error);
-    for (const r of mine) {
-      if (r.error) {
-        rows.push([sc.key, SYSTEM_LABELS[r.system], r.error, '', '', '', '', '', '', '', '', '', '']);
-        continue;
-      }
-      // Ratios against (c): throughput for max-rate scenarios (higher is better), p99 for fixed
-      // rates (lower is better).
-      const ratio = !c ? '-' : sc.mode === 'max' ? `${fmt(r.throughput / c.throughput, 2)}x tput` : `${fmt(r.p99 / c.p99, 2)}x p99`;
-      rows.push([
-        sc.key,
-        SYSTEM_LABELS[r.system],
-        String(r.sent),
-        String(r.received - r.duplicates),
-        String(r.lost),
-        String(r.duplicates),
-        fmt(r.throughput, 0),
-        fmt(r.p50, 2),
-        fmt(r.p95, 2),
-        fmt(r.p99, 2),
-        fmt(r.max, 2),
-        fmt(r.rssMb, 0),
-        ratio,
-      ]);
-    }
-  }
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  return [pad(header, widths), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map((r) => pad(r, widths))].join('\n');
-}
-
-function targets(results: Result[]): string[] {
-  const get = (system: SystemKey, scenario: string) => results.find((r) => r.system === system && r.scenario === scenario && !r.error);
-  const lines: string[] = [];
-  const check = (name: string, value: number | undefined, ok: (v: number) => boolean, shown: (v: number) => string) => {
-    if (value === undefined || !Number.isFinite(value)) lines.push(`  [ n/a ] ${name}`);
-    else lines.push(`  [${ok(value) ? ' met ' : ' MISS'}] ${name}: ${shown(value)}`);
-  };
-  const c = (s: string) => get('component', s);
-  check('write path >= 0.85x plain table throughput (tput-mqtt)', c('tput-mqtt') && get('plain', 'tput-mqtt') ? c('tput-mqtt')!.throughput / get('plain', 'tput-mqtt')!.throughput : undefined, (v) => v >= 0.85, (v) => `${fmt(v, 2)}x`);
-  check('persisted end-to-end >= 1.0x the stack (tput-sse)', c('tput-sse') && get('stack', 'tput-sse') ? c('tput-sse')!.throughput / get('stack', 'tput-sse')!.throughput : undefined, (v) => v >= 1, (v) => `${fmt(v, 2)}x`);
-  check('persisted p99 no worse than the stack (lat-sse p99 ratio c/b)', c('lat-sse') && get('stack', 'lat-sse') ? c('lat-sse')!.p99 / get('stack', 'lat-sse')!.p99 : undefined, (v) => v <= 1, (v) => `${fmt(v, 2)}x`);
-  check('fan-out p99 <= 10x mosquitto (fanout-mqtt p99 ratio c/a)', c('fanout-mqtt') && get('mosquitto', 'fanout-mqtt') ? c('fanout-mqtt')!.p99 / get('mosquitto', 'fanout-mqtt')!.p99 : undefined, (v) => v <= 10, (v) => `${fmt(v, 2)}x`);
-  check('MQTT->SSE at 200 msg/s p99 <= 5 ms (lat-sse)', c('lat-sse')?.p99, (v) => v <= 5, (v) => `${fmt(v, 2)} ms`);
-  check('Harper RSS under fan-out <= 450 MB', c('fanout-mqtt')?.rssMb ?? c('fanout-sse')?.rssMb, (v) => v <= 450, (v) => `${fmt(v, 0)} MB`);
-  return lines;
-}
-
-const COLORS: Record<SystemKey, string> = { mosquitto: '#7f7f7f', stack: '#1f77b4', component: '#d62728', plain: '#ff7f0e' };
-
-function escapeXml(s: string): string {
-  return s.replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]!);
-}
-
-/**
- * Two panels of grouped bars: throughput of the max-rate scenarios (linear scale) and p99 latency
- * of the fixed-rate ones (log scale: they span sub-millisecond to seconds).
- */
-function chart(results: Result[], scs: Scenario[], systems: SystemKey[], subtitle: string): string {
-  const panels = [
-    { title: 'throughput, msg/s (higher is better)', log: false, scs: scs.filter((s) => s.mode === 'max'), value: (r: Result) => r.throughput },
-    { title: 'p99 latency, ms, log scale (lower is better)', log: true, scs: scs.filter((s) => s.mode === 'rate'), value: (r: Result) => r.p99 },
-  ].filter((p) => p.scs.length);
-  const W = 900;
-  const panelH = 260;
-  const parts: string[] = [];
-  parts.push(`<text x="20" y="28" font-size="18" font-weight="bold">npm run bench</text>`);
-  parts.push(`<text x="20" y="48" font-size="12" fill="#555">${escapeXml(subtitle)}</text>`);
-  systems.forEach((s, i) => {
-    parts.push(`<rect x="${20 + i * 170}" y="60" width="12" height="12" fill="${COLORS[s]}"/>`);
-    parts.push(`<text x="${36 + i * 170}" y="71" font-size="12">${escapeXml(SYSTEM_LABELS[s])}</text>`);
-  });
-  let y = 90;
-  for (const panel of panels) {
-    const values = results.filter((r) => !r.error && panel.scs.some((s) => s.key === r.scenario)).map(panel.value).filter((v) => Number.isFinite(v) && v > 0);
-    const maxV = Math.max(1e-9, ...values);
-    // Linear: 0..max. Log: decades from 0.1 ms (or lower) to the decade above the largest value.
-    const lo = panel.log ? Math.min(-1, Math.floor(Math.log10(Math.min(...values, 0.1)))) : 0;
-    const hi = panel.log ? Math.max(lo + 1, Math.ceil(Math.log10(maxV))) : maxV;
-    const scale = (v: number): number => (panel.log ? (Math.log10(Math.max(v, 10 ** lo)) - lo) / (hi - lo) : v / hi);
-    const left = 70;
-    const plotW = W - left - 20;
-    const plotTop = y + 30;
-    const plotH = panelH - 70;
-    parts.push(`<text x="20" y="${y + 16}" font-size="14" font-weight="bold">${escapeXml(panel.title)}</text>`);
-    const ticks = panel.log ? Array.from({ length: hi - lo + 1 }, (_, i) => 10 ** (lo + i)) : [0, 1, 2, 3, 4].map((t) => (maxV * t) / 4);
-    for (const v of ticks) {
-      const ty = plotTop + plotH - plotH * scale(v);
-      parts.push(`<line x1="${left}" x2="${left + plotW}" y1="${ty}" y2="${ty}" stroke="#ddd"/>`);
-      parts.push(`<text x="${left - 6}" y="${ty + 4}" font-size="10" text-anchor="end">${v < 1 ? String(v) : fmt(v, 0)}</text>`);
-    }
-    const groupW = plotW / panel.scs.length;
-    const barW = Math.min(40, (groupW - 20) / systems.length);
-    panel.scs.forEach((sc, g) => {
-      const gx = left + g * groupW + (groupW - barW * systems.length) / 2;
-      systems.forEach((s, i) => {
-        const r = results.find((x) => x.system === s && x.scenario === sc.key && !x.error);
-        const v = r ? panel.value(r) : NaN;
-        const x = gx + i * barW;
-        if (!Number.isFinite(v)) {
-          parts.push(`<text x="${x + barW / 2}" y="${plotTop + plotH - 4}" font-size="9" text-anchor="middle" fill="#999">n/a</text>`);
-          return;
-        }
-        const h = Math.max(1, plotH * scale(v));
-        parts.push(`<rect x="${x}" y="${plotTop + plotH - h}" width="${barW - 2}" height="${h}" fill="${COLORS[s]}"><title>${escapeXml(`${SYSTEM_LABELS[s]} ${sc.key}: ${fmt(v, 2)}`)}</title></rect>`);
-        parts.push(`<text x="${x + barW / 2 - 1}" y="${plotTop + plotH - h - 3}" font-size="9" text-anchor="middle">${fmt(v, v < 10 ? 1 : 0)}</text>`);
-      });
-      parts.push(`<text x="${left + g * groupW + groupW / 2}" y="${plotTop + plotH + 16}" font-size="11" text-anchor="middle">${escapeXml(sc.title)}</text>`);
-    });
-    y += panelH;
-  }
-  const H = y + 10;
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif">\n<rect width="100%" height="100%" fill="white"/>\n${parts.join('\n')}\n</svg>\n`;
-}
-
-// ---------------------------------------------------------------------------------------------
 // main
 
-function report(results: Result[], scs: Scenario[], systems: SystemKey[], subtitle: string, svgFile: string): void {
+interface SavedRun {
+  quick: boolean;
+  rounds: number;
+  threads: number[];
+  systems: SystemKey[];
+  scenarios: Scenario[];
+  results: Result[];
+  startedAt: string;
+}
+
+function report(run: SavedRun, svgFile: string): void {
+  const rows = summarise(run.results, run.scenarios);
+  const subtitle = `${run.quick ? 'quick' : 'full'} run, ${run.startedAt}, ${run.rounds} round(s), medians; Harper threads ${run.threads.join(', ')}; local results: do not publish Harper figures (harperdb licence)`;
   console.log('');
-  console.log(table(results, scs));
+  console.log(table(rows, run.scenarios));
   console.log('');
-  console.log('Targets (issue 6; ratios from this one run, not a pass/fail test):');
-  for (const line of targets(results)) console.log(line);
-  writeFileSync(svgFile, chart(results, scs, systems, subtitle));
+  console.log(`Targets (medians of ${run.rounds} round(s), component and plain table with 1 thread each; informative, not a pass/fail test):`);
+  for (const line of targets(rows)) console.log(line);
+  writeFileSync(svgFile, chart(rows, run.scenarios, subtitle));
   console.log('');
   console.log(`chart: ${relative(process.cwd(), svgFile) || svgFile}`);
 }
@@ -840,6 +683,7 @@ async function main(): Promise<number> {
       systems: { type: 'string' },
       scenarios: { type: 'string' },
       threads: { type: 'string' },
+      repeat: { type: 'string' },
       out: { type: 'string' },
       profile: { type: 'string' },
       from: { type: 'string' },
@@ -852,8 +696,7 @@ async function main(): Promise<number> {
     return 0;
   }
   if (values.from) {
-    const saved = JSON.parse(readFileSync(values.from, 'utf8')) as { quick: boolean; threads: number; systems: SystemKey[]; scenarios: Scenario[]; results: Result[]; startedAt: string };
-    report(saved.results, saved.scenarios, saved.systems, `${saved.quick ? 'quick' : 'full'} run, ${saved.startedAt}, Harper threads ${saved.threads}; local results: do not publish Harper figures (harperdb licence)`, values.from.replace(/\.json$/, '') + '.svg');
+    report(JSON.parse(readFileSync(values.from, 'utf8')) as SavedRun, values.from.replace(/\.json$/, '') + '.svg');
     return 0;
   }
   const quick = values.quick!;
@@ -861,8 +704,15 @@ async function main(): Promise<number> {
   let scs = scenarios(quick);
   const wanted = list(values.scenarios, scenarios(false).map((s) => s.key), 'scenario');
   if (wanted) scs = scenarios(quick).concat(scenarios(false)).filter((s, i, all) => wanted.includes(s.key) && all.findIndex((o) => o.key === s.key) === i);
-  const threads = values.threads ? Number(values.threads) : Number(process.env.THREADS_COUNT ?? 1);
-  if (!Number.isInteger(threads) || threads < 1) throw new UsageError('--threads must be a positive integer');
+  // Harper's thread counts: the full run adds two threads to npm start's one, to show what a
+  // second worker thread buys on this machine.
+  const threadCounts = (values.threads ?? (quick ? '1' : '1,2')).split(',').map((t) => Number(t.trim()));
+  if (threadCounts.some((t) => !Number.isInteger(t) || t < 1)) throw new UsageError('--threads takes positive integers, e.g. 1 or 1,2');
+  const rounds = Number(values.repeat ?? 1);
+  if (!Number.isInteger(rounds) || rounds < 1) throw new UsageError('--repeat must be a positive integer');
+  // Every round runs each system (each Harper with each thread count) once, one at a time, so
+  // the rounds interleave the systems and a disturbance on the machine hits them alike.
+  const variants = systems.flatMap((key): { key: SystemKey; threads: number }[] => (key === 'component' || key === 'plain' ? threadCounts.map((threads) => ({ key, threads })) : [{ key, threads: 1 }]));
   if (!existsSync(resolve(COMPONENT_DIR, 'dist', 'bench', 'stack', 'bridge.js')) && systems.includes('stack'))
     throw new UsageError('dist/bench/stack/bridge.js is missing: run through `npm run bench`, which builds it');
 
@@ -874,7 +724,7 @@ async function main(): Promise<number> {
   const workDir = mkdtempSync(join(tmpdir(), 'backbone-bench-'));
 
   const started = Date.now();
-  say(`bench: ${quick ? 'quick' : 'full'} run, systems ${systems.join(', ')}; Harper threads ${threads}; scenarios ${scs.map((s) => s.key).join(', ')}`);
+  say(`bench: ${quick ? 'quick' : 'full'} run, ${rounds} round(s), systems ${systems.join(', ')}; Harper threads ${threadCounts.join(', ')}; scenarios ${scs.map((s) => s.key).join(', ')}`);
   const results: Result[] = [];
   let current: RunningSystem | undefined;
   const interrupt = () => {
@@ -884,54 +734,57 @@ async function main(): Promise<number> {
   process.once('SIGINT', interrupt);
   process.once('SIGTERM', interrupt);
 
-  for (const key of systems) {
-    const t = Date.now();
-    say(`[${SYSTEM_LABELS[key]}] starting`);
-    try {
-      current = await startSystem(key, workDir, threads, values.profile ? resolve(values.profile) : undefined);
-    } catch (error) {
-      say(`[${SYSTEM_LABELS[key]}] failed to start: ${(error as Error).message}`);
-      for (const sc of scs) results.push({ system: key, scenario: sc.key, error: 'did not start' } as Result);
-      continue;
-    }
-    say(`[${SYSTEM_LABELS[key]}] up in ${((Date.now() - t) / 1000).toFixed(1)} s (pids ${current.pids().join(', ')})`);
-    try {
-      for (const [i, sc] of scs.entries()) {
-        if ((sc.via === 'sse' && !current.sseBase) || (sc.via === 'ws' && !current.ws)) continue;
-        const label = `[${SYSTEM_LABELS[key]}] ${sc.key}`;
-        try {
-          const stopProfiling = values.profile && current.inspectorPort ? await startProfiling(current.inspectorPort, threads) : undefined;
-          const r = await runScenario(current, sc, (i + 1) * 1_000_000, label);
-          if (stopProfiling) {
-            const profiles = await stopProfiling();
-            profiles.forEach((profile, thread) => {
-              const file = join(resolve(values.profile!), `${key}-${sc.key}-t${thread}.cpuprofile`);
-              writeFileSync(file, JSON.stringify(profile));
-              say(`${label}: profile of thread ${thread} in ${relative(process.cwd(), file)}\n${summarise(profile)}`);
-            });
-          }
-          results.push(r);
-          say(
-            `${label}: ${fmt(r.throughput, 0)} msg/s, p50 ${fmt(r.p50, 2)} p99 ${fmt(r.p99, 2)} ms, lost ${r.lost}, dup ${r.duplicates}` +
-              (r.rssMb !== undefined ? `, RSS ${fmt(r.rssMb, 0)} MB` : ''),
-          );
-        } catch (error) {
-          say(`${label}: failed: ${(error as Error).message}`);
-          results.push({ system: key, scenario: sc.key, error: 'failed' } as Result);
-        }
+  for (let round = 1; round <= rounds; round++) {
+    for (const { key, threads } of variants) {
+      const name = variantLabel(key, threads) + (rounds > 1 ? ` round ${round}/${rounds}` : '');
+      const t = Date.now();
+      say(`[${name}] starting`);
+      try {
+        current = await startSystem(key, workDir, threads, values.profile ? resolve(values.profile) : undefined);
+      } catch (error) {
+        say(`[${name}] failed to start: ${(error as Error).message}`);
+        for (const sc of scs) results.push({ system: key, threads, round, scenario: sc.key, error: 'did not start' } as Result);
+        continue;
       }
-    } finally {
-      await current.stop();
-      current = undefined;
+      say(`[${name}] up in ${((Date.now() - t) / 1000).toFixed(1)} s (pids ${current.pids().join(', ')})`);
+      try {
+        for (const [i, sc] of scs.entries()) {
+          if ((sc.via === 'sse' && !current.sseBase) || (sc.via === 'ws' && !current.ws)) continue;
+          const label = `[${name}] ${sc.key}`;
+          try {
+            const stopProfiling = values.profile && current.inspectorPort ? await startProfiling(current.inspectorPort, threads) : undefined;
+            const r: Result = { ...(await runScenario(current, sc, (i + 1) * 1_000_000, label)), threads, round };
+            if (stopProfiling) {
+              const profiles = await stopProfiling();
+              profiles.forEach((profile, thread) => {
+                const file = join(resolve(values.profile!), `${key}-${threads}t-${sc.key}-r${round}-t${thread}.cpuprofile`);
+                writeFileSync(file, JSON.stringify(profile));
+                say(`${label}: profile of thread ${thread} in ${relative(process.cwd(), file)}\n${profileSummary(profile)}`);
+              });
+            }
+            results.push(r);
+            say(
+              `${label}: ${fmt(r.throughput, 0)} msg/s, p50 ${fmt(r.p50, 2)} p99 ${fmt(r.p99, 2)} ms, lost ${r.lost}, dup ${r.duplicates}` +
+                (r.rssMb !== undefined ? `, RSS ${fmt(r.rssMb, 0)} MB` : ''),
+            );
+          } catch (error) {
+            say(`${label}: failed: ${(error as Error).message}`);
+            results.push({ system: key, threads, round, scenario: sc.key, error: 'failed' } as Result);
+          }
+        }
+      } finally {
+        await current.stop();
+        current = undefined;
+      }
     }
   }
   rmSync(workDir, { recursive: true, force: true });
 
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const subtitle = `${quick ? 'quick' : 'full'} run, ${new Date(started).toISOString()}, Harper threads ${threads}; local results: do not publish Harper figures (harperdb licence)`;
+  const run: SavedRun = { quick, rounds, threads: threadCounts, systems, scenarios: scs, results, startedAt: new Date(started).toISOString() };
   const jsonFile = join(outDir, `bench-${stamp}.json`);
-  writeFileSync(jsonFile, JSON.stringify({ quick, threads, systems, scenarios: scs, results, startedAt: new Date(started).toISOString() }, null, 2) + '\n');
-  report(results, scs, systems, subtitle, join(outDir, `bench-${stamp}.svg`));
+  writeFileSync(jsonFile, JSON.stringify(run, null, 2) + '\n');
+  report(run, join(outDir, `bench-${stamp}.svg`));
   console.log(`data:  ${relative(process.cwd(), jsonFile) || jsonFile}`);
   console.log(`took ${((Date.now() - started) / 1000).toFixed(0)} s`);
   return results.some((r) => r.error) ? 1 : 0;
