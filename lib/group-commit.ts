@@ -71,9 +71,15 @@ export class GroupCommit<Stored> {
   /** Resolves once the last batch formed has been handed to Harper's commit. */
   private handedOver: Promise<void> = Promise.resolve();
 
+  /**
+   * `store` writes one write's records in the batch's transaction; `afterCommit` sees each
+   * committed record, in commit order; `inTransaction` is Harper's `transaction` (replaceable
+   * for unit tests of the ordering).
+   */
   constructor(
     private readonly store: StoreFunction<Stored>,
     private readonly afterCommit: (record: Stored) => void = () => undefined,
+    private readonly inTransaction: typeof transaction = transaction,
   ) {}
 
   /** Takes the next place in `key`'s order, now. */
@@ -148,7 +154,7 @@ export class GroupCommit<Stored> {
       const context: HarperContext = {};
       const records: (Stored | undefined)[] = [];
       const refused: unknown[] = [];
-      const committed = transaction(context, () => {
+      const committed = this.inTransaction(context, () => {
         const work = this.storeAll(batch, context, records, refused);
         // Harper calls commit in its own reaction to `work`, registered after this one: the
         // queued microtask runs after it.

@@ -1,10 +1,10 @@
 /**
- * Slow consumers and publishers that outrun delivery (issue 7, item 4).
+ * Slow consumers and publishers that outrun delivery (lib/backpressure.ts, lib/slow-consumers.ts).
  *
  * Harper acknowledges a QoS 1 publish when its handler finishes and reads packets as fast as they
  * arrive, so without a bound a publisher that does not wait for acknowledgements piles work up in
- * server memory (measured before lib/serial.ts bounded it: RSS past 1 GB within 12 s, every other
- * client's latency in seconds). These tests flood the server and check the failure modes, with
+ * server memory (RSS past 1 GB within 12 s, every other client's latency in seconds). These tests
+ * flood the server and check the failure modes, with
  * bounds far from normal behaviour so that they fail on the failure mode, not on a slow machine:
  * server memory stays bounded, other clients keep receiving everything promptly, nothing
  * acknowledged is lost, and stalled subscribers get what they missed once they read again.
@@ -286,4 +286,64 @@ describe('backpressure', () => {
     resumedSse.destroy();
     sse.destroy();
   }, 120_000);
+
+  it('subscribers that keep reading are never cut off when the server itself falls behind them, and get every message', async () => {
+    // 50 subscribers (40 MQTT QoS 1, 10 SSE) of one topic and a burst of non-retained publishes:
+    // fanning out 200,000 deliveries takes the server seconds, so every subscriber's queue holds
+    // far more than the backlog limit (500 here) while its client reads everything it is sent.
+    const topic = 'bp/behind';
+    const count = 4_000;
+    const publisher = await connectMqtt(harper.endpoints);
+    await publisher.publishAsync(topic, JSON.stringify({ seq: -1 }), { qos: 1, retain: true });
+    type Seen = { seqs: Set<number>; closed: boolean; error?: string };
+    const seen: Seen[] = [];
+    const clients: { end(): unknown }[] = [];
+    for (let i = 0; i < 40; i++) {
+      const mine: Seen = { seqs: new Set(), closed: false };
+      seen.push(mine);
+      const client = await connectMqtt(harper.endpoints, {
+        onMessage: (_topic, payload) => {
+          const seq = (parsePayload(payload) as { seq?: number } | null)?.seq;
+          if (typeof seq === 'number' && seq >= 0) mine.seqs.add(seq);
+        },
+      });
+      client.on('close', () => (mine.closed = true));
+      await client.subscribeAsync(topic, { qos: 1 });
+      clients.push({ end: () => client.end(true) });
+    }
+    for (let i = 0; i < 10; i++) {
+      const mine: Seen = { seqs: new Set(), closed: false };
+      seen.push(mine);
+      const sse = sseSubscriber(harper.endpoints, `/${topic}`);
+      await sse.opened;
+      sse.source.onmessage = (event) => {
+        const frame = JSON.parse(event.data) as { type?: string; value?: { seq?: number; error?: string } };
+        if (frame.type === 'error') mine.error = frame.value?.error;
+        if (typeof frame.value?.seq === 'number' && frame.value.seq >= 0) mine.seqs.add(frame.value.seq);
+      };
+      sse.source.onerror = () => (mine.closed = true);
+      clients.push({ end: () => sse.source.close() });
+    }
+
+    const started = Date.now();
+    const acks: Promise<unknown>[] = [];
+    for (let seq = 0; seq < count; seq++) acks.push(publisher.publishAsync(topic, JSON.stringify({ seq }), { qos: 1, retain: false }));
+    await Promise.all(acks);
+    const publishedIn = Date.now() - started;
+    const behindAtEnd = Math.max(...seen.map((s) => count - s.seqs.size));
+    const deadline = Date.now() + 60_000;
+    while (seen.some((s) => s.seqs.size < count && !s.closed && !s.error) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    console.log(
+      `server behind: ${count} messages to 50 subscribers published in ${publishedIn} ms; when the last was acknowledged the furthest subscriber ` +
+        `still had ${behindAtEnd} to receive; all delivered after ${Date.now() - started} ms`,
+    );
+    const outcome = seen.map((s) => ({ received: s.seqs.size, cutOff: s.closed || s.error !== undefined }));
+    for (const client of clients) client.end();
+    await publisher.endAsync();
+
+    // The premise: the server's queue for some subscriber was well over the backlog limit.
+    expect(behindAtEnd).toBeGreaterThan(1_000);
+    expect(outcome).toEqual(seen.map(() => ({ received: count, cutOff: false })));
+  }, 120_000);
 });
+
