@@ -6,13 +6,13 @@
  * server memory without bound (measured: RSS past 1 GB within 12 s, and every other client's
  * latency in seconds). Once one connection has MAX_PENDING writes waiting, its socket stops being
  * read until half of them have committed: TCP then slows the publisher down, and nothing is
- * refused or lost. The bound is large enough that one connection's writes fill a group-commit
- * batch (lib/group-commit.ts).
+ * refused or lost. The bound is generous so that it slows only publishers that do not wait, and
+ * so that one fast connection's writes can fill group-commit batches (lib/group-commit.ts).
  */
 import type { HarperContext } from './harper-types.js';
 
 /** Writes one MQTT connection may have waiting before its socket is paused. */
-const MAX_PENDING = Number(process.env.MQTT_MAX_PENDING_WRITES ?? 64);
+const MAX_PENDING = Number(process.env.MQTT_MAX_PENDING_WRITES ?? 256);
 
 interface Pausable {
   pause(): unknown;

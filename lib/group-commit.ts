@@ -1,6 +1,8 @@
 /**
  * Group commit: the stored writes of one worker thread are committed together, in batches formed
  * once per turn of the event loop, and each write is acknowledged only once its batch committed.
+ * A batch may commit in phases, each a transaction of its own committed after the one before
+ * (lib/sensors.ts: the readings and alerts, then the states).
  *
  * Why batches. A commit has a fixed cost (a Harper transaction, its audit entries, a place in an
  * LMDB write cycle) that dwarfs the cost of the records in it; committing every message on its
@@ -13,8 +15,8 @@
  * writes). A batch holds at most one write per record: two writes of one record in one
  * transaction would share one audit entry, and subscribers would see one event for two writes.
  * A record's next write goes into a later batch, and batches are prepared one after the other
- * and handed to Harper's commit in the order they were formed, so their commit timestamps
- * increase in that order. A later batch may be handed over while an earlier one is still being
+ * and handed to Harper's commit in the order they were formed (per phase), so their commit
+ * timestamps increase in that order. A later batch may be handed over while an earlier one is still being
  * written: LMDB applies them in that order, and when the later one's check of the record's
  * version fails because the earlier one changed it, Harper retries it against the new version.
  * Harper keeps the write with the newest timestamp, so a record's state always ends at its last
@@ -68,19 +70,21 @@ export class GroupCommit<Stored> {
   /** Records whose first queued write can join the next batch. */
   private readonly ready = new Set<string>();
   private scheduled = false;
-  /** Resolves once the last batch formed has been handed to Harper's commit. */
-  private handedOver: Promise<void> = Promise.resolve();
+  /** Per phase: resolves once the last batch formed has handed that phase's transaction over. */
+  private readonly handedOver: Promise<void>[];
 
   /**
-   * `store` writes one write's records in the batch's transaction; `afterCommit` sees each
-   * committed record, in commit order; `inTransaction` is Harper's `transaction` (replaceable
-   * for unit tests of the ordering).
+   * `phases` write one write's records, each phase in a transaction of its own per batch, phase
+   * after phase (the first also prepares the records); `afterCommit` sees each committed record,
+   * in commit order; `inTransaction` is Harper's `transaction` (replaceable for unit tests).
    */
   constructor(
-    private readonly store: StoreFunction<Stored>,
+    private readonly phases: StoreFunction<Stored>[],
     private readonly afterCommit: (record: Stored) => void = () => undefined,
     private readonly inTransaction: typeof transaction = transaction,
-  ) {}
+  ) {
+    this.handedOver = phases.map(() => Promise.resolve());
+  }
 
   /** Takes the next place in `key`'s order, now. */
   reserve(key: string): Reservation<Stored> {
@@ -137,8 +141,14 @@ export class GroupCommit<Stored> {
           this.unsettled.set(key, (this.unsettled.get(key) ?? 0) + 1);
           if (queue.length === 0) this.queues.delete(key);
         }
-        const previous = this.handedOver;
-        this.handedOver = previous.then(() => this.commitBatch(batch));
+        // This batch's place in each phase's order of hand-over.
+        const turns = this.phases.map((_, phase) => {
+          const previous = this.handedOver[phase];
+          let release!: () => void;
+          this.handedOver[phase] = new Promise<void>((resolve) => (release = resolve));
+          return { previous, release };
+        });
+        void this.commitBatch(batch, turns);
       }
       // The next write of each record goes into a later batch of this same turn.
       for (const key of round) this.check(key);
@@ -146,36 +156,60 @@ export class GroupCommit<Stored> {
   }
 
   /**
-   * Prepares and stores every write of the batch in one transaction and resolves as soon as
-   * Harper has been handed its commit; the writes are settled when the commit completes.
+   * Runs the batch's phases: each waits for the same phase of the batch before it to be handed
+   * over, and for this batch's previous phase to have committed; it hands its own transaction
+   * over (releasing the next batch's same phase) and waits for its commit. The writes are settled
+   * once the last phase has committed; a refused write stops at the phase that refused it, a
+   * failed commit fails every write of the batch.
    */
-  private commitBatch(batch: Slot<Stored>[]): Promise<void> {
-    return new Promise<void>((handedOver) => {
+  private async commitBatch(batch: Slot<Stored>[], turns: { previous: Promise<void>; release: () => void }[]): Promise<void> {
+    const records: (Stored | undefined)[] = [];
+    const refused: unknown[] = [];
+    let failure: unknown;
+    for (const [phase, store] of this.phases.entries()) {
+      const { previous, release } = turns[phase];
+      await previous;
+      if (failure !== undefined || (phase > 0 && !records.some((record) => record !== undefined))) {
+        release();
+        continue;
+      }
       const context: HarperContext = {};
-      const records: (Stored | undefined)[] = [];
-      const refused: unknown[] = [];
-      const committed = this.inTransaction(context, () => {
-        const work = this.storeAll(batch, context, records, refused);
-        // Harper calls commit in its own reaction to `work`, registered after this one: the
-        // queued microtask runs after it.
-        const after = () => queueMicrotask(handedOver);
-        work.then(after, after);
-        return work;
-      });
-      committed.then(
-        () => this.settle(batch, records, refused, undefined),
-        (error: unknown) => this.settle(batch, records, refused, error ?? new Error('commit failed')),
-      );
-    });
+      try {
+        await this.inTransaction(context, () => {
+          const work = phase === 0 ? this.prepareAll(batch, store, context, records, refused) : this.storeAll(store, context, records, refused);
+          // Harper calls commit in its own reaction to `work`, registered after this one: the
+          // queued microtask runs after it.
+          const after = () => queueMicrotask(release);
+          work.then(after, after);
+          return work;
+        });
+      } catch (error) {
+        failure = error ?? new Error('commit failed');
+        release(); // in case Harper failed before running the callback (a second call is a no-op)
+      }
+    }
+    this.settle(batch, records, refused, failure);
   }
 
-  private async storeAll(batch: Slot<Stored>[], context: HarperContext, records: (Stored | undefined)[], refused: unknown[]): Promise<void> {
+  private async prepareAll(batch: Slot<Stored>[], store: StoreFunction<Stored>, context: HarperContext, records: (Stored | undefined)[], refused: unknown[]): Promise<void> {
     for (const [i, slot] of batch.entries()) {
       try {
         const record = await slot.prepare!(context);
-        await this.store(record, context);
+        await store(record, context);
         records[i] = record;
       } catch (error) {
+        refused[i] = error;
+      }
+    }
+  }
+
+  private async storeAll(store: StoreFunction<Stored>, context: HarperContext, records: (Stored | undefined)[], refused: unknown[]): Promise<void> {
+    for (const [i, record] of records.entries()) {
+      if (record === undefined) continue;
+      try {
+        await store(record, context);
+      } catch (error) {
+        records[i] = undefined;
         refused[i] = error;
       }
     }

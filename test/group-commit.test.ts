@@ -39,7 +39,7 @@ const keysOf = (rows: Row[]) => rows.map((row) => `${row.key}${row.n}`);
 describe('group commit', () => {
   it('commits the writes of one turn together, at most one per record per batch, later ones in later batches', async () => {
     const harper = fakeHarper();
-    const group = new GroupCommit<Row>(harper.store, undefined, harper.inTransaction);
+    const group = new GroupCommit<Row>([harper.store], undefined, harper.inTransaction);
     const writes = [
       { key: 'a', n: 1 },
       { key: 'b', n: 1 },
@@ -55,7 +55,7 @@ describe('group commit', () => {
 
   it('hands a later batch over before an earlier one has committed, and in the order they were formed', async () => {
     const harper = fakeHarper();
-    const group = new GroupCommit<Row>(harper.store, undefined, harper.inTransaction);
+    const group = new GroupCommit<Row>([harper.store], undefined, harper.inTransaction);
     const first = group.reserve('a').commit(() => ({ key: 'a', n: 1 }));
     const second = group.reserve('a').commit(() => ({ key: 'a', n: 2 }));
     await turn();
@@ -73,7 +73,7 @@ describe('group commit', () => {
   it('keeps arrival order when the later write is ready first', async () => {
     const harper = fakeHarper();
     const committed: Row[] = [];
-    const group = new GroupCommit<Row>(harper.store, (row) => committed.push(row), harper.inTransaction);
+    const group = new GroupCommit<Row>([harper.store], (row) => committed.push(row), harper.inTransaction);
     const early = group.reserve('a');
     const late = group.reserve('a');
     const lateDone = late.commit(() => ({ key: 'a', n: 2 }));
@@ -90,7 +90,7 @@ describe('group commit', () => {
 
   it('a write that reads the current state waits until every earlier write of its record has committed', async () => {
     const harper = fakeHarper();
-    const group = new GroupCommit<Row>(harper.store, undefined, harper.inTransaction);
+    const group = new GroupCommit<Row>([harper.store], undefined, harper.inTransaction);
     const first = group.reserve('a').commit(() => ({ key: 'a', n: 1 }));
     const patch = group.reserve('a').commit(() => ({ key: 'a', n: 2 }), { readsCurrent: true });
     const other = group.reserve('b').commit(() => ({ key: 'b', n: 1 }));
@@ -107,7 +107,7 @@ describe('group commit', () => {
 
   it('a slot given up lets the writes behind it go', async () => {
     const harper = fakeHarper();
-    const group = new GroupCommit<Row>(harper.store, undefined, harper.inTransaction);
+    const group = new GroupCommit<Row>([harper.store], undefined, harper.inTransaction);
     const abandoned = group.reserve('a');
     const next = group.reserve('a').commit(() => ({ key: 'a', n: 2 }));
     await turn();
@@ -121,7 +121,7 @@ describe('group commit', () => {
 
   it('a refused write fails alone; a failed commit fails every write of its batch', async () => {
     const harper = fakeHarper();
-    const group = new GroupCommit<Row>(harper.store, undefined, harper.inTransaction);
+    const group = new GroupCommit<Row>([harper.store], undefined, harper.inTransaction);
     const refused = group.reserve('a').commit(() => {
       throw new Error('invalid reading');
     });
@@ -145,12 +145,45 @@ describe('group commit', () => {
 
   it('splits a large turn into batches of at most 40 writes', async () => {
     const harper = fakeHarper();
-    const group = new GroupCommit<Row>(harper.store, undefined, harper.inTransaction);
+    const group = new GroupCommit<Row>([harper.store], undefined, harper.inTransaction);
     const writes = Array.from({ length: 100 }, (_, i) => group.reserve(`s${i}`).commit(() => ({ key: `s${i}`, n: 1 })));
     await turn();
     await turn();
     expect(harper.batches.map((batch) => batch.rows.length)).toEqual([40, 40, 20]);
     for (const batch of harper.batches) batch.commit();
     expect(await Promise.all(writes)).toHaveLength(100);
+  });
+
+  it('commits a batch in phases: the next phase after this one committed, the next batch without waiting for it', async () => {
+    const harper = fakeHarper();
+    const phases = ['history', 'state'];
+    const log: string[] = [];
+    const storeIn = (phase: string) => (row: Row, context: HarperContext) => {
+      log.push(`${phase} ${row.key}${row.n}`);
+      harper.store(row, context);
+    };
+    const group = new GroupCommit<Row>(phases.map(storeIn), undefined, harper.inTransaction);
+    const first = group.reserve('a').commit(() => ({ key: 'a', n: 1 }));
+    const second = group.reserve('a').commit(() => ({ key: 'a', n: 2 }));
+    await turn();
+    await turn();
+    // Both batches' first phase is handed over; no state before its reading committed.
+    expect(log).toEqual(['history a1', 'history a2']);
+    harper.batches[0].commit();
+    await turn();
+    expect(log).toEqual(['history a1', 'history a2', 'state a1']);
+    harper.batches[1].commit();
+    await turn();
+    // The second batch's state waits for the first batch's state to be handed over (it was).
+    expect(log).toEqual(['history a1', 'history a2', 'state a1', 'state a2']);
+    let firstDone = false;
+    void first.then(() => (firstDone = true));
+    await turn();
+    expect(firstDone).toBe(false); // acknowledged only once its last phase committed
+    for (const batch of harper.batches.slice(2)) batch.commit();
+    expect(await Promise.all([first, second])).toEqual([
+      { key: 'a', n: 1 },
+      { key: 'a', n: 2 },
+    ]);
   });
 });
