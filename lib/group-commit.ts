@@ -156,39 +156,46 @@ export class GroupCommit<Stored> {
   }
 
   /**
-   * Runs the batch's phases: each waits for the same phase of the batch before it to be handed
-   * over, and for this batch's previous phase to have committed; it hands its own transaction
-   * over (releasing the next batch's same phase) and waits for its commit. The writes are settled
-   * once the last phase has committed; a refused write stops at the phase that refused it, a
-   * failed commit fails every write of the batch.
+   * Runs the batch's phases: each is handed over after the same phase of the batch before it and
+   * after this batch's previous phase, in the same turn of the event loop as that one when it can,
+   * so that LMDB commits them in one write (Harper batches the commits of one turn). The writes
+   * are settled once every phase has committed; a refused write stops at the phase that refused
+   * it; a failed commit fails every write of the batch.
    */
   private async commitBatch(batch: Slot<Stored>[], turns: { previous: Promise<void>; release: () => void }[]): Promise<void> {
     const records: (Stored | undefined)[] = [];
     const refused: unknown[] = [];
-    let failure: unknown;
+    const commits: Promise<unknown>[] = [];
+    let previousPhase: Promise<void> = Promise.resolve();
     for (const [phase, store] of this.phases.entries()) {
       const { previous, release } = turns[phase];
       await previous;
-      if (failure !== undefined || (phase > 0 && !records.some((record) => record !== undefined))) {
+      await previousPhase;
+      if (phase > 0 && !records.some((record) => record !== undefined)) {
         release();
         continue;
       }
+      let handedOver!: () => void;
+      previousPhase = new Promise<void>((resolve) => (handedOver = resolve));
+      const done = () => {
+        release();
+        handedOver();
+      };
       const context: HarperContext = {};
-      try {
-        await this.inTransaction(context, () => {
-          const work = phase === 0 ? this.prepareAll(batch, store, context, records, refused) : this.storeAll(store, context, records, refused);
-          // Harper calls commit in its own reaction to `work`, registered after this one: the
-          // queued microtask runs after it.
-          const after = () => queueMicrotask(release);
-          work.then(after, after);
-          return work;
-        });
-      } catch (error) {
-        failure = error ?? new Error('commit failed');
-        release(); // in case Harper failed before running the callback (a second call is a no-op)
-      }
+      const committed = this.inTransaction(context, () => {
+        const work = phase === 0 ? this.prepareAll(batch, store, context, records, refused) : this.storeAll(store, context, records, refused);
+        // Harper calls commit in its own reaction to `work`, registered after this one: the
+        // queued microtask runs after it.
+        const after = () => queueMicrotask(done);
+        work.then(after, after);
+        return work;
+      });
+      committed.catch(done); // in case Harper failed before running the callback (then a no-op)
+      commits.push(committed);
     }
-    this.settle(batch, records, refused, failure);
+    const outcomes = await Promise.allSettled(commits);
+    const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+    this.settle(batch, records, refused, failed ? (failed.reason ?? new Error('commit failed')) : undefined);
   }
 
   private async prepareAll(batch: Slot<Stored>[], store: StoreFunction<Stored>, context: HarperContext, records: (Stored | undefined)[], refused: unknown[]): Promise<void> {

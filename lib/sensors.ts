@@ -30,10 +30,10 @@ import type { HarperContext, InstanceBoundTableClass, RequestTarget, User } from
 const SensorsTable = tables.sensors as unknown as InstanceBoundTableClass<SensorRecord>;
 
 /**
- * What one accepted write stores, in two transactions per batch: first its reading and the
- * alerts it causes, then, once those have committed, the state. So a subscriber that sees a state
- * change can always find its reading and alerts, and a crash between the two leaves a reading
- * whose write was not acknowledged (a QoS 1 client sends it again).
+ * What one accepted write stores, in two transactions per batch: its reading and the alerts it
+ * causes, then the state. Harper is handed the second right after the first, so LMDB normally
+ * commits both in one write, and the write is acknowledged once both have committed. (The
+ * reading's transaction cannot fail on a conflict: its records are new and their ids unique.)
  *
  * Why not one transaction: a node of a cluster did not receive every reading that had been
  * committed in one transaction with a sensor's state (live and catching up after a restart; the

@@ -154,33 +154,35 @@ describe('group commit', () => {
     expect(await Promise.all(writes)).toHaveLength(100);
   });
 
-  it('commits a batch in phases: the next phase after this one committed, the next batch without waiting for it', async () => {
+  it('commits a batch in phases, each a transaction of its own handed over in order, and acknowledges once all committed', async () => {
     const harper = fakeHarper();
-    const phases = ['history', 'state'];
     const log: string[] = [];
     const storeIn = (phase: string) => (row: Row, context: HarperContext) => {
       log.push(`${phase} ${row.key}${row.n}`);
       harper.store(row, context);
     };
-    const group = new GroupCommit<Row>(phases.map(storeIn), undefined, harper.inTransaction);
+    const group = new GroupCommit<Row>(['history', 'state'].map(storeIn), undefined, harper.inTransaction);
     const first = group.reserve('a').commit(() => ({ key: 'a', n: 1 }));
     const second = group.reserve('a').commit(() => ({ key: 'a', n: 2 }));
     await turn();
     await turn();
-    // Both batches' first phase is handed over; no state before its reading committed.
-    expect(log).toEqual(['history a1', 'history a2']);
-    harper.batches[0].commit();
-    await turn();
-    expect(log).toEqual(['history a1', 'history a2', 'state a1']);
-    harper.batches[1].commit();
-    await turn();
-    // The second batch's state waits for the first batch's state to be handed over (it was).
-    expect(log).toEqual(['history a1', 'history a2', 'state a1', 'state a2']);
+    // Every phase of both batches is handed over before anything has committed, each batch's
+    // history before its state, the first batch's state before the second's.
+    expect(harper.batches.map((batch) => batch.handedOver)).toEqual([true, true, true, true]);
+    expect([...log].sort()).toEqual(['history a1', 'history a2', 'state a1', 'state a2']);
+    const at = (entry: string) => log.indexOf(entry);
+    expect(at('history a1')).toBeLessThan(at('state a1'));
+    expect(at('history a2')).toBeLessThan(at('state a2'));
+    expect(at('state a1')).toBeLessThan(at('state a2'));
+    expect(harper.batches.map((batch) => keysOf(batch.rows).length)).toEqual([1, 1, 1, 1]);
+    // Acknowledged only once its last phase has committed.
     let firstDone = false;
     void first.then(() => (firstDone = true));
+    const historyOfFirst = harper.batches.find((batch) => batch.rows[0].n === 1)!;
+    historyOfFirst.commit();
     await turn();
-    expect(firstDone).toBe(false); // acknowledged only once its last phase committed
-    for (const batch of harper.batches.slice(2)) batch.commit();
+    expect(firstDone).toBe(false);
+    for (const batch of harper.batches) batch.commit();
     expect(await Promise.all([first, second])).toEqual([
       { key: 'a', n: 1 },
       { key: 'a', n: 2 },
