@@ -115,11 +115,15 @@ function harperEnvironment(options: HarperOptions, rootPath: string, home: strin
     LOGGING_STDSTREAMS: 'true',
     // authorizeLocal must be set through the nested config: the HTTP layer reads the string
     // "false" from AUTHENTICATION_AUTHORIZELOCAL as true, which would make every local client a
-    // super user. The studio is switched off: nothing of ours needs it.
+    // super user. The studio is switched off: nothing of ours needs it. Write prefetching is off:
+    // it reads the pages of every index entry a write is about to change, on the worker thread,
+    // which was a fifth of the CPU time of each stored reading (its two index entries) and buys
+    // nothing while the indexes are in memory (bench/README.md).
     HARPER_SET_CONFIG: mergedSetConfig({
       authentication: { authorizeLocal: false },
       mqtt: { requireAuthentication: true },
       localStudio: { enabled: false },
+      storage: { prefetchWrites: false },
     }),
   };
 }
