@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { builtinModules } from 'node:module';
 import { dataFolder, targetCredentials } from './credentials.js';
-import { COMPONENT_DIR, HARPER_BIN, type AdminCredentials } from './harper-process.js';
+import { COMPONENT_DIR, HARPER_BIN, HARPER_SETTINGS, type AdminCredentials } from './harper-process.js';
 import { OperationsClient } from './operations-client.js';
 
 /** What the deployed component consists of, relative to the repository (config.yaml names them). */
@@ -123,10 +123,21 @@ async function waitForJob(client: OperationsClient, id: string, timeoutMs = 120_
   throw new Error(`the restart after the deploy did not finish within ${timeoutMs} ms`);
 }
 
+/**
+ * Harper's own limits the component relies on, set on the target before the deploy so that the
+ * restart after it applies them (set_configuration takes effect on restart): REST bodies cut off
+ * at MAX_WIRE_BYTES (HARPER_SETTINGS in scripts/harper-process.ts, as `npm start` sets them).
+ * Only the target node is configured; with replicated=true, set it on every node.
+ */
+async function applyHarperLimits(client: OperationsClient): Promise<void> {
+  await client.call({ operation: 'set_configuration', http_maxRequestBodySize: HARPER_SETTINGS.http.maxRequestBodySize });
+}
+
 async function deploy(options: DeployOptions): Promise<DeployResult> {
   const stageDir = mkdtempSync(join(tmpdir(), `${options.project}-`));
   try {
     const files = stagePackage(stageDir);
+    await applyHarperLimits(new OperationsClient(options.target, options.admin));
     const args = ['deploy', `target=${options.target}`, `project=${options.project}`, `restart=${options.restart}`, ...(options.replicated ? ['replicated=true'] : [])];
     const { code, output } = await runHarperCli(args, stageDir, options.admin);
     // Harper's CLI prints the answer as YAML and exits 0 even when the operation failed.
