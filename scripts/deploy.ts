@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { builtinModules } from 'node:module';
 import { dataFolder, targetCredentials } from './credentials.js';
-import { COMPONENT_DIR, HARPER_BIN, HARPER_SETTINGS, type AdminCredentials } from './harper-process.js';
+import { COMPONENT_DIR, HARPER_BIN, HARPER_SETTINGS, OPERATIONS_BODY_BYTES, type AdminCredentials } from './harper-process.js';
 import { OperationsClient } from './operations-client.js';
 
 /** What the deployed component consists of, relative to the repository (config.yaml names them). */
@@ -126,11 +126,17 @@ async function waitForJob(client: OperationsClient, id: string, timeoutMs = 120_
 /**
  * Harper's own limits the component relies on, set on the target before the deploy so that the
  * restart after it applies them (set_configuration takes effect on restart): REST bodies cut off
- * at MAX_WIRE_BYTES (HARPER_SETTINGS in scripts/harper-process.ts, as `npm start` sets them).
- * Only the target node is configured; with replicated=true, set it on every node.
+ * at MAX_WIRE_BYTES, as `npm start` sets them (HARPER_SETTINGS in scripts/harper-process.ts).
+ * Harper's operations API inherits that limit unless it has one of its own, and this deploy (and
+ * the next) sends the whole package through it: a target without one gets Harper's default,
+ * stated explicitly. Only the target node is configured; with replicated=true, configure the
+ * others the same way (README, Security).
  */
 async function applyHarperLimits(client: OperationsClient): Promise<void> {
-  await client.call({ operation: 'set_configuration', http_maxRequestBodySize: HARPER_SETTINGS.http.maxRequestBodySize });
+  const config = await client.call<{ operationsApi?: { network?: { maxRequestBodySize?: unknown } } }>({ operation: 'get_configuration' });
+  const settings: Record<string, unknown> = { http_maxRequestBodySize: HARPER_SETTINGS.http.maxRequestBodySize };
+  if (config.operationsApi?.network?.maxRequestBodySize === undefined) settings.operationsApi_network_maxRequestBodySize = OPERATIONS_BODY_BYTES;
+  await client.call({ operation: 'set_configuration', ...settings });
 }
 
 async function deploy(options: DeployOptions): Promise<DeployResult> {

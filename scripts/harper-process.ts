@@ -99,14 +99,18 @@ function mergedSetConfig(ours: Readonly<Record<string, Readonly<Record<string, u
  * - REST bodies (only those without a Content-Length reach Harper's reader: lib/limits.ts refuses
  *   the others first) are cut off at MAX_WIRE_BYTES instead of Harper's 10 MB default. Harper 4.7
  *   has no setting for the size of an MQTT packet or of a WebSocket message: lib/wire-limits.ts
- *   limits those. The operations API keeps its own limit (operationsApi.network.maxRequestBodySize):
- *   deploys send whole packages through it;
+ *   limits those. The operations API inherits http's limit unless it has its own, and deploys
+ *   send whole packages through it: it keeps Harper's default for it (1 GiB), stated explicitly;
  * - the studio is switched off: nothing of ours needs it.
  */
+/** Harper's own default for the operations API's bodies (admin only: deploys, bulk loads). */
+export const OPERATIONS_BODY_BYTES = 1024 * 1024 * 1024;
+
 export const HARPER_SETTINGS = {
   authentication: { authorizeLocal: false },
   mqtt: { requireAuthentication: true },
   http: { maxRequestBodySize: MAX_WIRE_BYTES },
+  operationsApi: { network: { maxRequestBodySize: OPERATIONS_BODY_BYTES } },
   localStudio: { enabled: false },
 } as const;
 
