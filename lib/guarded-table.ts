@@ -48,7 +48,8 @@ export function guardedTable<Row>(Base: InstanceBoundTableClass<Row>, options: G
     }
 
     subscribe(request?: unknown) {
-      const subscription = super.subscribe(withReplay(request)) as Promise<Watchable> | Watchable;
+      const id = this.getId();
+      const subscription = super.subscribe(withReplay(request, id == null || id === '')) as Promise<Watchable> | Watchable;
       const socket = (this.getContext() as { socket?: Closable } | undefined)?.socket;
       return isPromise(subscription) ? subscription.then((s) => watchConsumer(s, socket)) : watchConsumer(subscription, socket);
     }
