@@ -5,18 +5,20 @@
  * - `?startTime=` / `?previousCount=` on every subscription (lib/replay.ts), and subscribers that
  *   fall too far behind cut off (lib/slow-consumers.ts);
  * - ids over the length limit refused in `parsePath`, and REST bodies checked before Harper parses
- *   them (lib/limits.ts).
+ *   them (lib/limits.ts);
+ * - a WebSocket's writes bounded per connection (lib/websocket-writes.ts).
  * A resource class extends `guardedTable(tables.x, {...})` and adds only its own rules.
  */
 import { authorize, type Resource } from './access.js';
 import { checkPathLength, checkRequestBody } from './limits.js';
 import { withReplay } from './replay.js';
 import { watchConsumer, type Closable, type Watchable } from './slow-consumers.js';
+import { bindIncomingSocket, type Pausable } from './websocket-writes.js';
 
 function isPromise<T>(value: Promise<T> | T): value is Promise<T> {
   return typeof (value as { then?: unknown } | null)?.then === 'function';
 }
-import type { InstanceBoundTableClass, RequestTarget, User } from './harper-types.js';
+import type { HarperContext, InstanceBoundTableClass, RequestTarget, User } from './harper-types.js';
 
 export interface GuardOptions {
   /** Which row of the policy table applies. */
@@ -45,6 +47,18 @@ export function guardedTable<Row>(Base: InstanceBoundTableClass<Row>, options: G
 
     static post(...args: unknown[]) {
       return super.post(...checkRequestBody(args));
+    }
+
+    /**
+     * WebSocket (and SSE, without `incoming`): records the connection's socket, so that the class's
+     * WebSocket writes are bounded per connection (lib/websocket-writes.ts).
+     */
+    connect(incoming: unknown, target?: RequestTarget) {
+      if (incoming) {
+        const request = (this.getContext() as (HarperContext & { _nodeRequest?: { socket?: Partial<Pausable> } }) | undefined)?._nodeRequest;
+        bindIncomingSocket(incoming, request?.socket);
+      }
+      return super.connect(incoming, target);
     }
 
     subscribe(request?: unknown) {
