@@ -10,15 +10,15 @@
  * collection and to a record), MQTT 5 publish with and without retain, a WebSocket message on the
  * record's and the table's socket, and the operations API for every non-admin role. Each must be
  * refused with a JSON error (REST 400 from the rules, 403 from the policy or 405 for a door the
- * table does not have; MQTT reason code >= 128; a WebSocket error reply), and nothing may be
- * stored anywhere in the table. DELETE carries no data: it must be refused to roles without the
- * policy's delete right.
+ * table does not have; MQTT reason code >= 128; a WebSocket error reply; the operations API 403,
+ * for its record writes and SQL alike), and nothing may be stored anywhere in the table. DELETE
+ * carries no data: it must be refused to roles without the policy's delete right.
  */
 import { readFileSync } from 'node:fs';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { connectMqtt } from './harness/mqtt.js';
-import { rest } from './harness/rest.js';
+import { basicAuth, rest } from './harness/rest.js';
 import { createUser, operations, type TestRole } from './harness/users.js';
 import { wsSubscriber } from './harness/ws.js';
 import type { AdminCredentials } from '../scripts/harper-process.js';
@@ -139,16 +139,25 @@ describe.each(Object.entries(TABLES))('exported table "%s"', (name, c) => {
     }
   });
 
-  it.each(['operator', 'viewer', 'device'] as const)('operations API as %s: no insert, upsert or update', async (role) => {
+  it.each(['operator', 'viewer', 'device'] as const)('operations API as %s: no insert, upsert, update, delete or SQL write', async (role) => {
     const record = { ...(withId(c) as object) };
-    for (const operation of ['insert', 'upsert', 'update']) {
+    const value = `'${run}'`;
+    const attempts = [
+      ...['insert', 'upsert', 'update'].map((operation) => ({ operation, database: 'data', table: c.table, records: [record] })),
+      { operation: 'delete', database: 'data', table: c.table, ids: [c.id] },
+      { operation: 'sql', sql: `INSERT INTO data.${c.table} (id) VALUES (${value})` },
+      // Aimed at this run's id only: if a regression let them through, other tests' data is safe.
+      { operation: 'sql', sql: `UPDATE data.${c.table} SET id = ${value} WHERE id = '${c.id}'` },
+      { operation: 'sql', sql: `DELETE FROM data.${c.table} WHERE id = '${c.id}'` },
+    ];
+    for (const attempt of attempts) {
       const response = await fetch(harper.operationsUrl, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`${users[role]!.username}:${users[role]!.password}`).toString('base64')}` },
-        body: json({ operation, database: 'data', table: c.table, records: [record] }),
+        headers: { 'content-type': 'application/json', authorization: basicAuth(users[role]!) },
+        body: json(attempt),
       });
       const text = await response.text();
-      expect(response.status, `${operation} as ${role}: ${text}`).toBeGreaterThanOrEqual(400);
+      expect(response.status, `${json(attempt)} as ${role}: ${text}`).toBe(403);
     }
   });
 });
