@@ -14,7 +14,7 @@ import { startTestHarper, type TestHarper } from './harness/harper.js';
 import { basicAuth, rest } from './harness/rest.js';
 
 const run = `wsbp${Date.now().toString(36)}`;
-const MESSAGES = 400_000;
+const MESSAGES = 800_000;
 const ACKS_BEFORE_LOOKING = 500;
 let harper: TestHarper;
 
@@ -64,7 +64,9 @@ describe('WebSocket writes', () => {
       `${MESSAGES} messages (${(sentBytes / 1024 / 1024).toFixed(1)} MB) sent at once; after ${acks.length} replies: ${(waiting / 1024 / 1024).toFixed(1)} MB still waiting in the client, server RSS ${before.toFixed(0)} -> peak ${peak.toFixed(0)} MB`,
     );
     expect(errors).toEqual([]);
-    expect(waiting).toBeGreaterThan(sentBytes / 2);
+    // Loopback TCP buffers hold up to about 10 MB on common kernels; the rest (most of the 28 MB)
+    // must still be in the client.
+    expect(waiting).toBeGreaterThan(sentBytes / 4);
     expect(peak - before).toBeLessThan(100);
     // Answered in the order sent, each after the one before (writes of one sensor are queued).
     expect(acks.every((time, i) => i === 0 || time > acks[i - 1])).toBe(true);
