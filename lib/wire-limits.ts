@@ -24,7 +24,7 @@ import { Socket } from 'node:net';
 import { logger, server } from 'harperdb';
 import { MAX_WIRE_BYTES } from './limits.js';
 
-const PUBLISH_TOO_LARGE_V5 = Buffer.from([0xe0, 0x02, 0x95, 0x00]); // DISCONNECT, reason 0x95, no properties
+const DISCONNECT_PACKET_TOO_LARGE = Buffer.from([0xe0, 0x02, 0x95, 0x00]); // DISCONNECT, reason 0x95, no properties
 
 type DataListener = (chunk: Buffer) => void;
 
@@ -117,7 +117,7 @@ function guardMqttSocket(socket: Socket): void {
       logger.warn?.(`MQTT packet of ${guard.announced} bytes refused from ${socket.remoteAddress} (limit ${MAX_WIRE_BYTES}); connection closed`);
       guard.announced = 0;
       socket.pause();
-      if (guard.protocolLevel === 5) socket.end(PUBLISH_TOO_LARGE_V5, () => socket.destroy());
+      if (guard.protocolLevel === 5) socket.end(DISCONNECT_PACKET_TOO_LARGE, () => socket.destroy());
       else socket.destroy();
     });
   };
