@@ -25,6 +25,7 @@ import { logger, server } from 'harperdb';
 import { MAX_WIRE_BYTES } from './limits.js';
 
 const DISCONNECT_PACKET_TOO_LARGE = Buffer.from([0xe0, 0x02, 0x95, 0x00]); // DISCONNECT, reason 0x95, no properties
+const DISCONNECT_GRACE_MS = 1_000;
 
 type DataListener = (chunk: Buffer) => void;
 
@@ -116,9 +117,15 @@ function guardMqttSocket(socket: Socket): void {
       if (guard.announced === 0) return; // already refused: what is still in flight is dropped
       logger.warn?.(`MQTT packet of ${guard.announced} bytes refused from ${socket.remoteAddress} (limit ${MAX_WIRE_BYTES}); connection closed`);
       guard.announced = 0;
-      socket.pause();
-      if (guard.protocolLevel === 5) socket.end(DISCONNECT_PACKET_TOO_LARGE, () => socket.destroy());
-      else socket.destroy();
+      socket.pause(); // nothing more is read: the rest of the packet stays in the kernel's buffers
+      if (guard.protocolLevel !== 5) {
+        socket.destroy();
+        return;
+      }
+      // Closing a socket with unread data resets the connection, and a reset arriving before the
+      // client has read the DISCONNECT can discard it: send it, and close a moment later.
+      socket.end(DISCONNECT_PACKET_TOO_LARGE);
+      setTimeout(() => socket.destroy(), DISCONNECT_GRACE_MS).unref();
     });
   };
   socket.on = wrappedOn as Socket['on'];
