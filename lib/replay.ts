@@ -14,10 +14,14 @@
  * and holds them all before sending; a table's `previousCount` scans the database's whole log
  * backwards until it has found n entries of the table, which on a table written rarely means the
  * whole log, synchronously. So:
- * - `startTime` must lie within the last REPLAY_WINDOW_MS (default 1 hour, env
- *   REPLAY_MAX_WINDOW_MS): `?startTime=0` is refused with the earliest time allowed, instead of
- *   reading three days of log. A client away for longer reads the state afresh (subscribe without
- *   startTime; history from /readings/ and /alerts/);
+ * - `startTime` must lie within the last REPLAY_WINDOW_MS on a record (default 1 hour, env
+ *   REPLAY_MAX_WINDOW_MS) and within TABLE_REPLAY_WINDOW_MS on a table (default 10 minutes, env
+ *   REPLAY_MAX_TABLE_WINDOW_MS): a record's replay costs one step per version of that record, a
+ *   table's one step per write to ANY table in the window, read without a pause while nothing
+ *   matches, so an hour of a busy server's log would hold a thread for seconds.
+ *   `?startTime=0` is refused with the earliest time allowed, instead of reading three days of
+ *   log. A client away for longer reads the state afresh (subscribe without startTime; history
+ *   from /readings/ and /alerts/);
  * - `previousCount` (at most 1000) is for one record, whose versions are followed one by one; on
  *   a table it is refused: `startTime` or a REST query (`/alerts/?sort(-time)&limit(20)`) does
  *   the same with bounded work.
@@ -42,8 +46,10 @@ interface SubscriptionRequestLike {
 }
 
 const MAX_PREVIOUS = 1000;
-/** How far back `startTime` may reach, in ms. */
+/** How far back `startTime` may reach on a record, in ms. */
 export const REPLAY_WINDOW_MS = Number(process.env.REPLAY_MAX_WINDOW_MS ?? 3_600_000);
+/** How far back `startTime` may reach on a table (or a wildcard), in ms. */
+export const TABLE_REPLAY_WINDOW_MS = Number(process.env.REPLAY_MAX_TABLE_WINDOW_MS ?? 600_000);
 
 function parameters(request: SubscriptionRequestLike): { startTime: string | null; previousCount: string | null } {
   if (typeof request.get === 'function') return { startTime: request.get('startTime'), previousCount: request.get('previousCount') };
@@ -67,14 +73,15 @@ export function replayOptions(request: unknown, collection = false, now = Date.n
     if (startTime.trim() === '' || !Number.isFinite(value) || value < 0) {
       throw new Refusal({ error: 'invalid_query', field: 'startTime', rule: 'milliseconds since the epoch', message: 'startTime must be milliseconds since the epoch' });
     }
-    const earliest = now - REPLAY_WINDOW_MS;
+    const window = collection ? TABLE_REPLAY_WINDOW_MS : REPLAY_WINDOW_MS;
+    const earliest = now - window;
     if (value < earliest) {
       throw new Refusal(
         {
           error: 'query_too_broad',
           field: 'startTime',
-          rule: `at most ${REPLAY_WINDOW_MS} ms ago (not before ${earliest})`,
-          message: `startTime ${value} is more than ${REPLAY_WINDOW_MS / 60_000} minutes ago, beyond what a replay may read; subscribe without startTime for the current state, and query /readings/ or /alerts/ for older history`,
+          rule: `at most ${window} ms ago (not before ${earliest})`,
+          message: `startTime ${value} is more than ${window / 60_000} minutes ago, beyond what a ${collection ? 'table' : 'record'}'s replay may read; subscribe without startTime for the current state, and query /readings/ or /alerts/ for older history`,
         },
         400,
       );
@@ -88,7 +95,7 @@ export function replayOptions(request: unknown, collection = false, now = Date.n
       error: 'query_too_broad',
       field: 'previousCount',
       rule: 'one record: /<table>/<id>?previousCount=n',
-      message: `previousCount replays the last events of one record; on a whole table it scans the entire audit log. Use ?startTime=<ms> (at most ${REPLAY_WINDOW_MS / 60_000} minutes ago) or a REST query such as ?sort(-time)&limit(n)`,
+      message: `previousCount replays the last events of one record; on a whole table it scans the entire audit log. Use ?startTime=<ms> (at most ${TABLE_REPLAY_WINDOW_MS / 60_000} minutes ago) or a REST query such as ?sort(-time)&limit(n)`,
     });
   }
   const count = Number(previousCount);

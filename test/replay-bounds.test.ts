@@ -3,7 +3,8 @@
  * audit log (kept 3 days) for a replay: `?startTime=0` read all of it, `previousCount` on a table
  * written rarely scanned it backwards to the start, and `/readings/?time=gt=0&sort(time)&limit(1)`
  * loaded every reading before sorting (the sort workaround of lib/query-fix.ts). Now a replay
- * reaches back at most REPLAY_MAX_WINDOW_MS, `previousCount` is for one record, and a sorted
+ * reaches back at most 1 hour on a record and 10 minutes on a table (REPLAY_MAX_WINDOW_MS,
+ * REPLAY_MAX_TABLE_WINDOW_MS), `previousCount` is for one record, and a sorted
  * query selects at most QUERY_MAX_SORTED_ROWS rows; beyond that each is refused with 400
  * `query_too_broad` and a reason, having read little. Bounded replays and narrow queries still
  * answer.
@@ -79,7 +80,7 @@ describe('sorted queries', () => {
 });
 
 describe('replay', () => {
-  it.each([`/sensors/${run}-s1?startTime=0`, '/sensors/?startTime=0', '/alerts/?startTime=0', `/readings/?startTime=${Date.now() - 2 * 3_600_000}`])(
+  it.each([`/sensors/${run}-s1?startTime=0`, `/sensors/${run}-s1?startTime=${Date.now() - 2 * 3_600_000}`, '/sensors/?startTime=0', '/alerts/?startTime=0', `/readings/?startTime=${Date.now() - 20 * 60_000}`])(
     'SSE %s: refused with 400 query_too_broad naming the window, quickly',
     async (path) => {
       const { result, ms, rssGrowthMb } = await measured(`SSE ${path}`, () => sse(path));
@@ -118,6 +119,16 @@ describe('replay', () => {
       expect((await recent.inbox.waitFor((item) => item.id === `${run}-s1`)).value).toMatchObject({ temperature: 1 });
     } finally {
       await recent.close();
+    }
+    // A table's replay reads every audit entry of the database inside the window (here the 30,000
+    // readings come before the one sensor write): what the window bounds.
+    const started = performance.now();
+    const table = sseSubscriber(harper.endpoints, `/sensors/?startTime=${startedAt - 1}`);
+    try {
+      expect((await table.inbox.waitFor((item) => item.id === `${run}-s1`, 10_000)).value).toMatchObject({ temperature: 1 });
+      console.log(`SSE /sensors/?startTime=<before ${READINGS} audit entries>: first event after ${(performance.now() - started).toFixed(0)} ms`);
+    } finally {
+      await table.close();
     }
     const last = sseSubscriber(harper.endpoints, `/sensors/${run}-s1?previousCount=1`);
     try {
