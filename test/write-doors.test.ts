@@ -55,8 +55,17 @@ const TABLES: Record<string, TableCase> = {
   readings: { table: 'readings', writer: 'admin', id: `${run}-reading`, bad: { sensorId: run, time: 1, location: 'x', temperature: 1 } },
   alerts: { table: 'alerts', writer: 'admin', id: `${run}-alert`, bad: { ruleId: run, sensorId: run, state: 'firing' } },
 };
-/** Exports that are not tables: each has its own single door (lib/stats.ts, shutdown.ts, session.ts). */
-const NOT_TABLES = ['stats', 'server-notice', 'login', 'logout'];
+/**
+ * Exports that are not tables, with the one door each implements (lib/stats.ts, shutdown.ts,
+ * session.ts); every other write door must be refused (Harper's own 405 for a method a resource
+ * lacks).
+ */
+const NOT_TABLES: Record<string, { path: string; door: string }> = {
+  stats: { path: '/stats/x', door: 'GET' },
+  'server-notice': { path: '/server-notice', door: 'POST (admin only)' },
+  login: { path: '/login', door: 'POST' },
+  logout: { path: '/logout', door: 'POST' },
+};
 
 const users: Partial<Record<TestRole | 'admin', AdminCredentials>> = {};
 const credentialsOf = (writer: Writer) => users[writer]!;
@@ -88,7 +97,7 @@ afterAll(async () => {
 it('every exported resource is listed here (a new table must say how each of its doors is guarded)', () => {
   const source = readFileSync(new URL('../resources.ts', import.meta.url), 'utf8');
   const exported = [...source.matchAll(/export \{([^}]*)\}/g)].flatMap((match) => match[1].split(',').map((part) => part.trim().split(/\s+as\s+/)[1]?.replace(/'/g, '')));
-  expect(exported.filter((name) => name !== undefined).sort()).toEqual([...Object.keys(TABLES), ...NOT_TABLES].sort());
+  expect(exported.filter((name) => name !== undefined).sort()).toEqual([...Object.keys(TABLES), ...Object.keys(NOT_TABLES)].sort());
 });
 
 const REFUSED = [400, 403, 405, 413];
@@ -159,5 +168,24 @@ describe.each(Object.entries(TABLES))('exported table "%s"', (name, c) => {
       const text = await response.text();
       expect(response.status, `${json(attempt)} as ${role}: ${text}`).toBe(403);
     }
+  });
+});
+
+describe.each(Object.entries(NOT_TABLES))('exported resource "%s" (not a table)', (name, { path, door }) => {
+  it(`REST PUT, PATCH and DELETE are refused (its one door is ${door})`, async () => {
+    for (const method of ['PUT', 'PATCH', 'DELETE']) {
+      const response = await rest(harper, method, path, { json: { note: run }, auth: users.viewer! });
+      expect([403, 405], `${method} ${path} -> ${response.status} ${response.text}`).toContain(response.status);
+    }
+  });
+
+  it.each([true, false])('MQTT 5 publish (retain %s): refused with a reason code', async (retain) => {
+    const client = await connectMqtt(harper, { credentials: users.viewer!, protocolVersion: 5 });
+    clients.push(client);
+    const code = await client.publishAsync(path.slice(1), json({ note: run }), { qos: 1, retain }).then(
+      () => 0,
+      (error: { code?: number }) => error.code ?? -1,
+    );
+    expect(code).toBeGreaterThanOrEqual(128);
   });
 });
