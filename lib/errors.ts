@@ -23,6 +23,8 @@ export type RefusalCode =
   | 'unsupported_content_type' // a REST body that is not JSON, CBOR, MessagePack or text
   | 'invalid_query' // a malformed replay parameter (startTime, previousCount)
   | 'not_stored' // a non-retained publish to a resource that only takes stored writes
+  | 'method_not_allowed' // a write door (REST method, MQTT publish, WebSocket message) the table has no rules for
+  | 'query_too_broad' // a query or replay that would read more than a request may (lib/query-fix.ts, lib/replay.ts)
   | 'slow_consumer' // a subscriber that fell too far behind was cut off (lib/slow-consumers.ts)
   | 'server_shutting_down'; // the last event of every subscription when Harper stops or restarts
 

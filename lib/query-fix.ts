@@ -5,9 +5,17 @@
  * readings before T1; the same query without `sort` was right).
  *
  * For such queries we let Harper filter without sorting, then sort, offset and limit here. The
- * rows held in memory are those the conditions select (e.g. one sensor's readings in a time range),
- * never the whole table. Queries without that combination go to Harper untouched.
+ * rows held in memory are those the conditions select, so the conditions must be narrow (one
+ * sensor, a time range): a sort has to see every selected row before it can return the first.
+ * At most MAX_SORTED_ROWS are read (issue 13, item 6: `/readings/?time=gt=0&sort(time)&limit(1)`
+ * loaded every reading of the table before sorting); a query selecting more is refused with 400
+ * `query_too_broad`, before anything is sent, telling the client to narrow it. Queries without
+ * that combination go to Harper untouched (Harper sorts by an index and streams).
  */
+import { Refusal } from './errors.js';
+
+/** Rows a sorted query may select (env QUERY_MAX_SORTED_ROWS). */
+export const MAX_SORTED_ROWS = Number(process.env.QUERY_MAX_SORTED_ROWS ?? 10_000);
 
 export interface Condition {
   attribute?: string | string[];
@@ -55,13 +63,48 @@ function compare(a: Record<string, unknown>, b: Record<string, unknown>, sort: S
   return 0;
 }
 
+function tooBroad(attribute: string): Refusal {
+  return new Refusal({
+    error: 'query_too_broad',
+    field: attribute,
+    rule: `a sorted query selects at most ${MAX_SORTED_ROWS} rows`,
+    message: `this query sorts by ${attribute} and selects more than ${MAX_SORTED_ROWS} rows; narrow it (e.g. sensorId=<id> and a ${attribute} range no wider than needed)`,
+  });
+}
+
 /** Runs `search` without sort/offset/limit, then applies them to the filtered rows. */
-export async function* sortedSearch<Row>(query: Query, search: (query: Query) => AsyncIterable<Row>): AsyncIterable<Row> {
+async function sortedRows<Row>(query: Query, search: (query: Query) => AsyncIterable<Row>): Promise<Row[]> {
   const { sort, limit, offset, ...filterOnly } = query;
   const rows: Row[] = [];
-  for await (const row of search(filterOnly)) rows.push(row);
+  // Harper stops reading at this limit: a query selecting too much costs MAX_SORTED_ROWS rows.
+  for await (const row of search({ ...filterOnly, limit: MAX_SORTED_ROWS + 1 })) {
+    if (rows.length === MAX_SORTED_ROWS) throw tooBroad(String(sort?.attribute));
+    rows.push(row);
+  }
   // Harper's record objects expose properties through getters; compare reads them by name.
   rows.sort((a, b) => compare(a as Record<string, unknown>, b as Record<string, unknown>, sort));
   const start = offset ?? 0;
-  yield* rows.slice(start, limit === undefined ? undefined : start + limit);
+  return rows.slice(start, limit === undefined ? undefined : start + limit);
+}
+
+async function* each<Row>(rows: Promise<Row[]>): AsyncIterable<Row> {
+  yield* await rows;
+}
+
+/**
+ * The sorted rows, as an async iterable that is also a promise of one. Harper awaits what a
+ * `search` returns before it answers: the rows are collected (or the query refused) first, so a
+ * refusal is a 400 with its JSON body rather than an error inside a 200 response already sent.
+ */
+export function sortedSearch<Row>(query: Query, search: (query: Query) => AsyncIterable<Row>): AsyncIterable<Row> & PromiseLike<AsyncIterable<Row>> {
+  let rows: Promise<Row[]> | undefined;
+  const collected = () => (rows ??= sortedRows(query, search));
+  return {
+    [Symbol.asyncIterator]: () => each(collected())[Symbol.asyncIterator](),
+    then(onFulfilled, onRejected) {
+      return collected()
+        .then((sorted) => each(Promise.resolve(sorted)))
+        .then(onFulfilled, onRejected);
+    },
+  };
 }

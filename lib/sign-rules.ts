@@ -30,12 +30,33 @@ export const MAX_MESSAGE = 64;
 /** Sign ids follow the sensor id rule (a device named 2FE598 owns signs/2FE598). */
 export const checkSignId = checkSensorId;
 
+/**
+ * Whether `text` has more than `max` characters (code points), read without copying it: a string
+ * longer than 2 * max UTF-16 units has more than max code points whatever it holds, so an
+ * oversize message is refused in O(1) (spreading it into an array cost memory in its size).
+ */
+function codePointsOver(text: string, max: number): boolean {
+  if (text.length <= max) return false;
+  if (text.length > 2 * max) return true;
+  let count = 0;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    // A high surrogate followed by a low one is one character.
+    if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length) {
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) i++;
+    }
+    if (++count > max) return true;
+  }
+  return false;
+}
+
 /** Checks one field's value; scalars from the per-field topics arrive as strings or numbers. */
 export function checkSignField(field: SignField, value: unknown): SignState[SignField] {
   switch (field) {
     case 'message': {
       const rule = `a string of at most ${MAX_MESSAGE} printable characters`;
-      if (typeof value !== 'string' || [...value].length > MAX_MESSAGE || /[\u0000-\u001f\u007f-\u009f]/.test(value)) throw invalidField('message', rule);
+      if (typeof value !== 'string' || codePointsOver(value, MAX_MESSAGE) || /[\u0000-\u001f\u007f-\u009f]/.test(value)) throw invalidField('message', rule);
       return value;
     }
     case 'brightness': {
@@ -96,7 +117,12 @@ export function parseFieldTopic(id: unknown): { signId: string; field: SignField
 export function scalarOf(payload: unknown): unknown {
   if (payload !== null && typeof payload === 'object') {
     const { contentType, data } = payload as { contentType?: unknown; data?: unknown };
-    if (typeof contentType === 'string' && data instanceof Uint8Array) return Buffer.from(data).toString('utf8');
+    if (typeof contentType === 'string' && data instanceof Uint8Array) {
+      // No per-field value is longer than a message (4 bytes per character at most): more bytes
+      // than that are not decoded into a string, and checkSignField refuses them as they are.
+      if (data.length > 4 * MAX_MESSAGE) return payload;
+      return Buffer.from(data.buffer, data.byteOffset, data.length).toString('utf8');
+    }
   }
   return payload;
 }

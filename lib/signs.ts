@@ -120,7 +120,7 @@ export class Signs extends guardedTable(SignsTable, { resource: 'signs', maxIdLe
  * scalar is checked, kept as the field's retained value, fanned out, and applied to signs/<id>.
  */
 // Rights follow the sign a topic belongs to: a device may use its own sign's fields.
-export class LedSign extends guardedTable(FieldsTable, { resource: 'signs', maxIdLength: LIMITS.maxTopicLength, recordOf: signOf }) {
+export class LedSign extends guardedTable(FieldsTable, { resource: 'signs', name: 'led-sign', maxIdLength: LIMITS.maxTopicLength, recordOf: signOf }) {
   async put(data: unknown, target?: RequestTarget) {
     const { signId, field, value } = this.parse(data);
     await super.put(scalarRecord(value), target);

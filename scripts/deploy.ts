@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { builtinModules } from 'node:module';
 import { dataFolder, targetCredentials } from './credentials.js';
-import { COMPONENT_DIR, HARPER_BIN, type AdminCredentials } from './harper-process.js';
+import { COMPONENT_DIR, HARPER_BIN, HARPER_SETTINGS, OPERATIONS_BODY_BYTES, type AdminCredentials } from './harper-process.js';
 import { OperationsClient } from './operations-client.js';
 
 /** What the deployed component consists of, relative to the repository (config.yaml names them). */
@@ -123,10 +123,31 @@ async function waitForJob(client: OperationsClient, id: string, timeoutMs = 120_
   throw new Error(`the restart after the deploy did not finish within ${timeoutMs} ms`);
 }
 
+/**
+ * Harper settings the component relies on, set on the target before the deploy so that the
+ * restart after it applies them (set_configuration takes effect on restart), as `npm start` sets
+ * them (HARPER_SETTINGS in scripts/harper-process.ts): REST bodies cut off at MAX_WIRE_BYTES, and
+ * write prefetching off.
+ * Harper's operations API inherits that limit unless it has one of its own, and this deploy (and
+ * the next) sends the whole package through it: a target without one gets Harper's default,
+ * stated explicitly. Only the target node is configured; with replicated=true, configure the
+ * others the same way (README, Security).
+ */
+async function applyHarperLimits(client: OperationsClient): Promise<void> {
+  const config = await client.call<{ operationsApi?: { network?: { maxRequestBodySize?: unknown } } }>({ operation: 'get_configuration' });
+  const settings: Record<string, unknown> = {
+    http_maxRequestBodySize: HARPER_SETTINGS.http.maxRequestBodySize,
+    storage_prefetchWrites: HARPER_SETTINGS.storage.prefetchWrites,
+  };
+  if (config.operationsApi?.network?.maxRequestBodySize === undefined) settings.operationsApi_network_maxRequestBodySize = OPERATIONS_BODY_BYTES;
+  await client.call({ operation: 'set_configuration', ...settings });
+}
+
 async function deploy(options: DeployOptions): Promise<DeployResult> {
   const stageDir = mkdtempSync(join(tmpdir(), `${options.project}-`));
   try {
     const files = stagePackage(stageDir);
+    await applyHarperLimits(new OperationsClient(options.target, options.admin));
     const args = ['deploy', `target=${options.target}`, `project=${options.project}`, `restart=${options.restart}`, ...(options.replicated ? ['replicated=true'] : [])];
     const { code, output } = await runHarperCli(args, stageDir, options.admin);
     // Harper's CLI prints the answer as YAML and exits 0 even when the operation failed.

@@ -18,6 +18,7 @@ import { createServer, connect } from 'node:net';
 import { basename, dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { MAX_WIRE_BYTES } from '../lib/limits.js';
 
 /** The repository root: the component folder Harper loads (this file runs from scripts/ or dist/scripts/). */
 const parentDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -75,7 +76,7 @@ export interface HarperInstance {
 export const HARPER_BIN = join(COMPONENT_DIR, 'node_modules', 'harperdb', 'bin', 'harperdb.js');
 
 /** A user's own HARPER_SET_CONFIG merged under ours: theirs may add settings, not undo ours. */
-function mergedSetConfig(ours: Record<string, Record<string, unknown>>): string {
+function mergedSetConfig(ours: Readonly<Record<string, Readonly<Record<string, unknown>>>>): string {
   let theirs: Record<string, unknown> = {};
   try {
     theirs = JSON.parse(process.env.HARPER_SET_CONFIG ?? '{}') as Record<string, unknown>;
@@ -89,6 +90,33 @@ function mergedSetConfig(ours: Record<string, Record<string, unknown>>): string 
   }
   return JSON.stringify(merged);
 }
+
+/**
+ * Harper settings the component relies on, for every instance we start and (scripts/deploy.ts)
+ * every instance we deploy to:
+ * - authorizeLocal must be set through the nested config: the HTTP layer reads the string "false"
+ *   from AUTHENTICATION_AUTHORIZELOCAL as true, which would make every local client a super user;
+ * - REST bodies (only those without a Content-Length reach Harper's reader: lib/limits.ts refuses
+ *   the others first) are cut off at MAX_WIRE_BYTES instead of Harper's 10 MB default. Harper 4.7
+ *   has no setting for the size of an MQTT packet or of a WebSocket message: lib/wire-limits.ts
+ *   limits those. The operations API inherits http's limit unless it has its own, and deploys
+ *   send whole packages through it: it keeps Harper's default for it (1 GiB), stated explicitly;
+ * - the studio is switched off: nothing of ours needs it;
+ * - write prefetching is off: it reads the pages of every index entry a write is about to change,
+ *   on the worker thread, which was a fifth of the CPU time of each stored reading (its two index
+ *   entries) and buys nothing while the indexes are in memory (bench/README.md).
+ */
+/** Harper's own default for the operations API's bodies (admin only: deploys, bulk loads). */
+export const OPERATIONS_BODY_BYTES = 1024 * 1024 * 1024;
+
+export const HARPER_SETTINGS = {
+  authentication: { authorizeLocal: false },
+  mqtt: { requireAuthentication: true },
+  http: { maxRequestBodySize: MAX_WIRE_BYTES },
+  operationsApi: { network: { maxRequestBodySize: OPERATIONS_BODY_BYTES } },
+  localStudio: { enabled: false },
+  storage: { prefetchWrites: false },
+} as const;
 
 /**
  * Settings that make every instance we start secure and self-contained. TLS listeners and the
@@ -113,18 +141,7 @@ function harperEnvironment(options: HarperOptions, rootPath: string, home: strin
     REPLICATION_SECUREPORT: env.REPLICATION_SECUREPORT ?? 'null',
     THREADS_COUNT: String(options.threads ?? env.THREADS_COUNT ?? 1),
     LOGGING_STDSTREAMS: 'true',
-    // authorizeLocal must be set through the nested config: the HTTP layer reads the string
-    // "false" from AUTHENTICATION_AUTHORIZELOCAL as true, which would make every local client a
-    // super user. The studio is switched off: nothing of ours needs it. Write prefetching is off:
-    // it reads the pages of every index entry a write is about to change, on the worker thread,
-    // which was a fifth of the CPU time of each stored reading (its two index entries) and buys
-    // nothing while the indexes are in memory (bench/README.md).
-    HARPER_SET_CONFIG: mergedSetConfig({
-      authentication: { authorizeLocal: false },
-      mqtt: { requireAuthentication: true },
-      localStudio: { enabled: false },
-      storage: { prefetchWrites: false },
-    }),
+    HARPER_SET_CONFIG: mergedSetConfig(HARPER_SETTINGS),
   };
 }
 

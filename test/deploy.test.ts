@@ -13,10 +13,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COMPONENT_DIR, freePort, startHarper, type HarperInstance } from '../scripts/harper-process.js';
 import type { HarperEndpoints } from './harness/harper.js';
 import { connectMqtt } from './harness/mqtt.js';
-import { rest } from './harness/rest.js';
+import { basicAuth, rest } from './harness/rest.js';
 import { createUser, operations } from './harness/users.js';
 
 const project = `backbone-${Date.now().toString(36)}`;
+
+interface HarperConfig {
+  http?: { maxRequestBodySize?: number };
+  operationsApi?: { network?: { maxRequestBodySize?: number } };
+}
 let dataDir: string;
 let target: HarperInstance;
 let endpoints: HarperEndpoints;
@@ -53,7 +58,9 @@ beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'backbone-bare-'));
   const ports = { http: await freePort(), mqtt: await freePort(), operations: await freePort() };
   const admin = { username: 'admin', password: randomBytes(16).toString('hex') };
-  target = await startHarper({ dataDir, ports, admin, componentDir: null });
+  // Without the body limit `npm start` sets (HARPER_SETTINGS): the deploy must set it.
+  const unlimited = JSON.stringify({ authentication: { authorizeLocal: false }, mqtt: { requireAuthentication: true } });
+  target = await startHarper({ dataDir, ports, admin, componentDir: null, env: { HARPER_SET_CONFIG: unlimited } });
   endpoints = {
     httpUrl: target.httpUrl,
     wsUrl: `ws://127.0.0.1:${ports.http}`,
@@ -71,8 +78,9 @@ afterAll(async () => {
 });
 
 describe('npm run deploy to a bare Harper', () => {
-  it('the bare instance has none of the component before the deploy', async () => {
+  it('the bare instance has none of the component before the deploy, nor its body limit', async () => {
     expect((await rest(endpoints, 'GET', '/sensors/')).status).toBe(404);
+    expect((await operations(endpoints).call<HarperConfig>({ operation: 'get_configuration' })).http?.maxRequestBodySize).toBeUndefined();
   });
 
   it("deploys with Harper's own deploy and waits for the restart", async () => {
@@ -129,9 +137,30 @@ describe('npm run deploy to a bare Harper', () => {
     for (const asset of ['/dist/app.js', '/vendor/mqtt.min.js', '/styles.css']) expect((await fetch(`${endpoints.httpUrl}${asset}`)).status, asset).toBe(200);
   });
 
+  it("sets Harper's REST body limit on the target, keeping the operations API's: a chunked 1 MB body is refused with 413", async () => {
+    const config = await operations(endpoints).call<HarperConfig>({ operation: 'get_configuration' });
+    expect(config.http?.maxRequestBodySize).toBe(256 * 1024);
+    expect(config.operationsApi?.network?.maxRequestBodySize).toBe(1024 * 1024 * 1024);
+    const chunk = new TextEncoder().encode(`{"location":"lab","temperature":1,"pad":"${'x'.repeat(1024 * 1024)}"}`);
+    const response = await fetch(`${endpoints.httpUrl}/sensors/dep-big`, {
+      method: 'PUT',
+      headers: { authorization: basicAuth(endpoints.admin), 'content-type': 'application/json' },
+      body: new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(chunk);
+          controller.close();
+        },
+      }),
+      duplex: 'half',
+    } as RequestInit);
+    expect(response.status).toBe(413);
+    expect(await response.json()).toMatchObject({ error: 'payload_too_large' });
+  });
+
   it('a refused login is reported with a non-zero exit', async () => {
     const result = await deploy([`project=${project}`], { CLI_TARGET_PASSWORD: 'wrong' });
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/deploy failed: .*Login failed/);
+    // Refused by the first call, which sets Harper's limits (or by Harper's deploy itself).
+    expect(result.stderr).toMatch(/deploy failed: .*Login failed|admin credentials for .* were refused/);
   });
 });

@@ -11,6 +11,8 @@ import type { Alert, Frame } from './types.js';
 const SHOWN = 20;
 /** How far before the list's Date header the stream starts (the header has 1 s resolution). */
 const OVERLAP_MS = 2000;
+/** How far before the list the stream may start at most (well inside the server's replay window). */
+const REPLAY_REACH_MS = 5 * 60_000;
 
 export class AlertsPanel {
   private alerts = new Map<string, Alert>();
@@ -34,7 +36,9 @@ export class AlertsPanel {
       const date = Date.parse(header('date') ?? '');
       if (Number.isFinite(date)) since = date - OVERLAP_MS;
       const newest = Math.max(0, ...(data ?? []).map((alert) => alert.time));
-      if (newest > 0) since = Math.min(since, newest);
+      // Never further back than REPLAY_REACH_MS: the server refuses a table replay that starts
+      // beyond its window (10 minutes by default), and the list above already holds what is older.
+      if (newest > 0) since = Math.max(Math.min(since, newest), since - REPLAY_REACH_MS);
     } catch (error) {
       setText(this.summary, `Could not load alerts: ${describeError(error)}`);
     }
