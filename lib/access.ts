@@ -86,17 +86,27 @@ export async function deviceOwns(user: User, kind: GrantKind, id: string): Promi
 }
 
 /**
- * The decision for one record (`id`) or for the whole table / a wildcard (`id` null). Undefined
- * for users whose role we do not define: the caller defers to Harper's own table permissions.
+ * The decision when it needs no look-up (every role's table-wide rights, and a device acting for
+ * its own name); undefined when it does (a device's grants) or the role is not ours.
  */
-export async function may(user: User | undefined, resource: Resource, action: Action, id: string | null): Promise<boolean | undefined> {
+export function decidedNow(user: User | undefined, resource: Resource, action: Action, id: string | null): boolean | undefined {
   if (!user) return false;
   const role = roleOf(user);
   if (!role) return undefined;
   const scope = POLICIES[resource][role][action];
   if (scope === 'all') return true;
   if (scope === 'none' || id === null) return false;
-  return deviceOwns(user, resource === 'sensors' ? 'sensors' : 'signs', id);
+  return id === user.username ? true : undefined;
+}
+
+/**
+ * The decision for one record (`id`) or for the whole table / a wildcard (`id` null). Undefined
+ * for users whose role we do not define: the caller defers to Harper's own table permissions.
+ */
+export async function may(user: User | undefined, resource: Resource, action: Action, id: string | null): Promise<boolean | undefined> {
+  const now = decidedNow(user, resource, action, id);
+  if (now !== undefined || !user || roleOf(user) === undefined) return now;
+  return deviceOwns(user, resource === 'sensors' ? 'sensors' : 'signs', id!);
 }
 
 export function deniedMessage(user: User | undefined, action: Action, what: string): string {

@@ -37,8 +37,8 @@ import { transaction, type HarperContext } from './harper-types.js';
 /** Writes committed together in one transaction, at most. */
 const MAX_BATCH = Number(process.env.GROUP_COMMIT_MAX_BATCH ?? 40);
 
-/** What a batch's transaction writes for each of its writes (state, history, alerts, ...). */
-export type StoreFunction<Stored> = (record: Stored, context: HarperContext) => Promise<void> | void;
+/** What a batch's transaction writes for each of its writes (a promise, or not, when it is done). */
+export type StoreFunction<Stored> = (record: Stored, context: HarperContext) => unknown;
 /** Builds the record to store, in the batch's transaction; a throw refuses this write alone. */
 export type Prepare<Stored> = (context: HarperContext) => Stored | Promise<Stored>;
 
@@ -61,6 +61,8 @@ export interface Reservation<Stored> {
   readonly key: string;
   readonly filled: boolean;
 }
+
+const isThenable = (value: unknown): value is PromiseLike<unknown> => typeof (value as { then?: unknown } | null)?.then === 'function';
 
 export class GroupCommit<Stored> {
   /** Per record, its writes not yet in a batch, in arrival order. */
@@ -201,8 +203,11 @@ export class GroupCommit<Stored> {
   private async prepareAll(batch: Slot<Stored>[], store: StoreFunction<Stored>, context: HarperContext, records: (Stored | undefined)[], refused: unknown[]): Promise<void> {
     for (const [i, slot] of batch.entries()) {
       try {
-        const record = await slot.prepare!(context);
-        await store(record, context);
+        // Awaited only when there is something to wait for: most writes are synchronous here.
+        const prepared = slot.prepare!(context);
+        const record = isThenable(prepared) ? await prepared : (prepared as Stored);
+        const stored = store(record, context);
+        if (isThenable(stored)) await stored;
         records[i] = record;
       } catch (error) {
         refused[i] = error;
@@ -214,7 +219,8 @@ export class GroupCommit<Stored> {
     for (const [i, record] of records.entries()) {
       if (record === undefined) continue;
       try {
-        await store(record, context);
+        const stored = store(record, context);
+        if (isThenable(stored)) await stored;
       } catch (error) {
         records[i] = undefined;
         refused[i] = error;

@@ -67,6 +67,15 @@ async function load(): Promise<Map<string, AlertRule[]>> {
   return bySensor;
 }
 
+/**
+ * True when this thread knows, without reading anything, that no rule covers the sensor (the
+ * cache is loaded and live): the write path then skips evaluation altogether.
+ */
+export function noRulesFor(sensorId: string): boolean {
+  if (!cached) return false;
+  return !cached.has(sensorId) && !cached.has('*');
+}
+
 /** The rules that cover a sensor: its own, then those for every sensor ("*"). */
 export async function rulesFor(sensorId: string): Promise<AlertRule[]> {
   if (!watching) void watch();
