@@ -47,6 +47,8 @@ export interface Result {
   p99: number;
   max: number;
   rssMb?: number;
+  /** The server's CPU time (all its processes and threads) per message delivered, µs. */
+  cpuUsPerMsg?: number;
   error?: string;
 }
 
@@ -105,6 +107,7 @@ export function summarise(results: Result[], scs: Scenario[]): Summary[] {
       p99: of((r) => r.p99),
       max: of((r) => r.max),
       ...(ok.some((r) => r.rssMb !== undefined) ? { rssMb: of((r) => r.rssMb ?? NaN) } : {}),
+      cpuUsPerMsg: of((r) => r.cpuUsPerMsg ?? NaN),
       ...(ok.length < runs.length ? { error: `${runs.length - ok.length} of ${runs.length} rounds failed` } : {}),
       rounds: ok.length,
       spread: [Math.min(...judged), Math.max(...judged)],
@@ -127,14 +130,14 @@ function pad(cells: string[], widths: number[]): string {
 const reference = (rows: Summary[], scenario: string) => rows.find((r) => r.system === 'component' && r.threads === 1 && r.scenario === scenario && r.rounds > 0);
 
 export function table(rows: Summary[], scs: Scenario[]): string {
-  const header = ['scenario', 'system', 'sent', 'delivered', 'lost', 'dup', 'msg/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'RSS MB', 'spread', 'vs (c)'];
+  const header = ['scenario', 'system', 'sent', 'delivered', 'lost', 'dup', 'msg/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'RSS MB', 'CPU µs/msg', 'spread', 'vs (c)'];
   const lines: string[][] = [];
   for (const sc of scs) {
     const c = reference(rows, sc.key);
     for (const r of rows.filter((row) => row.scenario === sc.key)) {
       const label = variantLabel(r.system, r.threads);
       if (r.rounds === 0) {
-        lines.push([sc.key, label, r.error ?? 'failed', '', '', '', '', '', '', '', '', '', '', '']);
+        lines.push([sc.key, label, r.error ?? 'failed', '', '', '', '', '', '', '', '', '', '', '', '']);
         continue;
       }
       // Ratios against (c): throughput for max-rate scenarios (higher is better), p99 for fixed
@@ -154,6 +157,7 @@ export function table(rows: Summary[], scs: Scenario[]): string {
         fmt(r.p99, 2),
         fmt(r.max, 2),
         fmt(r.rssMb, 0),
+        fmt(r.cpuUsPerMsg, 0),
         spread,
         ratio,
       ]);

@@ -167,6 +167,19 @@ function rssKb(pid: number): number {
   }
 }
 
+/** CPU time (ms) a process has used, user and system, from /proc/<pid>/stat. */
+function cpuMs(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after "pid (comm) ".
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+/** Linux's clock ticks per second for /proc times (USER_HZ, 100 on every common platform). */
+const CLOCK_TICKS = 100;
+
 async function startSystem(key: SystemKey, workDir: string, threads: number, profileDir?: string): Promise<RunningSystem> {
   if (key === 'mosquitto') {
     const { child, port } = await startMosquitto(workDir);
@@ -566,6 +579,8 @@ async function runScenario(system: RunningSystem, sc: Scenario, base: number, la
     const totalUnique = (): number => subs.totalUnique();
     const expected = sc.count * sc.subscribers;
     const start = now();
+    const serverCpu = () => system.pids().reduce((n, pid) => n + cpuMs(pid), 0);
+    const cpuAtStart = serverCpu();
     let lastProgress = Date.now();
     let lastCount = 0;
 
@@ -633,6 +648,8 @@ async function runScenario(system: RunningSystem, sc: Scenario, base: number, la
       p99: percentile(latencies, 99),
       max: latencies.length ? latencies[latencies.length - 1] : NaN,
       ...(sc.rss ? { rssMb: rssMax / 1024 } : {}),
+      // Server CPU per message delivered: robust to other load on the machine, unlike time.
+      cpuUsPerMsg: unique > 0 ? ((serverCpu() - cpuAtStart) * 1000) / unique : NaN,
     };
   } finally {
     if (rssTimer) clearInterval(rssTimer);
@@ -764,7 +781,7 @@ async function main(): Promise<number> {
             }
             results.push(r);
             say(
-              `${label}: ${fmt(r.throughput, 0)} msg/s, p50 ${fmt(r.p50, 2)} p99 ${fmt(r.p99, 2)} ms, lost ${r.lost}, dup ${r.duplicates}` +
+              `${label}: ${fmt(r.throughput, 0)} msg/s, p50 ${fmt(r.p50, 2)} p99 ${fmt(r.p99, 2)} ms, lost ${r.lost}, dup ${r.duplicates}, server CPU ${fmt(r.cpuUsPerMsg, 0)} µs/msg` +
                 (r.rssMb !== undefined ? `, RSS ${fmt(r.rssMb, 0)} MB` : ''),
             );
           } catch (error) {
