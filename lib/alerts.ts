@@ -1,7 +1,8 @@
 /**
  * Rules and alerts inside the runtime. Every accepted, stored reading is evaluated in the write
- * path, within the same transaction (never from a subscription, which may coalesce bursts): when a
- * rule that covers the sensor changes state (`firing` or `resolved`), an alert record
+ * path, in the transaction that appends its reading (never from a subscription, which may
+ * coalesce bursts): when a rule that covers the sensor changes state (`firing` or `resolved`),
+ * an alert record
  * `alerts/<ruleId>/<sensorId>/<µs>` is appended, and that record is the event `alerts/#`
  * subscribers receive.
  *
@@ -33,8 +34,9 @@ const RulesTable = tables.rules as unknown as InstanceBoundTableClass<AlertRule>
 const AlertsTable = tables.alerts as unknown as InstanceBoundTableClass<AlertRecord>;
 
 /**
- * The latest decision per rule and sensor made by this thread. Writes of one sensor are queued
- * (lib/serial.ts), but a committed write is not always visible to the next transaction's reads at
+ * The latest decision per rule and sensor made by this thread. Writes of one sensor are evaluated
+ * in arrival order (lib/group-commit.ts), but the next write of a sensor may be evaluated before
+ * the previous one's batch has committed, and a committed write is not always visible to reads at
  * once; the decision made here is. The newer of the two (by reading time) wins, so a decision made
  * on another thread or node later still counts.
  */

@@ -1,7 +1,8 @@
 /**
- * The `readings` history: one reading per accepted, stored sensor write, appended in the same
- * transaction as the state update (so none can be missed, and none exists without its state).
- * Non-retained MQTT publishes are ephemeral by design and leave no reading.
+ * The `readings` history: one reading per accepted, stored sensor write, committed by the group
+ * commit just ahead of the state update (lib/sensors.ts), so none can be missed and each belongs
+ * to an acknowledged write. Non-retained MQTT publishes are ephemeral by design and leave no
+ * reading.
  */
 import { tables } from 'harperdb';
 import { writer } from './clock.js';
