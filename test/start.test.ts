@@ -27,8 +27,8 @@ interface Started {
 }
 
 /** Runs the start script and resolves once it has printed its summary. */
-async function npmStart(args: string[] = []): Promise<Started> {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env, DATA_DIR: dataDir };
+async function npmStart(args: string[] = [], extraEnv: Record<string, string> = {}): Promise<Started> {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env, ...extraEnv, DATA_DIR: dataDir };
   delete childEnv.HDB_ADMIN_USERNAME;
   delete childEnv.HDB_ADMIN_PASSWORD;
   const child = spawn(process.execPath, [join(COMPONENT_DIR, 'dist', 'scripts', 'start.js'), ...args], { env: childEnv });
@@ -139,6 +139,30 @@ describe('npm start', () => {
       mqtt.end(true);
     } finally {
       if (!stopped) expect(await ctrlC(started)).toBe(0);
+    }
+  });
+
+  it('never passes AUTHENTICATION_AUTHORIZELOCAL, DEV_MODE or other weakening variables to Harper, and says so once', async () => {
+    // Harper 4.7.29 reads any non-empty AUTHENTICATION_AUTHORIZELOCAL ("false" included) or
+    // DEV_MODE as "every local client is a super user"; a careful operator might set the first.
+    const started = await npmStart(['--no-demo'], { AUTHENTICATION_AUTHORIZELOCAL: 'false', DEV_MODE: 'true', THREADS_DEBUG: 'true' });
+    try {
+      const notices = started.output().split('\n').filter((line) => line.startsWith('Not passed to Harper'));
+      expect(notices).toEqual(['Not passed to Harper (it would weaken authentication; authorizeLocal stays off): AUTHENTICATION_AUTHORIZELOCAL, DEV_MODE, THREADS_DEBUG']);
+      const harper = endpoints(password);
+      expect((await rest(harper, 'GET', '/sensors/', { auth: null })).status).toBe(401);
+      expect((await rest(harper, 'GET', '/sensors/start-1', { auth: null })).status).toBe(401);
+      const anonymous = await fetch(harper.operationsUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ operation: 'list_users' }) });
+      expect(anonymous.status).toBe(401);
+      expect(await anonymous.text()).not.toContain('"username":"admin"');
+      await expect(connectMqtt(harper, { credentials: null })).rejects.toThrow(/Not authorized|Bad user ?name or password/i);
+      // The admin still works, and the operations API no longer answers foreign origins with CORS.
+      expect((await rest(harper, 'GET', '/sensors/start-1')).status).toBe(200);
+      const preflight = await fetch(harper.operationsUrl, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
+      await preflight.arrayBuffer();
+      expect(preflight.headers.get('access-control-allow-origin')).toBeNull();
+    } finally {
+      expect(await ctrlC(started)).toBe(0);
     }
   });
 
