@@ -4,6 +4,7 @@
  * The tables themselves are declared in schema.graphql.
  */
 import './lib/mqtt-events.js';
+import './lib/http-guard.js';
 export { Sensors as sensors } from './lib/sensors.js';
 export { Readings as readings } from './lib/history.js';
 export { Rules as rules, Alerts as alerts } from './lib/alerts.js';
