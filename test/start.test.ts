@@ -5,7 +5,7 @@
  * with its own data folder and free ports.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -50,6 +50,11 @@ async function ctrlC(started: Started): Promise<number | null> {
   return exited;
 }
 
+/** The direct children of a process (Linux). */
+function childPids(pid: number): number[] {
+  return readdirSync(`/proc/${pid}/task`).flatMap((task) => readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
+}
+
 function endpoints(password: string): HarperEndpoints {
   return {
     httpUrl: `http://127.0.0.1:${env.HTTP_PORT}`,
@@ -86,10 +91,20 @@ describe('npm start', () => {
       expect((await rest(harper, 'PUT', '/sensors/start-1', { json: { location: 'first run', temperature: 5 } })).status).toBe(204);
       // The demo devices are alive: the fleet's sensors publish, the sign device reported in.
       expect(started.output()).toContain('Demo devices: sensors demo-1');
+      let demoProcesses = 0;
       const demo = await mqttSubscriber(harper, 'sensors/demo-1');
       await demo.inbox.waitFor((item) => item.topic === 'sensors/demo-1', 10_000, 'a demo reading');
       await demo.close();
       expect(statSync(join(dataDir, 'demo-devices.json')).mode & 0o777).toBe(0o600);
+      // The demo devices got only their own connection settings, nothing of the launcher's environment.
+      for (const pid of childPids(started.child.pid!)) {
+        const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+        if (!/sensor-fleet|sign-device/.test(command)) continue;
+        const names = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter(Boolean).map((entry) => entry.split('=')[0]);
+        expect(names.sort(), command).toEqual(['DEVICE_PASSWORD', 'DEVICE_URL', 'DEVICE_USERNAME']);
+        demoProcesses++;
+      }
+      expect(demoProcesses).toBe(2);
       const mqtt = await connectMqtt(harper);
       await mqtt.endAsync();
 
