@@ -6,7 +6,9 @@
  * (unspecified error: Harper uses it for every refused publish) in their PUBACK.
  */
 import { logger, server } from 'harperdb';
+import { roleOf } from './access.js';
 import { isRefusal } from './errors.js';
+import type { User } from './harper-types.js';
 
 interface MqttSession {
   sessionId?: string;
@@ -19,8 +21,41 @@ interface MqttPacket {
 interface MqttEvents {
   on(event: 'error', listener: (error: unknown, socket: unknown, packet?: MqttPacket, session?: MqttSession) => void): void;
 }
+interface ConnectPacket {
+  clientId?: string;
+  protocolVersion?: number;
+}
+interface MqttServer {
+  events?: MqttEvents;
+  /** Called by Harper (synchronously) for every CONNECT once the user is known; a throw refuses it. */
+  authorizeClient?: (packet: ConnectPacket, user: User | undefined) => void;
+}
 
-const events = (server as unknown as { mqtt?: { events?: MqttEvents } }).mqtt?.events;
+const mqtt = (server as unknown as { mqtt?: MqttServer }).mqtt;
+const events = mqtt?.events;
+
+/**
+ * Harper keeps a durable MQTT session (its subscriptions and position) under the client id alone,
+ * whoever connects: a client that reuses another's id with clean=false takes its session over, and
+ * with clean=true deletes it. Devices are the clients we trust least, so a device user may only use
+ * its own name as client id, or `<name>.<anything>` (device names cannot contain a dot, so one
+ * device's ids never fall under another's name); an empty id (clean session, nothing to take over)
+ * stays allowed. Others are refused with CONNACK 135 (MQTT 5) / 5 (3.1.1): not authorized.
+ * Viewers, operators and the admin are not bound (the dashboard uses random ids).
+ */
+export function deviceMayUseClientId(username: string, clientId: string): boolean {
+  return clientId === '' || clientId === username || clientId.startsWith(`${username}.`);
+}
+
+if (mqtt) {
+  mqtt.authorizeClient = (packet, user) => {
+    if (!user || roleOf(user) !== 'device') return;
+    const clientId = packet.clientId ?? '';
+    if (deviceMayUseClientId(user.username, clientId)) return;
+    logger.warn?.(`MQTT CONNECT refused: device "${user.username}" may not use client id "${clientId}" (only "${user.username}" or "${user.username}.<suffix>")`);
+    throw Object.assign(new Error(`client id "${clientId}" does not belong to device "${user.username}"`), { code: packet.protocolVersion === 5 ? 135 : 5 });
+  };
+}
 events?.on('error', (error, _socket, packet, session) => {
   if (packet?.cmd !== 'publish') return;
   const status = (error as { statusCode?: number } | undefined)?.statusCode;
