@@ -1,9 +1,11 @@
 /**
  * Smaller holes from the security review (issue 13, item 8): a device taking over another
- * client's durable MQTT session by reusing its client id.
+ * client's durable MQTT session by reusing its client id, and spreadsheet formulas reaching the
+ * CSV export through device-chosen text.
  */
 import mqtt, { type IConnackPacket } from 'mqtt';
 import { describe, expect, inject, it } from 'vitest';
+import { rest } from './harness/rest.js';
 import { createUser } from './harness/users.js';
 import type { AdminCredentials } from '../scripts/harper-process.js';
 
@@ -67,5 +69,30 @@ describe('MQTT client ids of device users are bound to their name', () => {
     const free = await connectAs(viewer, `dashboard-${run}`);
     expect(free.connack?.reasonCode ?? 0).toBe(0);
     await free.client.endAsync();
+  });
+});
+
+describe('CSV export', () => {
+  it('neutralises text that a spreadsheet would run as a formula (=, +, -, @), in CSV only', async () => {
+    const cases = ['=HYPERLINK("http://evil.example","x")', '+1+1', '-2+3', '@SUM(A1)', 'plain lab'];
+    const ids = cases.map((_, i) => `${run}-csv-${i}`);
+    for (const [i, location] of cases.entries()) {
+      expect((await rest(harper, 'PUT', `/sensors/${ids[i]}`, { json: { location, temperature: -4.5 } })).status).toBe(204);
+    }
+    // One record (Harper's single-record serializer) and a query (its streaming one).
+    const one = await rest(harper, 'GET', `/sensors/${ids[0]}`, { headers: { accept: 'text/csv' } });
+    expect(one.status).toBe(200);
+    expect(one.text).toContain(`"'=HYPERLINK(""http://evil.example"",""x"")"`);
+    for (const [i, location] of cases.entries()) {
+      const csv = await rest(harper, 'GET', `/readings/?sensorId=${ids[i]}&select(sensorId,location,temperature)`, { headers: { accept: 'text/csv' } });
+      expect(csv.status).toBe(200);
+      const cell = csv.text.split('\n')[1].split(',')[1];
+      const expected = i < 4 ? `"'${location.replace(/"/g, '""')}"` : `"${location}"`;
+      expect(cell === expected || csv.text.split('\n')[1].includes(expected), csv.text).toBe(true);
+      expect(csv.text.split('\n')[1]).toContain('-4.5'); // numbers untouched
+      // JSON carries the value exactly as stored.
+      const json = await rest<{ location: string }[]>(harper, 'GET', `/readings/?sensorId=${ids[i]}`);
+      expect(json.body[0].location).toBe(location);
+    }
   });
 });
