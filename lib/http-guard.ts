@@ -52,7 +52,7 @@ type Next = (request: HarperRequest) => Promise<HarperResponse | undefined> | Ha
 type UpgradeNext = (request: IncomingMessage, socket: Duplex, head: Buffer) => unknown;
 
 interface HarperServer {
-  http(listener: (request: HarperRequest, next: Next) => unknown, options?: { runFirst?: boolean }): unknown;
+  http(listener: (request: HarperRequest, next: Next) => unknown, options?: { runFirst?: boolean; port?: number }): unknown;
   upgrade(listener: (request: IncomingMessage, socket: Duplex, head: Buffer, next: UpgradeNext) => unknown, options?: { runFirst?: boolean }): unknown;
 }
 
@@ -197,4 +197,12 @@ function guardUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer, ne
 
 const harperServer = server as unknown as HarperServer;
 harperServer.http(guardRequest, { runFirst: true });
+// The operations API honours the same session cookie (cookies are not bound to a port), so it gets
+// the same guard. Its ports are known here only from the environment npm start and the test
+// harness set (Harper exposes no configuration to components); on an instance configured by file
+// alone the operations API keeps Harper's behaviour (see the README).
+for (const name of ['OPERATIONSAPI_NETWORK_PORT', 'OPERATIONSAPI_NETWORK_SECUREPORT']) {
+  const port = Number(process.env[name]);
+  if (Number.isInteger(port) && port > 0) harperServer.http(guardRequest, { runFirst: true, port });
+}
 harperServer.upgrade(guardUpgrade, { runFirst: true });

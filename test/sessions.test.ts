@@ -236,6 +236,21 @@ describe('a signed-in browser cannot be used from another origin', () => {
     expect(foreignLogin.headers.get('set-cookie')).toBeNull();
   });
 
+  it('the operations API, which honours the same cookie, refuses it from another origin', async () => {
+    const operator = await createUser(harper, 'operator', `${run}-ops`);
+    const session = await login(operator);
+    const call = (headers: Record<string, string>) =>
+      fetch(harper.operationsUrl, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ operation: 'user_info' }) });
+    // Harper looks the cookie up under the name the Origin gives (else the Host: another port, so
+    // another name), so only a request naming the dashboard's origin, or a look-alike of it, can
+    // carry the dashboard's session to the operations API: both are foreign to it.
+    for (const origin of [ownOrigin, `http://${host.replace('.', '-')}`]) {
+      const response = await call({ cookie: session.cookie, origin });
+      expect(response.status, origin).toBe(403);
+      await response.arrayBuffer();
+    }
+  });
+
   it('no page of ours may be framed: frame-ancestors none and X-Frame-Options DENY, the dashboard included', async () => {
     for (const path of ['/', '/index.html', '/login']) {
       const response = await rest(harper, 'GET', path, { auth: null });
