@@ -92,11 +92,11 @@ function hasSessionCookie(cookie: string | undefined): boolean {
   return cookie !== undefined && cookie.includes('hdb-session=');
 }
 
-function setHeader(response: HarperResponse, name: string, value: string): void {
+function setHeader(response: HarperResponse, name: string, value: string | string[]): void {
   const headers = response.headers;
-  if (!headers) response.headers = { [name]: value };
+  if (!headers) response.headers = { [name]: value } as Record<string, string>;
   else if (typeof headers.set === 'function') (headers as HeaderBag).set(name, value);
-  else (headers as Record<string, string>)[name] = value;
+  else (headers as Record<string, string | string[]>)[name] = value;
 }
 
 function getHeader(response: HarperResponse, name: string): string | string[] | undefined {
@@ -171,7 +171,8 @@ async function guardRequest(request: HarperRequest, next: Next): Promise<HarperR
   if (request.method === 'POST' && request.pathname === '/logout' && (response.status ?? 200) < 400) clearCookie = sessionCookieName(origin ?? host);
   const setCookie = getHeader(response, 'set-cookie');
   if (setCookie !== undefined) {
-    setHeader(response, 'Set-Cookie', Array.isArray(setCookie) ? setCookie.map(tightenCookie).join(', ') : tightenCookie(setCookie));
+    // Several cookies stay several headers (a comma cannot join them: Expires contains one).
+    setHeader(response, 'Set-Cookie', Array.isArray(setCookie) ? setCookie.map(tightenCookie) : tightenCookie(setCookie));
   } else if (refreshCookie) {
     setHeader(response, 'Set-Cookie', refreshCookie);
   } else if (clearCookie) {
