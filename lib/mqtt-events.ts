@@ -5,7 +5,7 @@
  * can find the misbehaving device. MQTT 5 clients additionally receive reason code 128
  * (unspecified error: Harper uses it for every refused publish) in their PUBACK.
  */
-import { logger, server } from 'harperdb';
+import { logger, server, tables } from 'harperdb';
 import { roleOf } from './access.js';
 import { isRefusal } from './errors.js';
 import type { User } from './harper-types.js';
@@ -37,25 +37,49 @@ const events = mqtt?.events;
 /**
  * Harper keeps a durable MQTT session (its subscriptions and position) under the client id alone,
  * whoever connects: a client that reuses another's id with clean=false takes its session over, and
- * with clean=true deletes it. Devices are the clients we trust least, so a device user may only use
- * its own name as client id, or `<name>.<anything>` (device names cannot contain a dot, so one
- * device's ids never fall under another's name); an empty id (clean session, nothing to take over)
- * stays allowed. Others are refused with CONNACK 135 (MQTT 5) / 5 (3.1.1): not authorized.
- * Viewers, operators and the admin are not bound (the dashboard uses random ids).
+ * with clean=true deletes it. So client ids are bound to device names:
+ * - a device user may only use its own name as client id, or `<name>.<anything>` (device names
+ *   cannot contain a dot, so one device's ids never fall under another's name); an empty id (a
+ *   clean session: nothing to take over) stays allowed;
+ * - viewers and operators may use any id except a device's (`<device>` or `<device>.<...>`, for
+ *   every device with a grants record, which the users CLI writes for each device);
+ * - the admin is not bound.
+ * Others are refused with CONNACK 135 (MQTT 5) / 5 (3.1.1): not authorized. Harper calls this hook
+ * synchronously, so the device lookup reads the grants table's store synchronously (one read per
+ * CONNECT).
  */
 export function deviceMayUseClientId(username: string, clientId: string): boolean {
   return clientId === '' || clientId === username || clientId.startsWith(`${username}.`);
 }
 
+interface SyncStore {
+  get(id: string): unknown;
+}
+const grantsStore = (tables.devices as unknown as { primaryStore?: SyncStore } | undefined)?.primaryStore;
+
+function isDeviceName(name: string): boolean {
+  return name !== '' && grantsStore?.get(name) != null;
+}
+
+function refuse(packet: ConnectPacket, message: string): never {
+  logger.warn?.(`MQTT CONNECT refused: ${message}`);
+  throw Object.assign(new Error(message), { code: packet.protocolVersion === 5 ? 135 : 5 });
+}
+
 if (mqtt) {
   mqtt.authorizeClient = (packet, user) => {
-    if (!user || roleOf(user) !== 'device') return;
+    const role = roleOf(user);
+    if (!user || role === 'admin') return;
     const clientId = packet.clientId ?? '';
-    if (deviceMayUseClientId(user.username, clientId)) return;
-    logger.warn?.(`MQTT CONNECT refused: device "${user.username}" may not use client id "${clientId}" (only "${user.username}" or "${user.username}.<suffix>")`);
-    throw Object.assign(new Error(`client id "${clientId}" does not belong to device "${user.username}"`), { code: packet.protocolVersion === 5 ? 135 : 5 });
+    if (role === 'device') {
+      if (!deviceMayUseClientId(user.username, clientId)) refuse(packet, `device "${user.username}" may not use client id "${clientId}" (only "${user.username}" or "${user.username}.<suffix>")`);
+      return;
+    }
+    const owner = clientId.split('.')[0];
+    if (owner !== user.username && isDeviceName(owner)) refuse(packet, `user "${user.username}" may not use client id "${clientId}": it belongs to device "${owner}"`);
   };
 }
+
 events?.on('error', (error, _socket, packet, session) => {
   if (packet?.cmd !== 'publish') return;
   const status = (error as { statusCode?: number } | undefined)?.statusCode;

@@ -64,11 +64,19 @@ describe('MQTT client ids of device users are bound to their name', () => {
     await back.client.endAsync();
   });
 
-  it('viewers, operators and the admin keep free client ids (the dashboard uses random ones)', async () => {
-    const viewer = await createUser(harper, 'viewer', `${run}-viewer`);
-    const free = await connectAs(viewer, `dashboard-${run}`);
-    expect(free.connack?.reasonCode ?? 0).toBe(0);
-    await free.client.endAsync();
+  it('viewers and operators may use any client id but a device\'s; the admin any', async () => {
+    const device = await createUser(harper, 'device', `${run}-owned`);
+    for (const role of ['viewer', 'operator'] as const) {
+      const user = await createUser(harper, role, `${run}-${role}`);
+      const free = await connectAs(user, `dashboard-${run}`);
+      expect(free.connack?.reasonCode ?? 0).toBe(0);
+      await free.client.endAsync();
+      expect((await connectAs(user, device.username)).refused).toBe(135);
+      expect((await connectAs(user, `${device.username}.uplink`, { protocolVersion: 4 })).refused).toBe(5);
+    }
+    const admin = await connectAs(harper.admin, device.username);
+    expect(admin.connack?.reasonCode ?? 0).toBe(0);
+    await admin.client.endAsync();
   });
 });
 
