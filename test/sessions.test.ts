@@ -96,6 +96,33 @@ describe('sessions end', () => {
     await login({ username: user.username, password: `${user.password}-new` });
   });
 
+  it('(pinned, not fixed) a stream opened before its session ended keeps running until it closes', async () => {
+    // The guard checks a session when a request or connection starts; Harper keeps the user of an
+    // open SSE stream (and WebSocket, MQTT over WebSocket) for the stream's lifetime. The README says so.
+    const user = await createUser(harper, 'viewer', `${run}-open-stream`);
+    const session = await login(user);
+    const sensor = `${run}-open-stream`;
+    expect((await rest(harper, 'PUT', `/sensors/${sensor}`, { json: { location: 'before', temperature: 1 } })).status).toBe(204);
+    const controller = new AbortController();
+    const response = await fetch(`${harper.httpUrl}/sensors/${sensor}`, { headers: { accept: 'text/event-stream', cookie: session.cookie }, signal: controller.signal });
+    expect(response.status).toBe(200);
+    const reader = response.body!.getReader();
+    let text = '';
+    const until = async (pattern: string) => {
+      while (!text.includes(pattern)) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`stream ended before ${pattern}: ${text}`);
+        text += Buffer.from(value).toString();
+      }
+    };
+    await until('before');
+    await operations(harper).alterUser(user.username, { password: `${user.password}-new` });
+    expect((await whoAmI(session.cookie)).status).toBe(401);
+    expect((await rest(harper, 'PUT', `/sensors/${sensor}`, { json: { location: 'after', temperature: 2 } })).status).toBe(204);
+    await until('after');
+    controller.abort();
+  });
+
   it('removing a user ends its sessions, and re-adding the name (same password even) does not revive them', async () => {
     const user = await createUser(harper, 'operator', `${run}-removed`);
     const before = await login(user);
