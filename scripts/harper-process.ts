@@ -75,10 +75,11 @@ export interface HarperInstance {
 export const HARPER_BIN = join(COMPONENT_DIR, 'node_modules', 'harperdb', 'bin', 'harperdb.js');
 
 /**
- * Environment variables that would weaken authentication if Harper saw them. Harper 4.7.29 reads
- * AUTHENTICATION_AUTHORIZELOCAL and DEV_MODE from the environment before its configuration and
- * treats ANY non-empty string as true ("false" included), which makes every local client a super
- * user on REST, the operations API and MQTT; DEFAULTS_MODE=dev installs with that default; the other
+ * Environment variables that would weaken authentication if Harper saw them. Harper 4.7.29's HTTP
+ * layer reads AUTHENTICATION_AUTHORIZELOCAL before its configuration and treats ANY non-empty
+ * string as true ("false" included), which makes every local client a super user on REST and the
+ * operations API; DEV_MODE does the same where the configuration leaves authorizeLocal unset (and
+ * opens a Node inspector on 9229); DEFAULTS_MODE=dev installs with dev defaults; the other
  * AUTHENTICATION_* keys, MQTT_REQUIREAUTHENTICATION and the operations API's CORS keys change who is
  * trusted or from where; THREADS_DEBUG* and an --inspect in NODE_OPTIONS open a Node inspector,
  * which is code execution for anyone who reaches its port. The settings we want are set through
