@@ -136,11 +136,11 @@ describe('sessions end', () => {
   });
 });
 
-describe('sessions expire when idle (SESSION_IDLE_TIMEOUT; 12 h by default, see the cookie test above)', () => {
+describe('a Harper with SESSION_IDLE_TIMEOUT=3s and ALLOWED_ORIGINS (12 h and none by default)', () => {
   let short: TestHarper;
   beforeAll(async () => {
     // A Harper of its own with a 3 s timeout: waiting for time to pass is what is tested here.
-    short = await startTestHarper({ env: { SESSION_IDLE_TIMEOUT: '3s' } });
+    short = await startTestHarper({ env: { SESSION_IDLE_TIMEOUT: '3s', ALLOWED_ORIGINS: 'https://dash.example.com, https://ops.example.com/' } });
   });
   afterAll(() => short?.dispose());
 
@@ -164,6 +164,21 @@ describe('sessions expire when idle (SESSION_IDLE_TIMEOUT; 12 h by default, see 
     expect(stale.status).toBe(401);
     expect(stale.headers.get('set-cookie')).toMatch(/Expires=Thu, 01 Jan 1970/);
     expect((await rest(target, 'GET', '/sensors/', { auth: null, headers: { cookie: idle.cookie } })).status).toBe(401);
+  });
+
+  it('a page on an origin in ALLOWED_ORIGINS may sign in and use its session; others still may not', async () => {
+    const target = short.endpoints;
+    const user = await createUser(target, 'operator', `${run}-allowed`);
+    const origin = 'https://dash.example.com';
+    const response = await rest(target, 'POST', '/login', { auth: null, json: user, headers: { origin } });
+    expect(response.status).toBe(200);
+    // Harper names the cookie after the page's origin.
+    const cookie = (response.headers.get('set-cookie') ?? '').split(';')[0];
+    expect(cookie).toMatch(/^dash_example\.com-hdb-session=/);
+    expect((await whoAmI(cookie, { origin }, target)).body).toMatchObject({ username: user.username });
+    expect((await rest(target, 'PATCH', `/signs/${run}-allowed`, { auth: null, json: { message: 'allowed' }, headers: { cookie, origin } })).status).toBe(204);
+    expect((await whoAmI(cookie, { origin: 'https://ops.example.com' }, target)).status).toBe(401); // allowed, but not its cookie
+    expect((await whoAmI(cookie, { origin: 'https://dash-example.com' }, target)).status).toBe(403);
   });
 });
 
