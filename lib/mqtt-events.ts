@@ -4,6 +4,9 @@
  * resource refused, for bad input or for lack of rights; log it with the client id so an operator
  * can find the misbehaving device. MQTT 5 clients additionally receive reason code 128
  * (unspecified error: Harper uses it for every refused publish) in their PUBACK.
+ *
+ * Also the one place where MQTT CONNECTs are checked beyond their credentials: client ids are
+ * bound to device names (below).
  */
 import { logger, server, tables } from 'harperdb';
 import { roleOf } from './access.js';
