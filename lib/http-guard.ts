@@ -27,6 +27,46 @@ import type { Duplex } from 'node:stream';
 import { server } from 'harperdb';
 import { IDLE_MS, TOUCH_MS, checkSession, endSession, readCookie, sessionCookieName, withoutSessionCookies } from './session-store.js';
 
+/**
+ * Streams (WebSocket, MQTT over WebSocket, SSE) authenticated by a session, by session id. Harper
+ * keeps a stream's user for the stream's lifetime, so a stream opened before its session ended
+ * would keep delivering: every STREAM_CHECK_MS the sessions of open streams are checked again
+ * (which also counts as use, so a dashboard that only watches stays signed in), and the streams of
+ * an ended session are cut (their socket closed; the dashboard then reconnects and meets the login).
+ * POST /logout cuts its session's streams on this thread at once.
+ */
+const STREAM_CHECK_MS = Math.min(TOUCH_MS, 10_000);
+const streams = new Map<string, Set<Duplex>>();
+
+function watchStream(id: string, socket: Duplex | undefined): void {
+  if (!socket || socket.destroyed) return;
+  let sockets = streams.get(id);
+  if (!sockets) streams.set(id, (sockets = new Set()));
+  sockets.add(socket);
+  socket.once('close', () => {
+    sockets.delete(socket);
+    if (sockets.size === 0 && streams.get(id) === sockets) streams.delete(id);
+  });
+}
+
+function cutStreams(id: string): void {
+  for (const socket of streams.get(id) ?? []) socket.destroy();
+  streams.delete(id);
+}
+
+setInterval(() => {
+  for (const id of [...streams.keys()]) {
+    checkSession(id).then(
+      (verdict) => {
+        if (verdict.kind === 'valid') return;
+        if (verdict.kind === 'end') void endSession(id).catch(() => undefined);
+        cutStreams(id);
+      },
+      () => undefined, // the store unreadable for a moment: check again next time
+    );
+  }
+}, STREAM_CHECK_MS).unref();
+
 interface HeaderBag {
   get(name: string): string | string[] | undefined;
   set(name: string, value: string | string[]): void;
@@ -39,6 +79,8 @@ interface HarperRequest {
   protocol: string;
   isWebSocket?: boolean;
   headers: HeaderBag;
+  /** Node's request; its socket carries the WebSocket or the SSE stream. */
+  nodeRequest?: { socket?: Duplex };
 }
 
 interface HarperResponse {
@@ -146,6 +188,7 @@ async function guardRequest(request: HarperRequest, next: Next): Promise<HarperR
 
   let refreshCookie: string | undefined;
   let clearCookie: string | undefined;
+  let loggingOut: string | undefined;
   if (hasSessionCookie(cookie)) {
     const name = sessionCookieName(origin ?? host);
     const id = readCookie(cookie, name);
@@ -159,16 +202,21 @@ async function guardRequest(request: HarperRequest, next: Next): Promise<HarperR
         if (rest === undefined) headers.delete?.('cookie');
         else headers.set('cookie', rest);
         if (!isLogin) clearCookie = name;
-      } else if (verdict.touch) {
-        refreshCookie = `${name}=${id}; Path=/; Expires=${cookieExpiry()}; HttpOnly; SameSite=Strict${secureCookie(request, host) ? '; Secure' : ''}`;
+      } else {
+        if (verdict.touch) refreshCookie = `${name}=${id}; Path=/; Expires=${cookieExpiry()}; HttpOnly; SameSite=Strict${secureCookie(request, host) ? '; Secure' : ''}`;
+        if (request.isWebSocket || first(headers.get('accept'))?.includes('text/event-stream')) watchStream(id, request.nodeRequest?.socket);
+        if (request.method === 'POST' && request.pathname === '/logout') loggingOut = id;
       }
     }
   }
 
   const response = await next(request);
   if (!response || typeof response !== 'object' || request.isWebSocket) return response;
-  // POST /logout deleted the session (lib/session.ts); the browser may forget the cookie too.
-  if (request.method === 'POST' && request.pathname === '/logout' && (response.status ?? 200) < 400) clearCookie = sessionCookieName(origin ?? host);
+  // POST /logout deleted the session (lib/session.ts): its streams end, the browser forgets the cookie.
+  if (request.method === 'POST' && request.pathname === '/logout' && (response.status ?? 200) < 400) {
+    if (loggingOut) cutStreams(loggingOut);
+    clearCookie = sessionCookieName(origin ?? host);
+  }
   const setCookie = getHeader(response, 'set-cookie');
   if (setCookie !== undefined) {
     // Several cookies stay several headers (a comma cannot join them: Expires contains one).

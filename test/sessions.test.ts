@@ -40,6 +40,51 @@ async function whoAmI(cookie: string, headers: Record<string, string> = {}, targ
   return rest<{ username?: string; role?: string }>(target, 'GET', '/login', { auth: null, headers: { cookie, ...headers } });
 }
 
+/** An SSE stream read as text, authenticated by the cookie alone. */
+async function openStream(target: HarperEndpoints, path: string, cookie: string) {
+  const response = await fetch(target.httpUrl + path, { headers: { accept: 'text/event-stream', cookie } });
+  expect(response.status).toBe(200);
+  const reader = response.body!.getReader();
+  let text = '';
+  let done = false;
+  let wake: () => void = () => undefined;
+  // Resolves when the server ends the stream (or cuts its connection).
+  const ended = (async () => {
+    try {
+      for (;;) {
+        const chunk = await reader.read();
+        if (chunk.done) break;
+        text += Buffer.from(chunk.value).toString();
+        wake();
+      }
+    } catch {
+      // a cut connection
+    }
+    done = true;
+    wake();
+  })();
+  /** Waits for each chunk until the text holds `pattern`. */
+  const until = async (pattern: string) => {
+    while (!text.includes(pattern)) {
+      if (done) throw new Error(`stream ended before ${pattern}: ${text}`);
+      await new Promise<void>((resolve) => (wake = resolve));
+    }
+  };
+  return { ended, until, text: () => text, cancel: () => reader.cancel().catch(() => undefined) };
+}
+
+/** A WebSocket authenticated by the cookie alone; `closed` resolves when it closes. */
+async function openSocket(target: HarperEndpoints, path: string, cookie: string, protocol?: string) {
+  const socket = new WebSocket(target.wsUrl + path, protocol, { headers: { cookie } });
+  const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    socket.once('open', () => resolve());
+    socket.once('error', reject);
+  });
+  socket.on('error', () => undefined);
+  return { socket, closed };
+}
+
 // Harper's session records (system.hdb_session) cannot be read through the operations API (403 for
 // the system database), so these tests observe what a client can: whether a cookie logs anyone in.
 
@@ -96,31 +141,17 @@ describe('sessions end', () => {
     await login({ username: user.username, password: `${user.password}-new` });
   });
 
-  it('(pinned, not fixed) a stream opened before its session ended keeps running until it closes', async () => {
-    // The guard checks a session when a request or connection starts; Harper keeps the user of an
-    // open SSE stream (and WebSocket, MQTT over WebSocket) for the stream's lifetime. The README says so.
-    const user = await createUser(harper, 'viewer', `${run}-open-stream`);
+  it('logout ends the streams the session opened (SSE, WebSocket), at once', async () => {
+    const user = await createUser(harper, 'viewer', `${run}-logout-streams`);
     const session = await login(user);
-    const sensor = `${run}-open-stream`;
+    const sensor = `${run}-logout-streams`;
     expect((await rest(harper, 'PUT', `/sensors/${sensor}`, { json: { location: 'before', temperature: 1 } })).status).toBe(204);
-    const controller = new AbortController();
-    const response = await fetch(`${harper.httpUrl}/sensors/${sensor}`, { headers: { accept: 'text/event-stream', cookie: session.cookie }, signal: controller.signal });
-    expect(response.status).toBe(200);
-    const reader = response.body!.getReader();
-    let text = '';
-    const until = async (pattern: string) => {
-      while (!text.includes(pattern)) {
-        const { value, done } = await reader.read();
-        if (done) throw new Error(`stream ended before ${pattern}: ${text}`);
-        text += Buffer.from(value).toString();
-      }
-    };
-    await until('before');
-    await operations(harper).alterUser(user.username, { password: `${user.password}-new` });
-    expect((await whoAmI(session.cookie)).status).toBe(401);
-    expect((await rest(harper, 'PUT', `/sensors/${sensor}`, { json: { location: 'after', temperature: 2 } })).status).toBe(204);
-    await until('after');
-    controller.abort();
+    const sse = await openStream(harper, `/sensors/${sensor}`, session.cookie);
+    await sse.until('before');
+    const socket = await openSocket(harper, `/sensors/${sensor}`, session.cookie);
+    expect((await rest(harper, 'POST', '/logout', { auth: null, headers: { cookie: session.cookie } })).status).toBe(204);
+    await sse.ended;
+    await socket.closed;
   });
 
   it('removing a user ends its sessions, and re-adding the name (same password even) does not revive them', async () => {
@@ -165,6 +196,27 @@ describe('a Harper with SESSION_IDLE_TIMEOUT=3s and ALLOWED_ORIGINS (12 h and no
     expect(stale.headers.get('set-cookie')).toMatch(/Expires=Thu, 01 Jan 1970/);
     expect((await rest(target, 'GET', '/sensors/', { auth: null, headers: { cookie: idle.cookie } })).status).toBe(401);
   });
+
+  it('a password change cuts the streams its sessions opened (SSE, WebSocket, MQTT over WebSocket); a session whose stream stays open counts as in use', async () => {
+    const target = short.endpoints;
+    const user = await createUser(target, 'viewer', `${run}-streams`);
+    const watching = await login(user, {}, target);
+    const sensor = `${run}-streams`;
+    expect((await rest(target, 'PUT', `/sensors/${sensor}`, { json: { location: 'before', temperature: 1 } })).status).toBe(204);
+    const sse = await openStream(target, `/sensors/${sensor}`, watching.cookie);
+    await sse.until('before');
+    const socket = await openSocket(target, `/sensors/${sensor}`, watching.cookie);
+    const mqttSocket = await openSocket(target, '/mqtt', watching.cookie, 'mqtt');
+    // Twice the idle timeout with no request but the open streams: still signed in.
+    await new Promise((resolve) => setTimeout(resolve, 6000));
+    expect((await whoAmI(watching.cookie, {}, target)).status).toBe(200);
+    await operations(target).alterUser(user.username, { password: `${user.password}-new` });
+    // The next check (every second here) ends the session and cuts every stream.
+    await sse.ended;
+    await socket.closed;
+    await mqttSocket.closed;
+    expect((await whoAmI(watching.cookie, {}, target)).status).toBe(401);
+  }, 30_000);
 
   it('a page on an origin in ALLOWED_ORIGINS may sign in and use its session; others still may not', async () => {
     const target = short.endpoints;
