@@ -1,6 +1,7 @@
 /**
- * What every HTTP request and WebSocket upgrade on the HTTP port passes before Harper's own
- * authentication (both hooks are registered with `runFirst`):
+ * What every HTTP request and WebSocket upgrade on the HTTP port (and every operations API request,
+ * see the end of this file) passes before Harper's own authentication (the hooks are registered
+ * with `runFirst`):
  *
  * 1. Cross-origin use of a signed-in browser is refused. A request that carries credentials (a
  *    session cookie or an Authorization header) AND an `Origin` that is neither this server's own
@@ -19,7 +20,10 @@
  * 3. Nobody may frame our pages: `Content-Security-Policy: frame-ancestors 'none'` and
  *    `X-Frame-Options: DENY` on every response, the static dashboard files included.
  *
- * Cost per request without an Origin or a session cookie: two header reads. MQTT over TCP never
+ * 4. Open streams end with their session (below).
+ *
+ * Cost per request without an Origin or a session cookie: three header reads and two response
+ * headers; with a session cookie, two table reads (the session, the user). MQTT over TCP never
  * passes here.
  */
 import type { IncomingMessage } from 'node:http';
