@@ -5,6 +5,8 @@
  */
 import './lib/mqtt-events.js';
 import './lib/wire-limits.js';
+import './lib/http-guard.js';
+import './lib/csv-export.js';
 export { Sensors as sensors } from './lib/sensors.js';
 export { Readings as readings } from './lib/history.js';
 export { Rules as rules, Alerts as alerts } from './lib/alerts.js';

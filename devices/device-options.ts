@@ -26,12 +26,16 @@ export const CONNECTION_OPTIONS = {
 
 export class UsageError extends Error {}
 
-export function connectionFrom(values: { url?: string; username?: string; password?: string }, clientId: string): ConnectionOptions {
+/**
+ * `purpose` names the connection in its MQTT client id, `<username>.<purpose>-<pid>`: the server
+ * accepts a device's client ids only under its own name (lib/mqtt-events.ts).
+ */
+export function connectionFrom(values: { url?: string; username?: string; password?: string }, purpose: string): ConnectionOptions {
   const url = values.url ?? process.env.DEVICE_URL ?? 'mqtt://localhost:1883';
   const username = values.username ?? process.env.DEVICE_USERNAME;
   const password = values.password ?? process.env.DEVICE_PASSWORD;
   if (!username || !password) throw new UsageError('credentials needed: --username/--password or DEVICE_USERNAME/DEVICE_PASSWORD (create a device with npm run users -- add <name> --role device)');
-  return { url, username, password, clientId };
+  return { url, username, password, clientId: `${username}.${purpose}-${process.pid}` };
 }
 
 export async function connect(options: ConnectionOptions): Promise<MqttClient> {

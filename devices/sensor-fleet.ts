@@ -63,7 +63,7 @@ run(async () => {
   const qos = values.qos === undefined ? 1 : Number(values.qos);
   if (qos !== 0 && qos !== 1) throw new UsageError('--qos must be 0 or 1');
   const limit = values.count === undefined ? Infinity : positiveNumber('count', values.count, 1);
-  const connection = connectionFrom(values, `fleet-${process.pid}`);
+  const connection = connectionFrom(values, 'fleet');
   const client = await connect(connection);
   const log = (line: string) => values.quiet || console.log(line);
   log(`fleet: ${ids.length} sensors -> ${connection.url} as ${connection.username}, every ${interval / 1000} s, QoS ${qos}${values['no-retain'] ? ', not retained' : ''}`);

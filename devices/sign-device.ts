@@ -55,7 +55,7 @@ run(async () => {
     options: { ...CONNECTION_OPTIONS, sign: { type: 'string' }, message: { type: 'string' }, 'exit-after': { type: 'string' }, quiet: { type: 'boolean', default: false } },
   });
   if (values.help) return void console.log(HELP);
-  const connection = connectionFrom(values, `sign-${process.pid}`);
+  const connection = connectionFrom(values, 'sign');
   const id = values.sign ?? connection.username;
   const exitAfter = values['exit-after'] === undefined ? Infinity : Number(values['exit-after']);
   if (!(exitAfter > 0)) throw new UsageError('--exit-after must be a positive number');

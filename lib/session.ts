@@ -3,16 +3,21 @@
  * Harper and starts a session (Harper's session cookie), so the page holds no credentials and its
  * same-origin EventSource and WebSocket connections are authenticated by the cookie.
  * GET /login tells who is logged in (401 if nobody); POST /logout ends the session.
+ *
+ * Harper's sessions alone never end and ignore password changes; lib/session-store.ts says what we
+ * add, and lib/http-guard.ts enforces it on every request before Harper reads the cookie (it also
+ * makes sure a login never keeps a session id the client chose).
  */
 import { Resource } from 'harperdb';
 import { roleOf } from './access.js';
 import { Refusal } from './errors.js';
 import type { User } from './harper-types.js';
+import { endSession, sessionFields, type SessionRecord } from './session-store.js';
 
 interface SessionContext {
   user?: User;
   login?: (username: string, password: string) => Promise<void>;
-  session?: { update(values: { user: string | null }): Promise<void> | void };
+  session?: { id?: string; update(values: Omit<SessionRecord, 'id'>): Promise<void> | void };
 }
 
 interface Bound {
@@ -61,8 +66,9 @@ export class Login extends Base {
     }
     if (!context?.user) return unauthenticated();
     // Harper's login starts the session write without waiting for it; a request made with the new
-    // cookie right after this answer could find no session. Write it again and wait.
-    await context.session?.update({ user: context.user.username });
+    // cookie right after this answer could find no session. Write it again, with the fields that
+    // let the session expire and end with the user's password (lib/session-store.ts), and wait.
+    await context.session?.update(await sessionFields(context.user.username));
     return who(context.user);
   }
 }
@@ -76,8 +82,11 @@ export class Logout extends Base {
     return true;
   }
 
+  /** Deletes the session record (Harper's own logout only blanks its user); the guard clears the cookie. */
   async post() {
-    await this.getContext()?.session?.update({ user: null });
+    const session = this.getContext()?.session;
+    if (session?.id) await endSession(session.id);
+    else await session?.update({ user: null });
     return respond(204);
   }
 }

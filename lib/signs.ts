@@ -56,11 +56,18 @@ async function mirrorToFields(id: string, before: SignState, after: SignState, c
   }
 }
 
-/** The sign id a led-sign record id or collection belongs to ("2FE598/message", "2FE598/"). */
+/**
+ * The sign a led-sign record id or collection belongs to, as parseFieldTopic reads a field's
+ * topic: everything before the last `/` when the last level is a field name ("X/Y/message" is sign
+ * "X/Y", not "X": a device X may not write sign X/Y), else the whole id without its trailing `/`
+ * (a collection or wildcard, "2FE598/" -> "2FE598").
+ */
 function signOf(rawId: unknown): string | null {
   if (rawId == null || rawId === '') return null;
   const text = Array.isArray(rawId) ? rawId.filter((part) => part != null).join('/') : String(rawId);
-  const sign = text.split('/')[0];
+  const slash = text.lastIndexOf('/');
+  const last = text.slice(slash + 1);
+  const sign = slash > 0 && (SIGN_FIELDS as readonly string[]).includes(last) ? text.slice(0, slash) : text.replace(/\/+$/, '');
   return sign === '' ? null : sign;
 }
 

@@ -44,7 +44,9 @@ export async function startDemo(options: { dataDir: string; admin: AdminCredenti
   const children: ChildProcess[] = [];
   const launch = (script: string, username: string, args: string[]) => {
     const child = spawn(process.execPath, [join(COMPONENT_DIR, 'dist', 'devices', script), '--quiet', ...args], {
-      env: { ...process.env, DEVICE_URL: options.mqttUrl, DEVICE_USERNAME: username, DEVICE_PASSWORD: passwords[username] },
+      // Only what a device needs: not the launcher's environment, which may hold the admin's
+      // credentials (HDB_ADMIN_PASSWORD, CLI_TARGET_PASSWORD) or anything else of the operator's.
+      env: { DEVICE_URL: options.mqttUrl, DEVICE_USERNAME: username, DEVICE_PASSWORD: passwords[username] },
       stdio: ['ignore', 'inherit', 'inherit'],
     });
     children.push(child);

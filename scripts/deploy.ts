@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { builtinModules } from 'node:module';
 import { dataFolder, targetCredentials } from './credentials.js';
-import { COMPONENT_DIR, HARPER_BIN, HARPER_SETTINGS, OPERATIONS_BODY_BYTES, type AdminCredentials } from './harper-process.js';
+import { COMPONENT_DIR, HARPER_BIN, HARPER_SETTINGS, OPERATIONS_BODY_BYTES, harperSafeEnvironment, type AdminCredentials } from './harper-process.js';
 import { OperationsClient } from './operations-client.js';
 
 /** What the deployed component consists of, relative to the repository (config.yaml names them). */
@@ -99,7 +99,7 @@ function runHarperCli(args: string[], cwd: string, admin: AdminCredentials): Pro
     // Credentials go by environment (Harper's convention), never on the command line where `ps` shows them.
     const child = spawn(process.execPath, [HARPER_BIN, ...args], {
       cwd,
-      env: { ...process.env, CLI_TARGET_USERNAME: admin.username, CLI_TARGET_PASSWORD: admin.password },
+      env: { ...harperSafeEnvironment(process.env), CLI_TARGET_USERNAME: admin.username, CLI_TARGET_PASSWORD: admin.password },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';

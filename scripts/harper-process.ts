@@ -75,6 +75,44 @@ export interface HarperInstance {
 
 export const HARPER_BIN = join(COMPONENT_DIR, 'node_modules', 'harperdb', 'bin', 'harperdb.js');
 
+/**
+ * Environment variables that would weaken authentication if Harper saw them. Harper 4.7.29's HTTP
+ * layer reads AUTHENTICATION_AUTHORIZELOCAL before its configuration and treats ANY non-empty
+ * string as true ("false" included), which makes every local client a super user on REST and the
+ * operations API; DEV_MODE does the same where the configuration leaves authorizeLocal unset (and
+ * opens a Node inspector on 9229); DEFAULTS_MODE=dev installs with dev defaults; the other
+ * AUTHENTICATION_* keys, MQTT_REQUIREAUTHENTICATION and the operations API's CORS keys change who is
+ * trusted or from where; THREADS_DEBUG* and an --inspect in NODE_OPTIONS open a Node inspector,
+ * which is code execution for anyone who reaches its port. The settings we want are set through
+ * HARPER_SET_CONFIG below, never through these.
+ */
+const WEAKENING_ENV = /^(AUTHENTICATION_.*|DEV_MODE|DEFAULTS_MODE|MQTT_REQUIREAUTHENTICATION|OPERATIONSAPI_NETWORK_CORS.*|THREADS_DEBUG.*|LOCALSTUDIO_.*)$/i;
+
+function weakens(name: string, value: string | undefined): boolean {
+  if (WEAKENING_ENV.test(name)) return true;
+  return name.toUpperCase() === 'NODE_OPTIONS' && /--inspect/.test(value ?? '');
+}
+
+let droppedNoticeShown = false;
+
+/**
+ * The environment a Harper process (server or CLI) may inherit: ours minus every variable that
+ * would weaken authentication. Says so once per process, in one line, when it drops any.
+ */
+export function harperSafeEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const safe: NodeJS.ProcessEnv = {};
+  const dropped: string[] = [];
+  for (const [name, value] of Object.entries(env)) {
+    if (weakens(name, value)) dropped.push(name);
+    else safe[name] = value;
+  }
+  if (dropped.length > 0 && !droppedNoticeShown) {
+    droppedNoticeShown = true;
+    console.warn(`Not passed to Harper (it would weaken authentication; authorizeLocal stays off): ${dropped.sort().join(', ')}`);
+  }
+  return safe;
+}
+
 /** A user's own HARPER_SET_CONFIG merged under ours: theirs may add settings, not undo ours. */
 function mergedSetConfig(ours: Readonly<Record<string, Readonly<Record<string, unknown>>>>): string {
   let theirs: Record<string, unknown> = {};
@@ -113,7 +151,8 @@ export const HARPER_SETTINGS = {
   authentication: { authorizeLocal: false },
   mqtt: { requireAuthentication: true },
   http: { maxRequestBodySize: MAX_WIRE_BYTES },
-  operationsApi: { network: { maxRequestBodySize: OPERATIONS_BODY_BYTES } },
+  // The operations API's CORS default reflects any Origin; nothing of ours calls it from a page.
+  operationsApi: { network: { maxRequestBodySize: OPERATIONS_BODY_BYTES, cors: false } },
   localStudio: { enabled: false },
   storage: { prefetchWrites: false },
 } as const;
@@ -163,7 +202,8 @@ export async function startHarper(options: HarperOptions): Promise<HarperInstanc
   const running = runningHarper(rootPath);
   if (running) throw new Error(`Harper is already running from ${options.dataDir} (pid ${running}); stop it before starting another.`);
   mkdirSync(home, { recursive: true });
-  const env = { ...process.env, ...harperEnvironment(options, rootPath, home), ...options.env };
+  // options.env is the caller's own (tests, the cluster script): it is trusted, the inherited one is not.
+  const env = { ...harperSafeEnvironment(process.env), ...harperEnvironment(options, rootPath, home), ...options.env };
   const bare = options.componentDir === null;
   const args = [HARPER_BIN, options.mode ?? 'run', ...(bare ? [] : [options.componentDir ?? COMPONENT_DIR])];
   // A bare instance starts from its own folder: started from an application folder, Harper warns

@@ -39,7 +39,9 @@ Commands:
   list                                         users, roles and device grants
 
 Options:
-  --password <password>   use this password instead of generating one (add, rotate)
+  --password-stdin        read the password from the first line of standard input instead of
+                          generating one (add, rotate): printf '%s\n' "$PASS" | npm run users -- ...
+  --password <password>   the same from the command line, where ps and shell history see it
   --url <url>[,<url>...]  operations API of each node (default: $CLI_TARGET, same form, or
                           http://localhost:$OPERATIONSAPI_NETWORK_PORT, port 9925)
   --cluster               every node of \`npm run cluster\` (its node list and saved admin)
@@ -98,6 +100,19 @@ function idList(value: string | undefined): string[] | undefined {
 
 const generatePassword = () => randomBytes(18).toString('base64url');
 
+/** The first line of standard input (a pipe or a file; a terminal would echo it, so not that). */
+async function passwordFromStdin(): Promise<string> {
+  if (process.stdin.isTTY) throw new UsageError('--password-stdin reads a pipe or file, e.g. printf \'%s\\n\' "$PASS" | npm run users -- ...');
+  let text = '';
+  for await (const chunk of process.stdin) {
+    text += String(chunk);
+    if (text.includes('\n')) break;
+  }
+  const password = text.split(/\r?\n/)[0];
+  if (!password) throw new UsageError('--password-stdin: standard input held no password');
+  return password;
+}
+
 async function findUser(client: OperationsClient, username: string): Promise<HarperUserSummary> {
   const user = (await client.listUsers()).find((candidate) => candidate.username === username);
   if (!user) throw new UsageError(`no user "${username}"`);
@@ -113,6 +128,7 @@ export async function main(argv: string[]): Promise<number> {
       sensors: { type: 'string' },
       signs: { type: 'string' },
       password: { type: 'string' },
+      'password-stdin': { type: 'boolean', default: false },
       url: { type: 'string' },
       cluster: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
@@ -129,6 +145,9 @@ export async function main(argv: string[]): Promise<number> {
     if (!USER_NAME.test(name)) throw new UsageError(`"${name}" is not a valid user name (letters, digits, _ . @ : -, at most 128)`);
     return name;
   };
+  if (values.password !== undefined && values['password-stdin']) throw new UsageError('give --password or --password-stdin, not both');
+  if (values.password !== undefined) console.error('warning: --password is visible to other users of this machine (ps) and stays in your shell history; prefer --password-stdin');
+  const chosenPassword = values['password-stdin'] ? await passwordFromStdin() : values.password;
   const { urls, admin } = targets(values.cluster, values.url);
   const clients = urls.map((url) => new OperationsClient(url, admin));
   const [client, ...others] = clients;
@@ -145,7 +164,7 @@ export async function main(argv: string[]): Promise<number> {
       const sensors = idList(values.sensors);
       const signs = idList(values.signs);
       if (role !== 'device' && (sensors || signs)) throw new UsageError('--sensors and --signs are for devices');
-      const password = values.password ?? generatePassword();
+      const password = chosenPassword ?? generatePassword();
       // The first node decides whether the user is new (a duplicate is an error there).
       await client.addUser(username, role, password);
       await Promise.all(others.map((node) => ensureUser(node, username, role, password)));
@@ -169,7 +188,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'rotate': {
       const username = needName();
-      const password = values.password ?? generatePassword();
+      const password = chosenPassword ?? generatePassword();
       const user = await findUser(client, username);
       await everywhere((node) => ensureUser(node, username, user.role, password));
       // Rotating the admin that npm start saved: keep its file current, or the next start fails.

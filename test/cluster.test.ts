@@ -37,9 +37,10 @@ const readings = (node: HarperEndpoints, sensorId: string) => get<{ id: string; 
 const alerts = (node: HarperEndpoints, sensorId: string) => get<{ id: string; state: string; value: number }[]>(node, `/alerts/?sensorId=${sensorId}&sort(time)`);
 
 /** Runs a compiled CLI of ours to the end. */
-function cli(script: string, args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function cli(script: string, args: string[], env: Record<string, string>, stdin?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [join(COMPONENT_DIR, 'dist', 'scripts', script), ...args], { env: { ...process.env, ...env } });
+    if (stdin !== undefined) child.stdin.end(stdin);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
@@ -181,6 +182,36 @@ describe('two nodes joined by Harper replication', () => {
     const removed = await users(['remove', device]);
     expect(removed.code, removed.stderr).toBe(0);
     for (const node of [A, B]) expect((await put(node, device, reading, credentials)).status).toBe(401);
+  });
+
+  it('dashboard sessions on both nodes end when the users CLI rotates or removes the user, and re-adding the name does not revive them', async () => {
+    const name = `${run}-op`;
+    const users = (args: string[], stdin?: string) =>
+      cli('users.js', [...args, '--json'], { CLI_TARGET: `${A.operationsUrl},${B.operationsUrl}`, CLI_TARGET_USERNAME: cluster.admin.username, CLI_TARGET_PASSWORD: cluster.admin.password }, stdin);
+    const login = async (node: HarperEndpoints, password: string) => {
+      const response = await rest(node, 'POST', '/login', { auth: null, json: { username: name, password } });
+      expect(response.status, response.text).toBe(200);
+      return (response.headers.get('set-cookie') ?? '').split(';')[0];
+    };
+    const loggedIn = async (node: HarperEndpoints, cookie: string) => (await rest(node, 'GET', '/login', { auth: null, headers: { cookie } })).status;
+
+    const added = await users(['add', name, '--role', 'operator']);
+    expect(added.code, added.stderr).toBe(0);
+    let password = (JSON.parse(added.stdout) as { password: string }).password;
+    let cookies = [await login(A, password), await login(B, password)];
+    expect([await loggedIn(A, cookies[0]), await loggedIn(B, cookies[1])]).toEqual([200, 200]);
+
+    const rotated = await users(['rotate', name]);
+    expect(rotated.code, rotated.stderr).toBe(0);
+    expect([await loggedIn(A, cookies[0]), await loggedIn(B, cookies[1])]).toEqual([401, 401]);
+    password = (JSON.parse(rotated.stdout) as { password: string }).password;
+    cookies = [await login(A, password), await login(B, password)];
+
+    const removed = await users(['remove', name]);
+    expect(removed.code, removed.stderr).toBe(0);
+    const readded = await users(['add', name, '--role', 'operator', '--password-stdin'], `${password}\n`);
+    expect(readded.code, readded.stderr).toBe(0);
+    expect([await loggedIn(A, cookies[0]), await loggedIn(B, cookies[1])]).toEqual([401, 401]);
   });
 
   it('B stopped, 100 writes on A, B restarted: B catches up completely', async () => {

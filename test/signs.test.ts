@@ -104,6 +104,25 @@ describe('signs', () => {
   });
 });
 
+describe('a device owns its own sign only, not the signs nested under its name', () => {
+  it('device X may not write sign X/Y through led-sign/X/Y/<field> (MQTT, REST) nor signs/X/Y', async () => {
+    const nested = `${sign}/lobby`;
+    expect((await rest(harper, 'PUT', `/signs/${nested}`, { json: full, auth: operator })).status).toBe(204);
+    const deviceMqtt = await connectMqtt(harper, { credentials: device });
+    await expect(deviceMqtt.publishAsync(`led-sign/${nested}/message`, 'hijack', { qos: 1, retain: true })).rejects.toMatchObject({ code: 128 });
+    await expect(deviceMqtt.publishAsync(`led-sign/${nested}/power`, 'off', { qos: 1 })).rejects.toMatchObject({ code: 128 });
+    await deviceMqtt.endAsync();
+    const put = await rest(harper, 'PUT', `/led-sign/${nested}/message`, { body: 'hijack', headers: { 'content-type': 'text/plain' }, auth: device });
+    expect(put.status).toBe(403);
+    expect((await rest(harper, 'PATCH', `/signs/${nested}`, { json: { message: 'hijack' }, auth: device })).status).toBe(403);
+    expect((await rest(harper, 'GET', `/signs/${nested}`)).body).toMatchObject({ message: full.message, power: 'on' });
+    // Its own sign's fields still work.
+    const ownMqtt = await connectMqtt(harper, { credentials: device });
+    await ownMqtt.publishAsync(`led-sign/${sign}/brightness`, String(full.brightness), { qos: 1, retain: true });
+    await ownMqtt.endAsync();
+  });
+});
+
 describe('per-field topics (the LED-sign demo) stay in step with signs/<id>, both ways', () => {
   let fields: Subscriber;
   let signStream: Subscriber;

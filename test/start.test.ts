@@ -5,7 +5,7 @@
  * with its own data folder and free ports.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -27,8 +27,8 @@ interface Started {
 }
 
 /** Runs the start script and resolves once it has printed its summary. */
-async function npmStart(args: string[] = []): Promise<Started> {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env, DATA_DIR: dataDir };
+async function npmStart(args: string[] = [], extraEnv: Record<string, string> = {}): Promise<Started> {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env, ...extraEnv, DATA_DIR: dataDir };
   delete childEnv.HDB_ADMIN_USERNAME;
   delete childEnv.HDB_ADMIN_PASSWORD;
   const child = spawn(process.execPath, [join(COMPONENT_DIR, 'dist', 'scripts', 'start.js'), ...args], { env: childEnv });
@@ -48,6 +48,11 @@ async function ctrlC(started: Started): Promise<number | null> {
   const exited = new Promise<number | null>((resolve) => started.child.once('exit', (code) => resolve(code)));
   started.child.kill('SIGINT');
   return exited;
+}
+
+/** The direct children of a process (Linux). */
+function childPids(pid: number): number[] {
+  return readdirSync(`/proc/${pid}/task`).flatMap((task) => readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
 }
 
 function endpoints(password: string): HarperEndpoints {
@@ -86,10 +91,20 @@ describe('npm start', () => {
       expect((await rest(harper, 'PUT', '/sensors/start-1', { json: { location: 'first run', temperature: 5 } })).status).toBe(204);
       // The demo devices are alive: the fleet's sensors publish, the sign device reported in.
       expect(started.output()).toContain('Demo devices: sensors demo-1');
+      let demoProcesses = 0;
       const demo = await mqttSubscriber(harper, 'sensors/demo-1');
       await demo.inbox.waitFor((item) => item.topic === 'sensors/demo-1', 10_000, 'a demo reading');
       await demo.close();
       expect(statSync(join(dataDir, 'demo-devices.json')).mode & 0o777).toBe(0o600);
+      // The demo devices got only their own connection settings, nothing of the launcher's environment.
+      for (const pid of childPids(started.child.pid!)) {
+        const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+        if (!/sensor-fleet|sign-device/.test(command)) continue;
+        const names = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter(Boolean).map((entry) => entry.split('=')[0]);
+        expect(names.sort(), command).toEqual(['DEVICE_PASSWORD', 'DEVICE_URL', 'DEVICE_USERNAME']);
+        demoProcesses++;
+      }
+      expect(demoProcesses).toBe(2);
       const mqtt = await connectMqtt(harper);
       await mqtt.endAsync();
 
@@ -139,6 +154,30 @@ describe('npm start', () => {
       mqtt.end(true);
     } finally {
       if (!stopped) expect(await ctrlC(started)).toBe(0);
+    }
+  });
+
+  it('never passes AUTHENTICATION_AUTHORIZELOCAL, DEV_MODE or other weakening variables to Harper, and says so once', async () => {
+    // Harper 4.7.29 reads any non-empty AUTHENTICATION_AUTHORIZELOCAL ("false" included) or
+    // DEV_MODE as "every local client is a super user"; a careful operator might set the first.
+    const started = await npmStart(['--no-demo'], { AUTHENTICATION_AUTHORIZELOCAL: 'false', DEV_MODE: 'true', THREADS_DEBUG: 'true' });
+    try {
+      const notices = started.output().split('\n').filter((line) => line.startsWith('Not passed to Harper'));
+      expect(notices).toEqual(['Not passed to Harper (it would weaken authentication; authorizeLocal stays off): AUTHENTICATION_AUTHORIZELOCAL, DEV_MODE, THREADS_DEBUG']);
+      const harper = endpoints(password);
+      expect((await rest(harper, 'GET', '/sensors/', { auth: null })).status).toBe(401);
+      expect((await rest(harper, 'GET', '/sensors/start-1', { auth: null })).status).toBe(401);
+      const anonymous = await fetch(harper.operationsUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ operation: 'list_users' }) });
+      expect(anonymous.status).toBe(401);
+      expect(await anonymous.text()).not.toContain('"username":"admin"');
+      await expect(connectMqtt(harper, { credentials: null })).rejects.toThrow(/Not authorized|Bad user ?name or password/i);
+      // The admin still works, and the operations API no longer answers foreign origins with CORS.
+      expect((await rest(harper, 'GET', '/sensors/start-1')).status).toBe(200);
+      const preflight = await fetch(harper.operationsUrl, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
+      await preflight.arrayBuffer();
+      expect(preflight.headers.get('access-control-allow-origin')).toBeNull();
+    } finally {
+      expect(await ctrlC(started)).toBe(0);
     }
   });
 

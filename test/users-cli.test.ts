@@ -20,7 +20,7 @@ interface CliResult {
   stderr: string;
 }
 
-function users(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+function users(args: string[], env: Record<string, string> = {}, stdin?: string): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [join(COMPONENT_DIR, 'dist', 'scripts', 'users.js'), ...args], {
       env: {
@@ -31,6 +31,7 @@ function users(args: string[], env: Record<string, string> = {}): Promise<CliRes
         ...env,
       },
     });
+    child.stdin.end(stdin ?? '');
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
@@ -73,6 +74,29 @@ describe('users CLI', () => {
     expect((await put(device, password)).status).toBe(401);
     await expect(connectMqtt(harper, { credentials: { username: device, password } })).rejects.toThrow();
     password = rotated.password;
+  });
+
+  it('--password-stdin takes the password from standard input, so neither ps nor shell history sees it; --password still works, with a warning', async () => {
+    const name = `cli-stdin-${run}`;
+    const secret = `stdin-${run}-Secret!`;
+    const added = await users(['add', name, '--role', 'viewer', '--password-stdin', '--json'], {}, `${secret}\n`);
+    expect(added.code, added.stderr).toBe(0);
+    expect((JSON.parse(added.stdout) as { password: string }).password).toBe(secret);
+    expect((await rest(harper, 'GET', '/sensors/', { auth: { username: name, password: secret } })).status).toBe(200);
+
+    const rotated = await users(['rotate', name, '--password-stdin'], {}, `${secret}-2\n`);
+    expect(rotated.code, rotated.stderr).toBe(0);
+    expect((await rest(harper, 'GET', '/sensors/', { auth: { username: name, password: `${secret}-2` } })).status).toBe(200);
+    expect((await rest(harper, 'GET', '/sensors/', { auth: { username: name, password: secret } })).status).toBe(401);
+
+    const flagged = await users(['rotate', name, '--password', `${secret}-3`]);
+    expect(flagged.code, flagged.stderr).toBe(0);
+    expect(flagged.stderr).toMatch(/--password is visible .* prefer --password-stdin/);
+    expect((await rest(harper, 'GET', '/sensors/', { auth: { username: name, password: `${secret}-3` } })).status).toBe(200);
+
+    const empty = await users(['rotate', name, '--password-stdin'], {}, '');
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toMatch(/standard input held no password/);
   });
 
   it('list shows users, roles and device grants', async () => {

@@ -23,7 +23,8 @@ export function connectMqtt(harper: HarperEndpoints, options: MqttOptions = {}):
   const url = options.overWebSocket ? harper.wsUrl + '/mqtt' : harper.mqttUrl;
   const clientOptions: IClientOptions = {
     protocolVersion: options.protocolVersion ?? 5,
-    clientId: options.clientId ?? `test-${process.pid}-${++clientCount}`,
+    // Device users may only use client ids under their own name (lib/mqtt-events.ts).
+    clientId: options.clientId ?? `${credentials ? credentials.username + '.' : ''}test-${process.pid}-${++clientCount}`,
     clean: options.clean ?? true,
     reconnectPeriod: 0,
     connectTimeout: options.connectTimeoutMs ?? 5000,
