@@ -119,15 +119,21 @@ export function deniedMessage(user: User | undefined, action: Action, what: stri
  * without the right gets our `forbidden` refusal (a JSON 403; MQTT 5 SUBACK 135, PUBACK 128);
  * an anonymous one gets `false`, which Harper answers with its 401 and `WWW-Authenticate` challenge.
  */
-export async function authorize(
+export function authorize(
   user: User | undefined,
   resource: Resource,
   action: Action,
   rawId: unknown,
   harperDecides: () => unknown,
-): Promise<boolean> {
+): boolean | Promise<boolean> {
   const id = rawId == null || rawId === '' ? null : String(rawId);
-  const allowed = (await may(user, resource, action, id)) ?? Boolean(await harperDecides());
-  if (!allowed && user) throw forbidden(deniedMessage(user, action, id === null ? `all ${resource}` : `${resource} "${id}"`));
-  return allowed;
+  const verdict = (allowed: boolean): boolean => {
+    if (!allowed && user) throw forbidden(deniedMessage(user, action, id === null ? `all ${resource}` : `${resource} "${id}"`));
+    return allowed;
+  };
+  // Answered at once when no look-up is needed (Harper takes a plain boolean as well as a
+  // promise): this runs for every request, publish and subscription.
+  const now = decidedNow(user, resource, action, id);
+  if (now !== undefined) return verdict(now);
+  return (async () => verdict((await may(user, resource, action, id)) ?? Boolean(await harperDecides())))();
 }
