@@ -2,7 +2,7 @@
  * What every exported table class of ours does at Harper's doors, written once:
  * - the permission hooks Harper calls before each read, subscription (incl. wildcards and replay),
  *   write and delete on any protocol, answered from the policy table in lib/access.ts;
- * - every write door goes through the class's own rules or is refused (issue 13, item 5): REST
+ * - every write door goes through the class's own rules or is refused: REST
  *   PUT / PATCH / POST, MQTT publish with retain (put) and without (publish), and messages on a
  *   WebSocket (connect). A door the class does not implement itself answers 405
  *   `method_not_allowed` naming the doors it has, instead of falling through to Harper's table

@@ -3,7 +3,7 @@
  *
  * Harper 4.7 bounds little by itself: an MQTT packet of any size is buffered whole (its parser has
  * no limit), a WebSocket message may be 100 MB and a REST body 10 MB. So the cheapest checks come
- * first, on raw bytes where we have them (issue 13, item 1):
+ * first, on raw bytes where we have them:
  * - REST: `Content-Length` here, before the body is parsed; a chunked body is cut off by Harper's
  *   `http.maxRequestBodySize`, which `npm start` and `npm run deploy` set to MAX_WIRE_BYTES;
  * - MQTT packets and WebSocket messages over MAX_WIRE_BYTES are refused by lib/wire-limits.ts

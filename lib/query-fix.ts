@@ -7,7 +7,7 @@
  * For such queries we let Harper filter without sorting, then sort, offset and limit here. The
  * rows held in memory are those the conditions select, so the conditions must be narrow (one
  * sensor, a time range): a sort has to see every selected row before it can return the first.
- * At most MAX_SORTED_ROWS are read (issue 13, item 6: `/readings/?time=gt=0&sort(time)&limit(1)`
+ * At most MAX_SORTED_ROWS are read (`/readings/?time=gt=0&sort(time)&limit(1)`
  * loaded every reading of the table before sorting); a query selecting more is refused with 400
  * `query_too_broad`, before anything is sent, telling the client to narrow it. Queries without
  * that combination go to Harper untouched (Harper sorts by an index and streams).

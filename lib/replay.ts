@@ -8,7 +8,7 @@
  * start time is exclusive: a client that reconnects with the last `localTime` it saw receives
  * every later event, in order, without a duplicate.
  *
- * Bounded work per request (issue 13, item 6). Harper keeps the audit log for 3 days, and reads it
+ * Bounded work per request. Harper keeps the audit log for 3 days, and reads it
  * like this (4.7): a table's `startTime` replay scans every entry of the database (all tables)
  * from that time on; a record's `startTime` replay walks the record's versions back to that time
  * and holds them all before sending; a table's `previousCount` scans the database's whole log

@@ -1,6 +1,6 @@
 /**
  * Oversize MQTT packets and WebSocket messages are refused while their first bytes arrive, before
- * Harper buffers or parses them (issue 13, item 1).
+ * Harper buffers or parses them.
  *
  * Harper 4.7 has no setting for either: its MQTT parser (mqtt-packet) keeps reading a packet of
  * any announced length into memory, and the WebSocket server of the HTTP port takes messages of up

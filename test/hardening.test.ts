@@ -1,5 +1,5 @@
 /**
- * Smaller holes from the security review (issue 13, item 8): a device taking over another
+ * Smaller holes from the security review: a device taking over another
  * client's durable MQTT session by reusing its client id, and spreadsheet formulas reaching the
  * CSV export through device-chosen text.
  */

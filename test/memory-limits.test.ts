@@ -1,5 +1,5 @@
 /**
- * One huge message must not inflate the server (issue 13, item 1). A device publishing a 24 MB
+ * One huge message must not inflate the server. A device publishing a 24 MB
  * reading grew Harper from 270 MB to 1.66 GB before its publish was refused: Harper buffered and
  * parsed the packet whole, then our validation walked and copied it. Now an MQTT packet or
  * WebSocket message over 256 KiB is refused as its first bytes arrive (lib/wire-limits.ts), a

@@ -1,5 +1,5 @@
 /**
- * Bounded work per request for replays and sorted queries (issue 13, item 6). Harper reads its
+ * Bounded work per request for replays and sorted queries. Harper reads its
  * audit log (kept 3 days) for a replay: `?startTime=0` read all of it, `previousCount` on a table
  * written rarely scanned it backwards to the start, and `/readings/?time=gt=0&sort(time)&limit(1)`
  * loaded every reading before sorting (the sort workaround of lib/query-fix.ts). Now a replay

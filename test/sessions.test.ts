@@ -1,6 +1,6 @@
 /**
  * Cookie sessions (POST /login, the dashboard's way in) end when they should, and a signed-in
- * browser cannot be used by another origin (issue 13, items 3 and 4). Harper 4.7.29 alone keeps a
+ * browser cannot be used by another origin. Harper 4.7.29 alone keeps a
  * session for ever, by user name only, reuses a session id the client chose, and accepts the
  * cookie from look-alike origins: lib/session-store.ts and lib/http-guard.ts add what is checked here.
  */

@@ -1,5 +1,5 @@
 /**
- * Soak (issue 7, item 5): a steady 500 msg/s from 20 MQTT publishers (QoS 1, retained, 25 msg/s
+ * Soak: a steady 500 msg/s from 20 MQTT publishers (QoS 1, retained, 25 msg/s
  * each to a sensor of its own) to 100 subscribers across MQTT (QoS 1), SSE and WebSocket, five per
  * sensor, for SOAK_SECONDS (10 in the suite, 60 in `npm run test:reliability`). Every message a
  * publisher got acknowledged must reach every subscriber of its sensor; server RSS must stay

@@ -1,5 +1,5 @@
 /**
- * WebSocket writes are bounded per connection, as MQTT publishes are (issue 13, item 7). Harper
+ * WebSocket writes are bounded per connection, as MQTT publishes are. Harper
  * reads a WebSocket as fast as frames arrive and queues every message for the resource, so a
  * client sending readings without waiting for the replies piled them up in server memory. Now a
  * connection's socket is not read while 32 of its messages are unanswered (lib/websocket-writes.ts):

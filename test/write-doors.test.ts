@@ -1,6 +1,6 @@
 /**
- * Every write door of every exported table goes through the table's rules or is refused
- * (issue 13, item 5): `POST /signs/` stored an invalid colour, a control character and a forged
+ * Every write door of every exported table goes through the table's rules or is refused.
+ * `POST /signs/` once stored an invalid colour, a control character and a forged
  * author, because the class had no `post` and Harper's table method stored the body as sent.
  *
  * The exported resources are read from resources.ts: a new export without a row in TABLES (or in
