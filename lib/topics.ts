@@ -13,6 +13,13 @@ import type { InstanceBoundTableClass, RequestTarget } from './harper-types.js';
 
 const TopicsTable = tables.topics as unknown as InstanceBoundTableClass<unknown>;
 
+/**
+ * An empty non-retained MQTT payload is a legal message (a trigger, a ping), but Harper hands it
+ * to `publish` as `undefined` and then fails validating it; it is published in the shape Harper
+ * gives the payloads it does not parse, which MQTT subscribers receive as the raw (empty) bytes.
+ */
+const EMPTY = { contentType: 'application/octet-stream', data: Buffer.alloc(0) };
+
 function isHttpRequest(context: unknown): boolean {
   return typeof (context as { headers?: { get?: unknown } } | undefined)?.headers?.get === 'function';
 }
@@ -35,6 +42,6 @@ export class Topics extends guardedTable(TopicsTable, { resource: 'topics', maxI
 
   publish(message: unknown, target?: RequestTarget) {
     checkTopicWrite(this.getId(), message);
-    return super.publish(message, target);
+    return super.publish(message === undefined ? EMPTY : message, target);
   }
 }

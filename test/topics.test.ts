@@ -3,9 +3,11 @@
  * full topic. Retained publishes and REST PUTs are stored; non-retained publishes only fan out;
  * `#` and `+` subscriptions work across nested levels.
  */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
-import { connectMqtt, mqttSubscriber } from './harness/mqtt.js';
+import { connectMqtt, mqttSubscriber, reasonCodeOf } from './harness/mqtt.js';
 import { rest } from './harness/rest.js';
 import { sseSubscriber } from './harness/sse.js';
 import { untilLive, type Received, type Subscriber } from './harness/inbox.js';
@@ -107,4 +109,41 @@ describe('topics catch-all', () => {
     await everything.inbox.waitFor((item) => on(topic)(item) && item.value === null);
     expect((await rest(harper, 'GET', `/${topic}`)).status).toBe(404);
   });
+
+  it('delivers an empty non-retained publish (mosquitto_pub -n, MQTT 3.1.1 and 5) as an empty message to MQTT 3.1.1, MQTT 5 and SSE subscribers, stored nowhere', async () => {
+    const topic = `${site}/line-7/trigger`;
+    const raw = (protocolVersion: 4 | 5) => {
+      const seen: Buffer[] = [];
+      return { seen, client: connectMqtt(harper, { protocolVersion, onMessage: (t, payload) => t === delivered(topic) && seen.push(payload) }) };
+    };
+    const v4 = raw(4);
+    const v5 = raw(5);
+    const clients = await Promise.all([v4.client, v5.client]);
+    const sse = sseSubscriber(harper, `/${topic}`);
+    try {
+      for (const client of clients) await client.subscribeAsync(topic, { qos: 1 });
+      await untilLive([sse], () => publisher.publishAsync(topic, JSON.stringify({ canary: true }), { qos: 1 }), (item) => item.type === 'message');
+      const { port, hostname } = new URL(harper.mqttUrl);
+      // The standard client, MQTT 3.1.1, QoS 1, no payload.
+      await promisify(execFile)('mosquitto_pub', ['-h', hostname, '-p', port, '-u', harper.admin.username, '-P', harper.admin.password, '-i', `${harper.admin.username}.empty-${process.pid}`, '-q', '1', '-t', topic, '-n']);
+      // MQTT 5 with QoS 1: the PUBACK reports success.
+      expect(reasonCodeOf(await publisher.publishAsync(topic, '', { qos: 1 }))).toBe(0);
+      await publisher.publishAsync(topic, JSON.stringify({ after: true }), { qos: 1 });
+      for (const { seen } of [v4, v5]) {
+        await expect.poll(() => seen.length, { timeout: 5_000 }).toBeGreaterThanOrEqual(4);
+        expect(seen.slice(-3).map((payload) => payload.toString())).toEqual(['', '', '{"after":true}']);
+      }
+      const messages = await sse.inbox.waitFor((item) => item.type === 'message' && (item.value as { after?: boolean } | null)?.after === true).then(() => sse.inbox.filter((item) => item.type === 'message'));
+      expect(messages.slice(-3).map((item) => item.value)).toEqual([
+        { contentType: 'application/octet-stream', data: { type: 'Buffer', data: [] } },
+        { contentType: 'application/octet-stream', data: { type: 'Buffer', data: [] } },
+        { after: true },
+      ]);
+      expect((await rest(harper, 'GET', `/${topic}`)).status).toBe(404);
+    } finally {
+      await sse.close();
+      for (const client of clients) await client.endAsync();
+    }
+  });
 });
+
