@@ -160,8 +160,9 @@ describe('backpressure', () => {
     flood.end(true); // unacknowledged publishes may be dropped now; acknowledged ones may not
 
     expectServed(`flood: ${sent} published in 8 s, ${ackedAtStop} acknowledged`, probe, baseline, peak);
-    // The publisher outran the server: far more sent than acknowledged.
-    expect(sent).toBeGreaterThan(ackedAtStop * 2);
+    // The publisher outran the server: tens of thousands sent and not yet acknowledged (the
+    // server's own speed decides what share of the flood it acknowledges, so not a ratio).
+    expect(sent - ackedAtStop).toBeGreaterThan(10_000);
     // Every acknowledged write is in the history (more may be: written, but the ack was cut off).
     for (let sensor = 0; sensor < sensors; sensor++) {
       const history = await rest<unknown[]>(harper.endpoints, 'GET', `/readings/?sensorId=bp-flood-${sensor}&select(id)&limit(1000000)`);

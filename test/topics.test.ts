@@ -3,7 +3,7 @@
  * full topic. Retained publishes and REST PUTs are stored; non-retained publishes only fan out;
  * `#` and `+` subscriptions work across nested levels.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
@@ -31,14 +31,41 @@ afterAll(async () => {
 });
 
 /**
- * Harper 4.7 delivers topics of its catch-all resource with a leading slash
- * ("/factory/line-1/status"): the topic is built as resource path + "/" + id, and the catch-all's
- * path is empty. Clients that match topics by string must allow for it (see the README).
+ * Subscribers receive a topic exactly as it was published (MQTT §3.3.2.1): Harper 4.7 alone sent
+ * catch-all topics with a leading slash ("/factory/line-1/status"); lib/mqtt-topic-names.ts
+ * removes it.
  */
-const delivered = (topic: string) => `/${topic}`;
+const delivered = (topic: string) => topic;
 const on = (topic: string) => (item: Received) => item.topic === delivered(topic);
 
 describe('topics catch-all', () => {
+  it('delivers topics as published, without a leading slash, to mosquitto_sub and to MQTT 3.1.1 and 5 subscribers over TCP and WebSocket', async () => {
+    const topic = `${site}/line-8/status`;
+    const { port, hostname } = new URL(harper.mqttUrl);
+    const seen: Record<string, string[]> = { v4: [], v5: [], ws: [] };
+    const clients = await Promise.all([
+      connectMqtt(harper, { protocolVersion: 4, onMessage: (t) => seen.v4.push(t) }),
+      connectMqtt(harper, { protocolVersion: 5, onMessage: (t) => seen.v5.push(t) }),
+      connectMqtt(harper, { protocolVersion: 5, overWebSocket: true, onMessage: (t) => seen.ws.push(t) }),
+    ]);
+    // Line-buffered (stdbuf), as mosquitto_sub buffers its output when it is not a terminal.
+    const sub = spawn('stdbuf', ['-oL', 'mosquitto_sub', '-h', hostname, '-p', port, '-u', harper.admin.username, '-P', harper.admin.password, '-i', `${harper.admin.username}.topics-${process.pid}`, '-q', '1', '-t', `${site}/#`, '-v', '-d']);
+    let output = '';
+    sub.stdout.on('data', (chunk: Buffer) => (output += chunk));
+    sub.stderr.on('data', (chunk: Buffer) => (output += chunk));
+    try {
+      for (const client of clients) await client.subscribeAsync(`${site}/#`, { qos: 1 });
+      await expect.poll(() => output, { timeout: 5_000 }).toContain('SUBACK');
+      await publisher.publishAsync(topic, JSON.stringify({ state: 'exact' }), { qos: 1 });
+      await expect.poll(() => output, { timeout: 5_000 }).toContain(`\n${topic} {"state":"exact"}`);
+      await expect.poll(() => [seen.v4, seen.v5, seen.ws].map((topics) => topics.includes(topic)), { timeout: 5_000 }).toEqual([true, true, true]);
+      expect([...seen.v4, ...seen.v5, ...seen.ws].filter((t) => t.startsWith('/'))).toEqual([]);
+    } finally {
+      sub.kill();
+      for (const client of clients) await client.endAsync();
+    }
+  });
+
   it('stores a retained publish under its full topic and fans it out to # and + subscribers', async () => {
     const topic = `${site}/line-1/status`;
     await publisher.publishAsync(topic, JSON.stringify({ state: 'running', speed: 12 }), { qos: 1, retain: true });
