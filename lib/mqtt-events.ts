@@ -6,7 +6,7 @@
  * (unspecified error: Harper uses it for every refused publish) in their PUBACK.
  *
  * Also the one place where MQTT CONNECTs are checked beyond their credentials: client ids are
- * bound to device names (below).
+ * bound to device names, and MQTT 3.1.1's rule for empty client ids is kept (below).
  */
 import { logger, server, tables } from 'harperdb';
 import { roleOf } from './access.js';
@@ -26,6 +26,7 @@ interface MqttEvents {
 }
 interface ConnectPacket {
   clientId?: string;
+  clean?: boolean;
   protocolVersion?: number;
 }
 interface MqttServer {
@@ -69,8 +70,18 @@ function refuse(packet: ConnectPacket, message: string): never {
   throw Object.assign(new Error(message), { code: packet.protocolVersion === 5 ? 135 : 5 });
 }
 
+/** CONNACK return code 0x02 of MQTT 3.1.1 (§3.2.2.3): "Connection Refused, identifier rejected". */
+const IDENTIFIER_REJECTED = 2;
+
 if (mqtt) {
   mqtt.authorizeClient = (packet, user) => {
+    // MQTT 3.1.1 §3.1.3-8: a client that sends an empty client id must ask for a clean session,
+    // else the server answers CONNACK 0x02 and closes (Harper accepted it). MQTT 5 instead
+    // assigns an id to an empty one, clean start or not.
+    if (packet.protocolVersion !== 5 && !packet.clientId && packet.clean === false) {
+      logger.warn?.('MQTT CONNECT refused: an empty client id needs a clean session (MQTT 3.1.1)');
+      throw Object.assign(new Error('an empty client id needs a clean session'), { code: IDENTIFIER_REJECTED });
+    }
     const role = roleOf(user);
     if (!user || role === 'admin') return;
     const clientId = packet.clientId ?? '';

@@ -1,0 +1,60 @@
+/**
+ * MQTT as the specifications say it, where Harper 4.7 alone differs and our component corrects
+ * it (the topic names of deliveries and empty messages are in test/topics.test.ts). Spoken on a
+ * raw socket where client libraries refuse to send what the rule is about.
+ */
+import { connect } from 'node:net';
+import mqttPacket, { type IConnackPacket, type Packet } from 'mqtt-packet';
+import { describe, expect, inject, it } from 'vitest';
+
+const harper = inject('harper');
+
+/** Sends one CONNECT and resolves with the server's answer (CONNACK). */
+function connectRaw(packet: Record<string, unknown>, protocolVersion: 4 | 5): Promise<IConnackPacket> {
+  const { hostname, port } = new URL(harper.mqttUrl);
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: hostname, port: Number(port) });
+    const parser = mqttPacket.parser({ protocolVersion });
+    parser.on('packet', (answer: Packet) => {
+      socket.destroy();
+      if (answer.cmd === 'connack') resolve(answer as IConnackPacket);
+      else reject(new Error(`expected CONNACK, got ${answer.cmd}`));
+    });
+    socket.on('data', (chunk) => parser.parse(chunk));
+    socket.on('error', reject);
+    socket.setTimeout(5_000, () => reject(new Error('no CONNACK within 5 s')));
+    socket.write(connectBytes(packet, protocolVersion));
+  });
+}
+
+/**
+ * A CONNECT as bytes. mqtt-packet (like every client library) refuses to encode an empty client
+ * id without a clean session, so that one is encoded with a clean session and its flag cleared.
+ */
+function connectBytes(packet: Record<string, unknown>, protocolVersion: 4 | 5): Buffer {
+  const unclean = packet.clientId === '' && packet.clean === false;
+  const bytes = mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion, keepalive: 30, username: harper.admin.username, password: Buffer.from(harper.admin.password), ...packet, ...(unclean ? { clean: true } : {}) } as Packet);
+  if (unclean) {
+    let at = 1;
+    while (bytes[at] & 0x80) at++; // the remaining length's bytes
+    const flags = at + 1 + 2 + 4 + 1; // after the protocol name "MQTT" and level
+    bytes[flags] &= ~0x02; // Clean Session (3.1.1) / Clean Start (5) off
+  }
+  return bytes;
+}
+
+describe('MQTT 3.1.1 §3.1.3: client identifier', () => {
+  it('refuses an empty client id without a clean session with CONNACK 0x02 (MQTT-3.1.3-8)', async () => {
+    const answer = await connectRaw({ clientId: '', clean: false }, 4);
+    expect(answer.returnCode).toBe(2);
+  });
+
+  it('accepts an empty client id with a clean session (MQTT-3.1.3-6), and a named durable session', async () => {
+    expect((await connectRaw({ clientId: '', clean: true }, 4)).returnCode).toBe(0);
+    expect((await connectRaw({ clientId: `${harper.admin.username}.durable-${process.pid}`, clean: false }, 4)).returnCode).toBe(0);
+  });
+
+  it('MQTT 5 takes an empty client id with clean start off (the server assigns one)', async () => {
+    expect((await connectRaw({ clientId: '', clean: false }, 5)).reasonCode).toBe(0);
+  });
+});
