@@ -5,7 +5,7 @@
  */
 import './lib/mqtt-events.js';
 import './lib/wire-limits.js';
-import './lib/mqtt-topic-names.js';
+import './lib/mqtt-deliveries.js';
 import './lib/http-guard.js';
 import './lib/csv-export.js';
 export { Sensors as sensors } from './lib/sensors.js';

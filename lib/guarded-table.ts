@@ -19,6 +19,7 @@ import { authorize, type Resource } from './access.js';
 import { Refusal } from './errors.js';
 import { checkPathLength, checkRequestBody } from './limits.js';
 import { withReplay } from './replay.js';
+import { noteRetained } from './mqtt-deliveries.js';
 import { watchConsumer, type MqttConnection, type Watchable } from './slow-consumers.js';
 import { acceptWebSocketWrites, bindIncomingSocket, type Pausable } from './websocket-writes.js';
 
@@ -125,11 +126,19 @@ export function guardedTable<Row>(Base: InstanceBoundTableClass<Row>, options: G
 
     subscribe(request?: unknown) {
       const id = this.getId();
-      const subscription = super.subscribe(withReplay(request, id == null || id === '')) as Promise<Watchable> | Watchable;
+      const subscribedAt = Date.now();
+      const replaying = withReplay(request, id == null || id === '');
+      const subscription = super.subscribe(replaying) as Promise<Watchable> | Watchable;
       // An MQTT subscription's context is its connection (Harper's session and socket).
       const context = this.getContext() as MqttConnection | undefined;
       const mqtt = context?.socket ? context : undefined;
-      return isPromise(subscription) ? subscription.then((s) => watchConsumer(s, mqtt)) : watchConsumer(subscription, mqtt);
+      // A new MQTT subscription first gets each record's current state: those are retained
+      // messages, whose RETAIN flag lib/mqtt-deliveries.ts sets (not on a replay or a resume).
+      const { omitCurrent, startTime, previousCount } = (replaying ?? {}) as { omitCurrent?: boolean; startTime?: unknown; previousCount?: unknown };
+      const sendsCurrent = mqtt?.socket && !omitCurrent && startTime === undefined && previousCount === undefined;
+      const socket = mqtt?.socket;
+      const options = sendsCurrent && socket ? { subscribedAt, beforeLive: (event: { type?: string; id?: unknown }) => event.type === 'put' && event.id != null && noteRetained(socket, Array.isArray(event.id) ? event.id.join('/') : String(event.id)) } : { subscribedAt };
+      return isPromise(subscription) ? subscription.then((s) => watchConsumer(s, mqtt, options)) : watchConsumer(subscription, mqtt, options);
     }
 
     // Roles we do not define fall back to Harper's own table permissions (super.allowX).

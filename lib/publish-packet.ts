@@ -1,6 +1,6 @@
 /**
- * The one edit we make to MQTT packets Harper sends: the leading "/" of a PUBLISH topic name
- * (why: lib/mqtt-topic-names.ts). Pure, so it is unit-tested on its own.
+ * The edits we make to the MQTT PUBLISH packets Harper sends (why: lib/mqtt-deliveries.ts): the
+ * leading "/" of a topic name removed, the RETAIN flag set. Pure, so unit-tested on its own.
  */
 const PUBLISH = 3;
 const SLASH = 0x2f;
@@ -40,3 +40,22 @@ export function publishedTopicName(packet: Buffer): Buffer {
   return Buffer.concat([header, packet.subarray(at + 3)]);
 }
 
+
+/** The topic name of a whole PUBLISH packet, or undefined for any other packet. */
+export function publishTopic(packet: Buffer): string | undefined {
+  if (packet.length < 5 || packet[0] >> 4 !== PUBLISH) return undefined;
+  let at = 1;
+  while (at < 5 && at < packet.length && packet[at] & 0x80) at++;
+  at++;
+  if (at + 2 > packet.length) return undefined;
+  const topicLength = packet.readUInt16BE(at);
+  if (at + 2 + topicLength > packet.length) return undefined;
+  return packet.toString('utf8', at + 2, at + 2 + topicLength);
+}
+
+/** The PUBLISH packet with its RETAIN flag (bit 0 of the first byte) set. */
+export function withRetainFlag(packet: Buffer): Buffer {
+  const copy = Buffer.from(packet);
+  copy[0] |= 0x01;
+  return copy;
+}

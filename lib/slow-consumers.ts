@@ -138,10 +138,19 @@ export function endAll(final: RefusalLike): void {
  * Watches a subscription and returns it to be handed to Harper. `mqtt` is the MQTT connection it
  * belongs to (closed when the subscriber is cut off); WebSocket and SSE end with an error event.
  */
-export function watchConsumer<T extends SubscriptionEvent>(subscription: Subscription<T>, mqtt?: MqttConnection): Subscription<T> {
+export function watchConsumer<T extends SubscriptionEvent>(
+  subscription: Subscription<T>,
+  mqtt?: MqttConnection,
+  options: {
+    /** Sees each event the subscription sends before its first live one (its current state). */
+    beforeLive?: (event: T) => void;
+    /** When the client asked to subscribe (default: now); older events are not live. */
+    subscribedAt?: number;
+  } = {},
+): Subscription<T> {
   const inner = subscription[Symbol.asyncIterator]();
   const socket = mqtt?.socket;
-  const subscribedAt = Date.now();
+  const subscribedAt = options.subscribedAt ?? Date.now();
   const DONE: IteratorResult<T> = { done: true, value: undefined };
   /** The last event (a cut-off's, or the server's when it stops), then the end. */
   let final: T | undefined;
@@ -149,6 +158,7 @@ export function watchConsumer<T extends SubscriptionEvent>(subscription: Subscri
   let finalQueued = false;
   let finished = false;
   let lastHead: T | undefined;
+  let beforeLive = options.beforeLive;
   let stalledSince: number | undefined;
 
   const finish = (): void => {
@@ -228,7 +238,14 @@ export function watchConsumer<T extends SubscriptionEvent>(subscription: Subscri
           return Promise.resolve(DONE);
         }
       }
-      return inner.next() as Promise<IteratorResult<T>>;
+      if (!beforeLive) return inner.next() as Promise<IteratorResult<T>>;
+      // Only until the first live event: from then on events are handed through untouched.
+      return Promise.resolve(inner.next()).then((result) => {
+        const event = result.done ? undefined : result.value;
+        if (event && typeof event.localTime === 'number' && event.localTime < subscribedAt) beforeLive?.(event);
+        else beforeLive = undefined;
+        return result;
+      });
     },
     async return(value?: unknown): Promise<IteratorResult<T>> {
       finish();

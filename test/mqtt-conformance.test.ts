@@ -95,3 +95,63 @@ describe('MQTT §4.4: message delivery retry', () => {
   });
 });
 
+describe('MQTT §3.3.1.3: RETAIN on delivery', () => {
+  for (const protocolVersion of [4, 5] as const) {
+    it(`MQTT ${protocolVersion === 4 ? '3.1.1' : '5'}: the state sent on subscribe has RETAIN=1 (MQTT-3.3.1-8), live changes RETAIN=0 (MQTT-3.3.1-9), for a record, a wildcard and a catch-all topic`, async () => {
+      const run = `rt${protocolVersion}${Date.now().toString(36)}`;
+      const sensor = `sensors/${run}-a`;
+      const topic = `${run}/status`;
+      const publisher = await connectMqtt(harper);
+      await publisher.publishAsync(sensor, JSON.stringify({ location: 'lab', temperature: 1 }), { qos: 1, retain: true });
+      await publisher.publishAsync(topic, JSON.stringify({ state: 'on' }), { qos: 1, retain: true });
+      const seen: { filter: string; topic: string; retain: boolean; body: unknown }[] = [];
+      const subscribe = async (filter: string) => {
+        const client = await connectMqtt(harper, { protocolVersion });
+        client.on('message', (at, payload, packet: IPublishPacket) => {
+          if (at === sensor || at === topic) seen.push({ filter, topic: at, retain: packet.retain, body: JSON.parse(payload.toString()) });
+        });
+        await client.subscribeAsync(filter, { qos: 1 });
+        return client;
+      };
+      // sensors/# sends every sensor's state first: only this run's sensor is looked at.
+      const clients = [await subscribe(sensor), await subscribe('sensors/#'), await subscribe(topic)];
+      const of = (filter: string) => seen.filter((message) => message.filter === filter).map((message) => [message.retain, message.body]);
+      try {
+        await expect.poll(() => seen.length, { timeout: 5_000 }).toBe(3);
+        await publisher.publishAsync(sensor, JSON.stringify({ location: 'lab', temperature: 2 }), { qos: 1, retain: true });
+        await publisher.publishAsync(topic, JSON.stringify({ state: 'off' }), { qos: 1, retain: true });
+        await expect.poll(() => seen.length, { timeout: 5_000 }).toBe(6);
+        for (const filter of [sensor, 'sensors/#']) {
+          expect(of(filter)).toEqual([
+            [true, expect.objectContaining({ temperature: 1 })],
+            [false, expect.objectContaining({ temperature: 2 })],
+          ]);
+        }
+        expect(of(topic)).toEqual([
+          [true, { id: topic, state: 'on' }],
+          [false, { id: topic, state: 'off' }],
+        ]);
+      } finally {
+        for (const client of clients) await client.endAsync();
+        await publisher.endAsync();
+      }
+    });
+  }
+
+  it('a wildcard subscription in the catch-all gets no retained messages on subscribe (Harper 4.7; pinned), only live ones', async () => {
+    const run = `rw${Date.now().toString(36)}`;
+    const publisher = await connectMqtt(harper);
+    await publisher.publishAsync(`${run}/line-1/status`, JSON.stringify({ state: 'on' }), { qos: 1, retain: true });
+    const seen: string[] = [];
+    const client = await connectMqtt(harper, { onMessage: (_topic, payload) => seen.push(payload.toString()) });
+    try {
+      await client.subscribeAsync(`${run}/#`, { qos: 1 });
+      await publisher.publishAsync(`${run}/line-1/status`, JSON.stringify({ state: 'live' }), { qos: 1, retain: true });
+      await expect.poll(() => seen, { timeout: 5_000 }).toContain(JSON.stringify({ state: 'live', id: `${run}/line-1/status` }));
+      expect(seen.some((body) => body.includes('"on"'))).toBe(false);
+    } finally {
+      await client.endAsync();
+      await publisher.endAsync();
+    }
+  });
+});

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import mqttPacket, { type IPublishPacket, type Packet } from 'mqtt-packet';
-import { publishedTopicName } from '../lib/publish-packet.js';
+import { publishTopic, publishedTopicName, withRetainFlag } from '../lib/publish-packet.js';
 
 function parse(buffer: Buffer, protocolVersion: 4 | 5): Packet {
   const parser = mqttPacket.parser({ protocolVersion });
@@ -56,4 +56,17 @@ describe('publish packet topic names', () => {
     ];
     for (const buffer of untouched) expect(publishedTopicName(buffer)).toBe(buffer);
   });
+
+  it('reads the topic of a PUBLISH and sets its RETAIN flag, leaving the rest as it was', () => {
+    for (const protocolVersion of [4, 5] as const) {
+      const packet = publish('sensors/site-a/101', Buffer.alloc(200, 3), { qos: 1, messageId: 11 });
+      const bytes = mqttPacket.generate(packet, { protocolVersion });
+      expect(publishTopic(bytes)).toBe('sensors/site-a/101');
+      const retained = parse(withRetainFlag(bytes), protocolVersion) as IPublishPacket;
+      expect({ topic: retained.topic, retain: retained.retain, qos: retained.qos, messageId: retained.messageId }).toEqual({ topic: 'sensors/site-a/101', retain: true, qos: 1, messageId: 11 });
+      expect(Buffer.from(retained.payload)).toEqual(packet.payload);
+    }
+    expect(publishTopic(mqttPacket.generate({ cmd: 'pingresp' }, { protocolVersion: 4 }))).toBeUndefined();
+  });
 });
+
