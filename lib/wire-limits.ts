@@ -46,9 +46,14 @@ class PacketSizeGuard {
   protocolLevel = 0;
   refused = false;
   announced = 0;
+  /** Packets completed so far on this connection (the first is the CONNECT). */
+  packets = 0;
+  /** In the chunk last accepted: where the first packet (the CONNECT) ended, if it ended there. */
+  connectEnd: number | undefined;
 
   accept(chunk: Buffer): boolean {
     if (this.refused) return false;
+    this.connectEnd = undefined;
     let at = 0;
     while (at < chunk.length) {
       if (this.skip > 0) {
@@ -56,6 +61,7 @@ class PacketSizeGuard {
         if (this.connectBytes) this.readConnect(chunk, at, take);
         at += take;
         this.skip -= take;
+        if (this.skip === 0) this.completed(at);
         continue;
       }
       const byte = chunk[at++];
@@ -81,8 +87,13 @@ class PacketSizeGuard {
       }
       this.skip = this.length;
       if (this.connectBytes && this.packetType !== 1) this.connectBytes = undefined;
+      if (this.skip === 0) this.completed(at);
     }
     return true;
+  }
+
+  private completed(at: number): void {
+    if (this.packets++ === 0) this.connectEnd = at;
   }
 
   /** CONNECT's variable header: protocol name (2 + 4 bytes for "MQTT"), then the level byte. */
@@ -106,14 +117,42 @@ class PacketSizeGuard {
  */
 function guardMqttSocket(socket: Socket): void {
   const guard = new PacketSizeGuard();
+  // MQTT 3.1.1 §3.1.4 / MQTT 5 §3.1.4: a client may send further packets right after CONNECT,
+  // without waiting for CONNACK (Paho does: CONNECT and SUBSCRIBE back to back). Harper closes a
+  // connection whose next packet arrives while it is still authenticating the CONNECT, so what
+  // follows the CONNECT is held here until Harper has answered it, then handed over in order.
+  let held: Buffer[] | undefined;
+  let answered = false;
+  let parse: DataListener | undefined;
+  const write = socket.write;
+  socket.write = function (this: Socket, chunk: unknown, ...rest: unknown[]) {
+    if (!answered && held && Buffer.isBuffer(chunk) && chunk[0] >> 4 === 2) {
+      // The CONNACK: Harper's session exists. What waited is handed over once Harper has
+      // finished with the CONNECT (after this turn), still ahead of anything arriving later.
+      setImmediate(() => {
+        const waiting = held ?? [];
+        held = undefined;
+        answered = true;
+        for (const bytes of waiting) parse?.(bytes);
+      });
+    }
+    return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
+  } as Socket['write'];
   type On = (this: Socket, event: string | symbol, listener: (...args: never[]) => void) => Socket;
   const originalOn = socket.on as On;
   const wrappedOn: On = function (this: Socket, event, listener) {
     if (event !== 'data') return originalOn.call(this, event, listener);
     if (socket.on === wrappedOn) delete (socket as { on?: unknown }).on; // back to the prototype's
-    const parse = listener as DataListener;
+    parse = listener as DataListener;
     return originalOn.call(this, 'data', (chunk: Buffer) => {
-      if (guard.accept(chunk)) return parse(chunk);
+      if (guard.accept(chunk)) {
+        if (answered) return parse!(chunk);
+        if (held) return void held.push(chunk);
+        const end = guard.connectEnd;
+        if (end === undefined) return parse!(chunk); // the CONNECT is still arriving
+        held = end < chunk.length ? [chunk.subarray(end)] : [];
+        return parse!(end < chunk.length ? chunk.subarray(0, end) : chunk);
+      }
       if (guard.announced === 0) return; // already refused: what is still in flight is dropped
       logger.warn?.(`MQTT packet of ${guard.announced} bytes refused from ${socket.remoteAddress} (limit ${MAX_WIRE_BYTES}); connection closed`);
       guard.announced = 0;

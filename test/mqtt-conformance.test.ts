@@ -3,7 +3,10 @@
  * it (the topic names of deliveries and empty messages are in test/topics.test.ts). Spoken on a
  * raw socket where client libraries refuse to send what the rule is about.
  */
+import { execFile } from 'node:child_process';
 import { connect } from 'node:net';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { IPublishPacket } from 'mqtt';
 import mqttPacket, { type IConnackPacket, type Packet } from 'mqtt-packet';
 import { describe, expect, inject, it } from 'vitest';
@@ -155,3 +158,34 @@ describe('MQTT §3.3.1.3: RETAIN on delivery', () => {
     }
   });
 });
+
+describe('with Eclipse Paho (Python)', () => {
+  for (const version of ['3', '5'] as const) {
+    it(`MQTT ${version === '3' ? '3.1.1' : '5'}: a catch-all wildcard subscriber gets topics as published and empty messages as empty`, async () => {
+      const run = `paho${version}${Date.now().toString(36)}`;
+      const { hostname, port } = new URL(harper.mqttUrl);
+      // Debian's Python (the package python3-paho-mqtt installs into it), whatever python3 is first on PATH.
+      const { stdout } = await promisify(execFile)('/usr/bin/python3', [
+        join(import.meta.dirname, 'clients', 'paho_client.py'),
+        hostname,
+        port,
+        harper.admin.username,
+        harper.admin.password,
+        `${harper.admin.username}.paho-${version}-${process.pid}`,
+        version,
+        `${run}/#`,
+        `${run}/line-1/trigger`,
+        '{"n":1}',
+        '',
+        '{"n":3}',
+      ]);
+      const received = stdout.trim().split('\n').map((line) => JSON.parse(line) as { topic: string; payload: string; retain: boolean });
+      expect(received).toEqual([
+        { topic: `${run}/line-1/trigger`, payload: '{"n":1}', retain: false },
+        { topic: `${run}/line-1/trigger`, payload: '', retain: false },
+        { topic: `${run}/line-1/trigger`, payload: '{"n":3}', retain: false },
+      ]);
+    });
+  }
+});
+
