@@ -97,6 +97,9 @@ describe('MQTT', () => {
   it('replays from the topic query: sensors/<id>?startTime=<ms>', async () => {
     const id = `${run}-mqtt-topic`;
     await write(id, 0);
+    // Harper's commit times carry sub-millisecond steps and may sit just past Date.now(): let the
+    // clock move past write 0's before taking the instant the replay starts from.
+    await new Promise((resolve) => setTimeout(resolve, 5));
     const before = Date.now();
     for (const temperature of range(1, 20)) await write(id, temperature);
     const subscriber = await mqttSubscriber(harper, `sensors/${id}?startTime=${before}`);
