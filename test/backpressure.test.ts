@@ -10,7 +10,6 @@
  * acknowledged is lost, and stalled subscribers get what they missed once they read again.
  * Runs its own Harper, so its memory is this file's alone.
  */
-import { readFileSync } from 'node:fs';
 import { request, type IncomingMessage } from 'node:http';
 import type { MqttClient } from 'mqtt';
 import WebSocket from 'ws';
@@ -18,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectMqtt, parsePayload } from './harness/mqtt.js';
 import { basicAuth, rest } from './harness/rest.js';
 import { sseSubscriber } from './harness/sse.js';
+import { rssMb as serverRss, watchRss as watchServerRss } from './harness/memory.js';
 import { startTestHarper, type TestHarper } from './harness/harper.js';
 
 let harper: TestHarper;
@@ -36,22 +36,8 @@ interface Pausable {
   resume(): unknown;
 }
 
-function rssMb(): number {
-  const status = readFileSync(`/proc/${harper.instance.pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
-}
-
-/** Samples the server's RSS every 250 ms until stopped; resolves to the peak. */
-function watchRss(): { stop(): number } {
-  let peak = rssMb();
-  const timer = setInterval(() => (peak = Math.max(peak, rssMb())), 250);
-  return {
-    stop() {
-      clearInterval(timer);
-      return Math.max(peak, rssMb());
-    },
-  };
-}
+const rssMb = () => serverRss(harper.instance.pid);
+const watchRss = () => watchServerRss(harper.instance.pid, 250);
 
 interface Probe {
   /** Latency (ms) of each probe message per receiving client. */

@@ -8,10 +8,10 @@
  *
  * Runs its own Harper, so the RSS measured (from /proc/<pid>/status) is this file's alone.
  */
-import { readFileSync } from 'node:fs';
 import type { MqttClient } from 'mqtt';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rssMb as serverRss, watchRss as watchServerRss } from './harness/memory.js';
 import { startTestHarper, type TestHarper } from './harness/harper.js';
 import { connectMqtt, reasonCodeOf } from './harness/mqtt.js';
 import { basicAuth, rest } from './harness/rest.js';
@@ -35,22 +35,8 @@ afterAll(async () => {
   await harper?.dispose();
 });
 
-function rssMb(): number {
-  const status = readFileSync(`/proc/${harper.instance.pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
-}
-
-/** Samples the server's RSS every 100 ms until stopped; returns the peak. */
-function watchRss(): { stop(): number } {
-  let peak = rssMb();
-  const timer = setInterval(() => (peak = Math.max(peak, rssMb())), 100);
-  return {
-    stop() {
-      clearInterval(timer);
-      return Math.max(peak, rssMb());
-    },
-  };
-}
+const rssMb = () => serverRss(harper.instance.pid);
+const watchRss = () => watchServerRss(harper.instance.pid, 100);
 
 /**
  * What became of a publish: the connection closed (with the DISCONNECT reason code the server
