@@ -222,9 +222,9 @@ for (const protocol of protocols) {
 }
 
 /**
- * Sensor writes run queued, each on a context of its own (lib/serial.ts), and Harper checks a
- * write's permission only when that context says so. Publishes that interleave a device's own
- * records with records it may not write must still have every forbidden one refused.
+ * Sensor writes are checked where they arrive and committed later in shared batches
+ * (lib/group-commit.ts): publishes that interleave a device's own records with records it may
+ * not write must still have every forbidden one refused, and none of them stored.
  */
 describe('a device interleaving allowed and forbidden publishes in a burst', () => {
   for (const protocolVersion of [4, 5] as const) {
