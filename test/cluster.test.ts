@@ -132,8 +132,11 @@ describe('two nodes joined by Harper replication', () => {
     }
     expect(both[0]).toEqual(both[1]);
 
-    // The latest write wins on both: one on A, then (after it was acknowledged) one on B.
+    // The latest write wins on both: one on A, then (after it was acknowledged) one on B. Each
+    // node stamps its writes with its own clock, aligned to Date.now() at millisecond precision,
+    // so two nodes' stamps may differ by about a millisecond: "later" must be later than that.
     expect((await put(A, id, { location: 'A', temperature: 1000 })).status).toBe(204);
+    await new Promise((resolve) => setTimeout(resolve, 20));
     expect((await put(B, id, { location: 'B', temperature: 2000 })).status).toBe(204);
     for (const node of [A, B]) expect(await eventually(() => get<Sensor>(node, `/sensors/${id}`), (sensor) => sensor.temperature === 2000)).toMatchObject({ location: 'B' });
   });
