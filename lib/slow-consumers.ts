@@ -30,8 +30,9 @@
  * Replayed events (`startTime`, `previousCount`) are older than the subscription and arrive all
  * at once; they are not counted, so a client resuming after a long absence is not cut off for it.
  *
- * Nothing here runs per event: the subscription's iterator is handed through, and the watchdog
- * reads the queue Harper keeps anyway.
+ * Nothing here runs per live event: the subscription's iterator hands Harper's results straight
+ * through (only the events a new subscription sends before its first live one are looked at, for
+ * lib/mqtt-deliveries.ts), and the watchdog reads the queue Harper keeps anyway.
  */
 import { Refusal } from './errors.js';
 
