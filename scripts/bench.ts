@@ -228,6 +228,10 @@ async function startSystem(key: SystemKey, workDir: string, threads: number, pro
   const inspectorPort = profileDir ? await freePort() : undefined;
   const env = { LOGGING_LEVEL: 'warn', ...(inspectorPort ? inspectorEnvironment(inspectorPort) : {}) };
   const instance = await startHarper({ dataDir, ports, admin, componentDir, threads, env });
+  if (key === 'component') await assertComponentLoaded(instance.httpUrl, admin).catch(async (error: unknown) => {
+    await instance.stop();
+    throw error;
+  });
   const pid = (): number => {
     try {
       return Number(readFileSync(join(instance.rootPath, 'hdb.pid'), 'utf8').trim()) || instance.pid;
@@ -248,6 +252,24 @@ async function startSystem(key: SystemKey, workDir: string, threads: number, pro
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Fails unless this component's resource code is what answers. When resources.ts fails to load,
+ * Harper logs the error and still serves the tables of schema.graphql, unchecked: the run would
+ * then measure a plain table under the component's name. A body our rules refuse tells the two
+ * apart (a plain table stores it).
+ */
+async function assertComponentLoaded(httpUrl: string, admin: AdminCredentials): Promise<void> {
+  const response = await fetch(`${httpUrl}/sensors/bench-load-check`, {
+    method: 'PUT',
+    headers: { authorization: basicAuth(admin), 'content-type': 'application/json' },
+    body: '{}',
+  });
+  const body = await response.text();
+  if (response.status !== 400 || !body.includes('missing_field')) {
+    throw new Error(`the component's resources did not load (PUT of an empty sensor answered ${response.status} ${body.slice(0, 200)}); see Harper's log`);
+  }
 }
 
 /** (d): a component with one exported plain table, no resource code (generated at run time). */
