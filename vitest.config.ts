@@ -1,13 +1,35 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
+
+/**
+ * Two tiers. `unit`: pure modules, no Harper, seconds (`npm run test:unit`). `integration`: one
+ * real Harper for the run and real clients. `npm test` runs both.
+ */
+// Pure tests that sit beside the integration tests rather than under test/unit/.
+const pureTestsOutsideUnit = ['test/group-commit.test.ts', 'test/publish-packet.test.ts'];
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    // One real Harper for the run (isolated HOME, ROOTPATH and free loopback ports).
-    globalSetup: ['test/harness/global-setup.ts'],
-    testTimeout: 30_000,
-    hookTimeout: 90_000,
-    // Test files share that Harper but use their own ids, so they may run side by side.
     reporters: ['default'],
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts', ...pureTestsOutsideUnit],
+          testTimeout: 5_000,
+        },
+      },
+      {
+        test: {
+          name: 'integration',
+          include: ['test/**/*.test.ts'],
+          exclude: [...configDefaults.exclude, 'test/unit/**', ...pureTestsOutsideUnit],
+          // One real Harper for the run (isolated HOME, ROOTPATH and free loopback ports).
+          globalSetup: ['test/harness/global-setup.ts'],
+          testTimeout: 30_000,
+          hookTimeout: 90_000,
+          // Test files share that Harper but use their own ids, so they may run side by side.
+        },
+      },
+    ],
   },
 });

@@ -17,7 +17,7 @@ import { runScenario, scenarios } from './scenario.js';
 const HELP = `npm run bench [-- options]
 
 Runs every scenario against each system, one system at a time, then prints a table, the ratios
-against (c) this component, the issue's targets, and writes an SVG chart and a JSON file.
+against (c) this component, the targets (bench/README.md), and writes an SVG chart and a JSON file.
 
 Systems (each started and stopped by the benchmark on 127.0.0.1, free ports):
   mosquitto   (a) Mosquitto from Debian alone, no persistence

@@ -14,7 +14,7 @@
  *   self-signed certificate;
  * - `verify_tls: false` is needed for that first contact with self-signed certificates. It is
  *   fine on loopback; between machines, give every node a certificate whose name is its
- *   hostname and keep verify_tls on (README, "Running several nodes").
+ *   hostname and keep verify_tls on (README, "Running N nodes for real").
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

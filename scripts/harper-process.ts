@@ -1,7 +1,7 @@
 /**
  * Starts and stops Harper from node_modules with this component, without prompts, in a folder of
- * its own. Used by `npm start`, the test harness and (later) the benchmark and the cluster script,
- * so every one of them runs Harper the same way.
+ * its own. Used by `npm start`, the test harness, the benchmark and the cluster script, so every one
+ * of them runs Harper the same way.
  *
  * Harper facts this relies on (harperdb 4.7.29):
  * - a non-interactive install needs TC_AGREEMENT=yes plus HDB_ADMIN_USERNAME/HDB_ADMIN_PASSWORD;

@@ -1,7 +1,7 @@
 /**
- * One huge message must not inflate the server. A device publishing a 24 MB
- * reading grew Harper from 270 MB to 1.66 GB before its publish was refused: Harper buffered and
- * parsed the packet whole, then our validation walked and copied it. Now an MQTT packet or
+ * One huge message must not inflate the server. Left to Harper, a device publishing a 24 MB
+ * reading grew it from 270 MB to 1.66 GB before the publish was refused: Harper buffers and parses
+ * the packet whole, and a validation that walks and copies it adds more. An MQTT packet or
  * WebSocket message over 256 KiB is refused as its first bytes arrive (lib/wire-limits.ts), a
  * chunked REST body is cut off by Harper's http.maxRequestBodySize (set by the launcher), and what
  * gets through is checked by a bounded walk (lib/limits.ts).

@@ -1,7 +1,7 @@
 /**
  * WebSocket writes are bounded per connection, as MQTT publishes are. Harper
- * reads a WebSocket as fast as frames arrive and queues every message for the resource, so a
- * client sending readings without waiting for the replies piled them up in server memory. Now a
+ * reads a WebSocket as fast as frames arrive and queues every message for the resource, so on its
+ * own a client sending readings without waiting for the replies piles them up in server memory. A
  * connection's socket is not read while 32 of its messages are unanswered (lib/websocket-writes.ts):
  * the rest waits in the client and in TCP, and every message is still answered, in order.
  *
