@@ -8,11 +8,14 @@ import './lib/wire-limits.js';
 import './lib/mqtt-deliveries.js';
 import './lib/http-guard.js';
 import './lib/csv-export.js';
+import './lib/sse-resume.js';
+import './lib/metrics-probes.js';
 export { Sensors as sensors } from './lib/sensors.js';
 export { Readings as readings } from './lib/history.js';
 export { Rules as rules, Alerts as alerts } from './lib/alerts.js';
 export { Stats as stats } from './lib/stats.js';
 export { ServerNotice as 'server-notice' } from './lib/shutdown.js';
+export { Metrics as metrics } from './lib/metrics-endpoint.js';
 export { Signs as signs, LedSign as 'led-sign' } from './lib/signs.js';
 export { Login as login, Logout as logout } from './lib/session.js';
 // The empty export name is the catch-all: every path and topic no other resource owns.

@@ -13,9 +13,9 @@ import { tables } from 'harperdb';
 import { forbidden } from './errors.js';
 import type { User } from './harper-types.js';
 
-export type RoleName = 'admin' | 'operator' | 'viewer' | 'device';
+export type RoleName = 'admin' | 'operator' | 'viewer' | 'device' | 'monitor';
 export type Action = 'read' | 'write' | 'delete';
-export type Resource = 'sensors' | 'topics' | 'readings' | 'rules' | 'alerts' | 'stats' | 'signs' | 'notices';
+export type Resource = 'sensors' | 'topics' | 'readings' | 'rules' | 'alerts' | 'stats' | 'signs' | 'notices' | 'metrics';
 
 /** all: any record and the collection; own: the device's own records only; none. */
 type Scope = 'all' | 'own' | 'none';
@@ -24,7 +24,7 @@ type Policy = Record<RoleName, Record<Action, Scope>>;
 const readOnly = { read: 'all', write: 'none', delete: 'none' } as const;
 const nothing = { read: 'none', write: 'none', delete: 'none' } as const;
 /** History, alerts and statistics are written by the server alone, never over a protocol. */
-const serverWritten: Policy = { admin: readOnly, operator: readOnly, viewer: readOnly, device: nothing };
+const serverWritten: Policy = { admin: readOnly, operator: readOnly, viewer: readOnly, device: nothing, monitor: nothing };
 
 export const POLICIES: Record<Resource, Policy> = {
   sensors: {
@@ -32,29 +32,34 @@ export const POLICIES: Record<Resource, Policy> = {
     operator: readOnly,
     viewer: readOnly,
     device: { read: 'own', write: 'own', delete: 'none' },
+    monitor: nothing,
   },
   /** The catch-all topic space: the admin writes it; everyone else with a role reads it. */
-  topics: { admin: { read: 'all', write: 'all', delete: 'all' }, operator: readOnly, viewer: readOnly, device: nothing },
+  topics: { admin: { read: 'all', write: 'all', delete: 'all' }, operator: readOnly, viewer: readOnly, device: nothing, monitor: nothing },
   rules: {
     admin: { read: 'all', write: 'all', delete: 'all' },
     operator: { read: 'all', write: 'all', delete: 'all' },
     viewer: readOnly,
     device: nothing,
+    monitor: nothing,
   },
   signs: {
     admin: { read: 'all', write: 'all', delete: 'all' },
     operator: { read: 'all', write: 'all', delete: 'none' },
     viewer: readOnly,
     device: { read: 'own', write: 'own', delete: 'none' },
+    monitor: nothing,
   },
   readings: serverWritten,
   alerts: serverWritten,
   stats: serverWritten,
   /** POST /server-notice (lib/shutdown.ts): announcing a stop is the admin's alone. */
-  notices: { admin: { read: 'none', write: 'all', delete: 'none' }, operator: nothing, viewer: nothing, device: nothing },
+  notices: { admin: { read: 'none', write: 'all', delete: 'none' }, operator: nothing, viewer: nothing, device: nothing, monitor: nothing },
+  /** GET /metrics (lib/metrics-endpoint.ts): the node's figures, for the admin and a monitor, which reads no data. */
+  metrics: { admin: { read: 'all', write: 'none', delete: 'none' }, operator: nothing, viewer: nothing, device: nothing, monitor: { read: 'all', write: 'none', delete: 'none' } },
 };
 
-const NAMED_ROLES: readonly string[] = ['operator', 'viewer', 'device'];
+const NAMED_ROLES: readonly string[] = ['operator', 'viewer', 'device', 'monitor'];
 
 /** The backbone role of a user; undefined for anonymous users and roles we do not define. */
 export function roleOf(user: User | undefined): RoleName | undefined {

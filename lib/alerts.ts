@@ -16,6 +16,7 @@ import { guardedTable } from './guarded-table.js';
 import { Refusal } from './errors.js';
 import { checkRule, nextState, type AlertRule, type AlertState } from './alert-rules.js';
 import { LIMITS } from './limits.js';
+import { countAlertsStored } from './metrics.js';
 import { rulesFor } from './rule-cache.js';
 import { MAX_ID_LENGTH, type SensorRecord } from './sensor-rules.js';
 import type { InstanceBoundTableClass, RequestTarget } from './harper-types.js';
@@ -71,6 +72,7 @@ export async function evaluateRules(record: SensorRecord, context: unknown): Pro
     const id = `${rule.id}/${record.id}/${Math.round(record.updatedAt * 1000)}`;
     const alert: AlertRecord = { id, ruleId: rule.id, sensorId: record.id, state: next, field: rule.field, value, time: record.updatedAt };
     await AlertsTable.put(alert, context);
+    countAlertsStored(1);
   }
 }
 

@@ -74,6 +74,10 @@ export class GroupCommit<Stored> {
   private scheduled = false;
   /** Per phase: resolves once the last batch formed has handed that phase's transaction over. */
   private readonly handedOver: Promise<void>[];
+  /** The deepest record queue since `takeDeepestQueue` was last called (for lib/metrics.ts). */
+  private deepest = 0;
+  /** Told of each batch once it has settled: seconds from its forming, writes it stored. Once per batch, never per write. */
+  onBatch?: (seconds: number, stored: number) => void;
 
   /**
    * `phases` write one write's records, each phase in a transaction of its own per batch, phase
@@ -92,8 +96,9 @@ export class GroupCommit<Stored> {
   reserve(key: string): Reservation<Stored> {
     const slot: Slot<Stored> = { key, readsCurrent: false };
     const queue = this.queues.get(key);
-    if (queue) queue.push(slot);
-    else this.queues.set(key, [slot]);
+    if (queue) {
+      if (queue.push(slot) > this.deepest) this.deepest = queue.length;
+    } else this.queues.set(key, [slot]);
     return {
       commit: (prepare, options) =>
         new Promise<Stored>((resolve, reject) => {
@@ -116,6 +121,13 @@ export class GroupCommit<Stored> {
         return slot.prepare !== undefined;
       },
     };
+  }
+
+  /** The deepest record queue (writes waiting for a batch) since the last call, then starts over. */
+  takeDeepestQueue(): number {
+    const deepest = Math.max(this.deepest, this.queues.size > 0 ? 1 : 0);
+    this.deepest = 0;
+    return deepest;
   }
 
   /** Marks `key` ready when its first queued write can join a batch. */
@@ -165,6 +177,7 @@ export class GroupCommit<Stored> {
    * it; a failed commit fails every write of the batch.
    */
   private async commitBatch(batch: Slot<Stored>[], turns: { previous: Promise<void>; release: () => void }[]): Promise<void> {
+    const formed = this.onBatch ? performance.now() : 0;
     const records: (Stored | undefined)[] = [];
     const refused: unknown[] = [];
     const commits: Promise<unknown>[] = [];
@@ -198,6 +211,11 @@ export class GroupCommit<Stored> {
     const outcomes = await Promise.allSettled(commits);
     const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
     this.settle(batch, records, refused, failed ? (failed.reason ?? new Error('commit failed')) : undefined);
+    if (this.onBatch) {
+      let stored = 0;
+      if (!failed) for (const record of records) if (record !== undefined) stored++;
+      this.onBatch((performance.now() - formed) / 1000, stored);
+    }
   }
 
   private async prepareAll(batch: Slot<Stored>[], store: StoreFunction<Stored>, context: HarperContext, records: (Stored | undefined)[], refused: unknown[]): Promise<void> {

@@ -19,6 +19,8 @@ import { authorize, type Resource } from './access.js';
 import { Refusal } from './errors.js';
 import { checkPathLength, checkRequestBody } from './limits.js';
 import { withReplay } from './replay.js';
+import { isEventStream, lastEventIdOf, markInitialState } from './sse-resume.js';
+import type { StreamProtocol } from './metrics.js';
 import { noteRetained } from './mqtt-deliveries.js';
 import { watchConsumer, type MqttConnection, type Watchable } from './slow-consumers.js';
 import { acceptWebSocketWrites, bindIncomingSocket, type Pausable } from './websocket-writes.js';
@@ -127,18 +129,28 @@ export function guardedTable<Row>(Base: InstanceBoundTableClass<Row>, options: G
     subscribe(request?: unknown) {
       const id = this.getId();
       const subscribedAt = Date.now();
-      const replaying = withReplay(request, id == null || id === '');
-      const subscription = super.subscribe(replaying) as Promise<Watchable> | Watchable;
-      // An MQTT subscription's context is its connection (Harper's session and socket).
-      const context = this.getContext() as MqttConnection | undefined;
+      const collection = id == null || id === '';
+      // An MQTT subscription's context is its connection (Harper's session and socket); an SSE or
+      // WebSocket subscription's is its HTTP request.
+      const context = this.getContext() as (MqttConnection & { headers?: unknown }) | undefined;
       const mqtt = context?.socket ? context : undefined;
+      const sse = !mqtt && isEventStream(context);
+      const protocol: StreamProtocol | undefined = mqtt ? 'mqtt' : sse ? 'sse' : context?.headers ? 'websocket' : undefined;
+      const replaying = withReplay(request, collection, sse ? lastEventIdOf(context) : undefined);
+      const subscription = super.subscribe(replaying) as Promise<Watchable> | Watchable;
       // A new MQTT subscription first gets each record's current state: those are retained
       // messages, whose RETAIN flag lib/mqtt-deliveries.ts sets (not on a replay or a resume).
       const { omitCurrent, startTime, previousCount } = (replaying ?? {}) as { omitCurrent?: boolean; startTime?: unknown; previousCount?: unknown };
       const sendsCurrent = mqtt?.socket && !omitCurrent && startTime === undefined && previousCount === undefined;
       const socket = mqtt?.socket;
-      const options = sendsCurrent && socket ? { subscribedAt, beforeLive: (event: { type?: string; id?: unknown }) => event.type === 'put' && event.id != null && noteRetained(socket, Array.isArray(event.id) ? event.id.join('/') : String(event.id)) } : { subscribedAt };
-      return isPromise(subscription) ? subscription.then((s) => watchConsumer(s, mqtt, options)) : watchConsumer(subscription, mqtt, options);
+      const options = sendsCurrent && socket ? { subscribedAt, protocol, beforeLive: (event: { type?: string; id?: unknown }) => event.type === 'put' && event.id != null && noteRetained(socket, Array.isArray(event.id) ? event.id.join('/') : String(event.id)) } : { subscribedAt, protocol };
+      // A table stream without a replay starts with every record's current state (lib/sse-resume.ts).
+      const initialBefore = sse && collection && startTime === undefined ? subscribedAt : undefined;
+      const watched = (s: Watchable) => {
+        const stream = watchConsumer(s, mqtt, options);
+        return initialBefore === undefined ? stream : markInitialState(stream, initialBefore);
+      };
+      return isPromise(subscription) ? subscription.then(watched) : watched(subscription);
     }
 
     // Roles we do not define fall back to Harper's own table permissions (super.allowX).

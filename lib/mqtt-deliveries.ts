@@ -23,6 +23,7 @@
  */
 import { Socket } from 'node:net';
 import { server } from 'harperdb';
+import { countDelivery } from './metrics.js';
 import { publishTopic, publishedTopicName, withRetainFlag } from './publish-packet.js';
 
 /** Per connection (its socket), the ids of records sent as current state whose PUBLISH is due. */
@@ -45,7 +46,11 @@ function retainFlagDue(socket: object, topic: string): boolean {
   return true;
 }
 
+/** MQTT control packet type 3 in the first byte's high nibble: PUBLISH. */
+const PUBLISH = 0x30;
+
 function corrected(socket: object, packet: Buffer): Buffer {
+  if ((packet[0] & 0xf0) === PUBLISH) countDelivery('mqtt'); // for /metrics (lib/metrics.ts)
   const fixed = publishedTopicName(packet);
   if (!retainedDue.get(socket)?.length) return fixed;
   const topic = publishTopic(fixed);

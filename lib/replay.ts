@@ -61,9 +61,12 @@ function parameters(request: SubscriptionRequestLike): { startTime: string | nul
  * Reads and checks the replay parameters; refuses malformed and unbounded ones (400 / SUBACK
  * error). `collection`: the subscription is to a whole table (or a wildcard), not one record.
  */
-export function replayOptions(request: unknown, collection = false, now = Date.now()): ReplayOptions | undefined {
+export function replayOptions(request: unknown, collection = false, now = Date.now(), lastEventId?: string): ReplayOptions | undefined {
   if (request === null || typeof request !== 'object') return undefined;
-  const { startTime, previousCount } = parameters(request as SubscriptionRequestLike);
+  // A reconnecting EventSource asks again for the URL it was opened with, which may carry its
+  // first ?startTime= or ?previousCount=: the Last-Event-ID it sends is where it really stands.
+  const { startTime, previousCount } = lastEventId !== undefined ? { startTime: lastEventId, previousCount: null } : parameters(request as SubscriptionRequestLike);
+  const field = lastEventId !== undefined ? 'Last-Event-ID' : 'startTime';
   if (startTime === null && previousCount === null) return undefined;
   if (startTime !== null && previousCount !== null) {
     throw new Refusal({ error: 'invalid_query', field: 'startTime', message: 'use startTime or previousCount, not both' });
@@ -71,7 +74,7 @@ export function replayOptions(request: unknown, collection = false, now = Date.n
   if (startTime !== null) {
     const value = Number(startTime);
     if (startTime.trim() === '' || !Number.isFinite(value) || value < 0) {
-      throw new Refusal({ error: 'invalid_query', field: 'startTime', rule: 'milliseconds since the epoch', message: 'startTime must be milliseconds since the epoch' });
+      throw new Refusal({ error: 'invalid_query', field, rule: 'milliseconds since the epoch', message: `${field} must be milliseconds since the epoch` });
     }
     const window = collection ? TABLE_REPLAY_WINDOW_MS : REPLAY_WINDOW_MS;
     const earliest = now - window;
@@ -79,9 +82,9 @@ export function replayOptions(request: unknown, collection = false, now = Date.n
       throw new Refusal(
         {
           error: 'query_too_broad',
-          field: 'startTime',
+          field,
           rule: `at most ${window} ms ago (not before ${earliest})`,
-          message: `startTime ${value} is more than ${window / 60_000} minutes ago, beyond what a ${collection ? 'table' : 'record'}'s replay may read; subscribe without startTime for the current state, and query /readings/ or /alerts/ for older history`,
+          message: `${field} ${value} is more than ${window / 60_000} minutes ago, beyond what a ${collection ? 'table' : 'record'}'s replay may read; subscribe without startTime for the current state, and query /readings/ or /alerts/ for older history`,
         },
         400,
       );
@@ -105,9 +108,13 @@ export function replayOptions(request: unknown, collection = false, now = Date.n
   return { previousCount: count };
 }
 
-/** Applies replay parameters from the URL or topic to the subscription request Harper will use. */
-export function withReplay<T>(request: T, collection = false): T {
-  const options = replayOptions(request, collection);
+/**
+ * Applies replay parameters from the URL or topic to the subscription request Harper will use;
+ * `lastEventId`: an SSE client's Last-Event-ID header (lib/sse-resume.ts), which takes the place
+ * of the URL's parameters.
+ */
+export function withReplay<T>(request: T, collection = false, lastEventId?: string): T {
+  const options = replayOptions(request, collection, Date.now(), lastEventId);
   if (options) Object.assign(request as object, options);
   return request;
 }

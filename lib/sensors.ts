@@ -23,6 +23,7 @@ import { GroupCommit, type Reservation } from './group-commit.js';
 import { guardedTable } from './guarded-table.js';
 import { appendReading } from './history.js';
 import { checkRequestBody } from './limits.js';
+import { observeCommit, sampleQueueDepth } from './metrics.js';
 import { MAX_ID_LENGTH, checkPatch, checkReading, type SensorRecord } from './sensor-rules.js';
 import { updateStats } from './stats.js';
 import { acceptWebSocketWrites, type WriteAck } from './websocket-writes.js';
@@ -52,6 +53,9 @@ function storeState(record: SensorRecord, context: HarperContext): unknown {
 }
 
 const writes = new GroupCommit<SensorRecord>([storeHistory, storeState], updateStats);
+// Figures for /metrics (lib/metrics.ts): once per batch, and once a second; nothing per write.
+writes.onBatch = observeCommit;
+sampleQueueDepth(() => writes.takeDeepestQueue());
 
 /**
  * The server's time for a write is taken when its batch is prepared, in its sensor's order, so

@@ -35,6 +35,7 @@
  * lib/mqtt-deliveries.ts), and the watchdog reads the queue Harper keeps anyway.
  */
 import { Refusal } from './errors.js';
+import { addSubscribers, countCutoff, type CutoffReason, type StreamProtocol } from './metrics.js';
 
 /** Live events that may wait for a subscriber that is not taking them. */
 const MAX_BACKLOG = Number(process.env.SUBSCRIBER_MAX_BACKLOG ?? 2_000);
@@ -102,6 +103,8 @@ interface Watched {
   /** Looks at the subscription, and cuts it off if its subscriber is the reason it is behind. */
   inspect(now: number): void;
   end(final: RefusalLike): void;
+  /** Counted among the current subscribers of this protocol while watched (lib/metrics.ts). */
+  protocol?: StreamProtocol;
 }
 
 /** Every subscription being watched on this thread. */
@@ -110,6 +113,7 @@ let watchdog: NodeJS.Timeout | undefined;
 
 function watch(entry: Watched): void {
   watched.add(entry);
+  if (entry.protocol) addSubscribers(entry.protocol, 1);
   if (!watchdog) {
     watchdog = setInterval(() => {
       const now = Date.now();
@@ -120,7 +124,7 @@ function watch(entry: Watched): void {
 }
 
 function unwatch(entry: Watched): void {
-  watched.delete(entry);
+  if (watched.delete(entry) && entry.protocol) addSubscribers(entry.protocol, -1);
   if (watched.size === 0 && watchdog) {
     clearInterval(watchdog);
     watchdog = undefined;
@@ -147,6 +151,8 @@ export function watchConsumer<T extends SubscriptionEvent>(
     beforeLive?: (event: T) => void;
     /** When the client asked to subscribe (default: now); older events are not live. */
     subscribedAt?: number;
+    /** The protocol it is delivered over, for the subscriber count of /metrics. */
+    protocol?: StreamProtocol;
   } = {},
 ): Subscription<T> {
   const inner = subscription[Symbol.asyncIterator]();
@@ -167,7 +173,8 @@ export function watchConsumer<T extends SubscriptionEvent>(
     unwatch(entry);
   };
 
-  const cutOff = (why: string): void => {
+  const cutOff = (why: string, reason: CutoffReason): void => {
+    countCutoff(reason);
     unwatch(entry);
     if (subscription.queue) subscription.queue.length = 0; // the backlog is what we are freeing
     if (socket) {
@@ -183,9 +190,10 @@ export function watchConsumer<T extends SubscriptionEvent>(
   };
 
   const entry: Watched = {
+    protocol: options.protocol,
     inspect(now) {
       if (finished || final) return;
-      if ((socket?.writableLength ?? 0) > MAX_SOCKET_BYTES) return cutOff(`${socket!.writableLength} bytes unsent`);
+      if ((socket?.writableLength ?? 0) > MAX_SOCKET_BYTES) return cutOff(`${socket!.writableLength} bytes unsent`, 'socket_buffer');
       const queue = subscription.queue;
       if (!queue || queue.length === 0) {
         lastHead = undefined;
@@ -199,11 +207,11 @@ export function watchConsumer<T extends SubscriptionEvent>(
       else stalledSince ??= now - CHECK_EVERY_MS;
       const backlog = queue.length - firstLive(queue, subscribedAt);
       if (backlog === 0) return;
-      if (backlog > HARD_BACKLOG) return cutOff(`${backlog} events waiting (limit ${HARD_BACKLOG})`);
-      if (tookNone && backlog > MAX_BACKLOG) return cutOff(`${backlog} events waiting and none taken (limit ${MAX_BACKLOG})`);
-      if (stalledSince !== undefined && now - stalledSince >= MAX_STALL_MS) return cutOff(`nothing taken for ${Math.round((now - stalledSince) / 1000)} s`);
+      if (backlog > HARD_BACKLOG) return cutOff(`${backlog} events waiting (limit ${HARD_BACKLOG})`, 'hard_backlog');
+      if (tookNone && backlog > MAX_BACKLOG) return cutOff(`${backlog} events waiting and none taken (limit ${MAX_BACKLOG})`, 'backlog_not_taken');
+      if (stalledSince !== undefined && now - stalledSince >= MAX_STALL_MS) return cutOff(`nothing taken for ${Math.round((now - stalledSince) / 1000)} s`, 'stalled');
       const unacknowledged = mqtt?.session?.awaitingAcks?.size ?? 0;
-      if (unacknowledged >= HARPER_ACK_WINDOW && backlog > MAX_BACKLOG) return cutOff(`${backlog} events waiting for ${unacknowledged} QoS 1 acknowledgements`);
+      if (unacknowledged >= HARPER_ACK_WINDOW && backlog > MAX_BACKLOG) return cutOff(`${backlog} events waiting for ${unacknowledged} QoS 1 acknowledgements`, 'acknowledgements');
     },
     end(last) {
       if (finished || final) return;

@@ -21,6 +21,7 @@
  */
 import { logger } from 'harperdb';
 import { isRefusal, type RefusalBody } from './errors.js';
+import { countWriteAccepted, countWriteRefused } from './metrics.js';
 
 export interface WriteAck {
   type: 'ack';
@@ -101,8 +102,12 @@ export async function acceptWebSocketWrites(
   let replied: Promise<void> = Promise.resolve();
   const settle = (written: Promise<WriteAck>): Promise<Reply> =>
     written.then(
-      (ack): Reply => ack,
+      (ack): Reply => {
+        countWriteAccepted('websocket');
+        return ack;
+      },
       (error: unknown): Reply => {
+        countWriteRefused('websocket', isRefusal(error) ? error.error : 'write_failed');
         if (isRefusal(error)) return { type: 'error', ...error.toJSON() };
         logger.error?.('WebSocket write failed', error);
         return { type: 'error', error: 'write_failed', message: 'the server could not store this message' };

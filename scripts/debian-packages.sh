@@ -14,6 +14,7 @@ PACKAGES=(
   "openssl            test   command -v openssl"
   "chromium           test   test -x \"\${CHROMIUM_PATH:-/usr/bin/chromium}\""
   "python3-paho-mqtt  test   /usr/bin/python3 -c 'import paho.mqtt' 2>/dev/null"
+  "prometheus         test   command -v prometheus && command -v promtool"
   "mosquitto          bench  command -v mosquitto"
 )
 

@@ -19,7 +19,7 @@ import { dataFolder, targetCredentials } from './credentials.js';
 import type { AdminCredentials } from './harper-process.js';
 import { OperationsClient, OperationsError, type HarperUserSummary } from './operations-client.js';
 
-const ROLES = ['device', 'viewer', 'operator'] as const;
+const ROLES = ['device', 'viewer', 'operator', 'monitor'] as const;
 type Role = (typeof ROLES)[number];
 /** Device names become sensor ids (sensors/<name>), so they follow the sensor id rule. */
 const DEVICE_NAME = /^[A-Za-z0-9_:-]{1,128}$/;
@@ -30,7 +30,9 @@ const HELP = `Manage users and devices of the IoT backbone.
 Usage: npm run users -- <command> [arguments] [options]
 
 Commands:
-  add <name> --role <device|viewer|operator>   create a user; prints its password once
+  add <name> --role <device|viewer|operator|monitor>
+                                               create a user; prints its password once
+                                               (monitor: reads GET /metrics only)
         [--sensors id,id] [--signs id,id]       (devices) extra ids it may act for
   grant <name> [--sensors id,id] [--signs id,id]
                                                replace the extra ids a device may act for

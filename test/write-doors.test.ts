@@ -56,13 +56,14 @@ const TABLES: Record<string, TableCase> = {
   alerts: { table: 'alerts', writer: 'admin', id: `${run}-alert`, bad: { ruleId: run, sensorId: run, state: 'firing' } },
 };
 /**
- * Exports that are not tables, with the one door each implements (lib/stats.ts, shutdown.ts,
+ * Exports that are not tables, with the one door each implements (lib/stats.ts, shutdown.ts, metrics-endpoint.ts,
  * session.ts); every other write door must be refused (Harper's own 405 for a method a resource
  * lacks).
  */
 const NOT_TABLES: Record<string, { path: string; door: string }> = {
   stats: { path: '/stats/x', door: 'GET' },
   'server-notice': { path: '/server-notice', door: 'POST (admin only)' },
+  metrics: { path: '/metrics', door: 'GET (admin and monitor)' },
   login: { path: '/login', door: 'POST' },
   logout: { path: '/logout', door: 'POST' },
 };

@@ -4,7 +4,7 @@ import { OperationsClient } from '../../scripts/operations-client.js';
 import type { AdminCredentials } from '../../scripts/harper-process.js';
 import type { HarperEndpoints } from './harper.js';
 
-export type TestRole = 'device' | 'viewer' | 'operator';
+export type TestRole = 'device' | 'viewer' | 'operator' | 'monitor';
 
 export function operations(harper: HarperEndpoints): OperationsClient {
   return new OperationsClient(harper.operationsUrl, harper.admin);
