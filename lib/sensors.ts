@@ -9,8 +9,8 @@
  *
  * Every stored write, whatever its protocol, is checked here and then committed by the thread's
  * group commit (lib/group-commit.ts) together with the other writes of the same turn: its reading
- * and alerts, then the new state, acknowledged once both have committed. Its statistics are
- * folded in memory after the commit (lib/stats.ts).
+ * and alerts, then the new state, acknowledged once both have committed. Its rollups (and so its
+ * statistics) are folded in memory after the commit (lib/rollups.ts).
  */
 import { tables } from 'harperdb';
 import { authorize, decidedNow, deniedMessage, may, roleOf } from './access.js';
@@ -24,7 +24,7 @@ import { guardedTable } from './guarded-table.js';
 import { appendReading } from './history.js';
 import { checkRequestBody } from './limits.js';
 import { MAX_ID_LENGTH, checkPatch, checkReading, type SensorRecord } from './sensor-rules.js';
-import { updateStats } from './stats.js';
+import { foldReading } from './rollups.js';
 import { acceptWebSocketWrites, type WriteAck } from './websocket-writes.js';
 import type { HarperContext, InstanceBoundTableClass, RequestTarget, User } from './harper-types.js';
 
@@ -51,7 +51,7 @@ function storeState(record: SensorRecord, context: HarperContext): unknown {
   return SensorsTable.put(record, context);
 }
 
-const writes = new GroupCommit<SensorRecord>([storeHistory, storeState], updateStats);
+const writes = new GroupCommit<SensorRecord>([storeHistory, storeState], foldReading);
 
 /**
  * The server's time for a write is taken when its batch is prepared, in its sensor's order, so

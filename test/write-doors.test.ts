@@ -54,14 +54,16 @@ const TABLES: Record<string, TableCase> = {
   '': { table: 'topics', writer: 'admin', id: `${run}/topic`, bad: deep(40) },
   readings: { table: 'readings', writer: 'admin', id: `${run}-reading`, bad: { sensorId: run, time: 1, location: 'x', temperature: 1 } },
   alerts: { table: 'alerts', writer: 'admin', id: `${run}-alert`, bad: { ruleId: run, sensorId: run, state: 'firing' } },
+  presence: { table: 'presence', writer: 'admin', id: `${run}-device`, bad: { state: 'online', since: 1, lastSeen: 1, via: run } },
 };
 /**
- * Exports that are not tables, with the one door each implements (lib/stats.ts, shutdown.ts,
- * session.ts); every other write door must be refused (Harper's own 405 for a method a resource
+ * Exports that are not tables, with the one door each implements (lib/stats.ts, rollups.ts,
+ * shutdown.ts, session.ts); every other write door must be refused (Harper's own 405 for a method a resource
  * lacks).
  */
 const NOT_TABLES: Record<string, { path: string; door: string }> = {
   stats: { path: '/stats/x', door: 'GET' },
+  rollups: { path: '/rollups/x', door: 'GET' },
   'server-notice': { path: '/server-notice', door: 'POST (admin only)' },
   login: { path: '/login', door: 'POST' },
   logout: { path: '/logout', door: 'POST' },
