@@ -91,7 +91,10 @@ afterAll(async () => {
   // Whatever any door did, nothing of this run is stored in any exported table.
   const client = operations(harper);
   for (const [name, c] of Object.entries(TABLES)) {
-    const rows = await client.call<unknown[]>({ operation: 'sql', sql: `SELECT * FROM data.${c.table}` });
+    let rows = await client.call<unknown[]>({ operation: 'sql', sql: `SELECT * FROM data.${c.table}` });
+    // The server itself writes the presence of this run's device user when it connects: only a
+    // record carrying the refused write's marker would be a trace of it.
+    if (c.table === 'presence') rows = rows.filter((row) => (row as { via?: unknown }).via === run);
     expect(json(rows).includes(run) ? json(rows) : '', `a refused write was stored in ${name === '' ? 'the catch-all' : name}`).toBe('');
   }
 });
