@@ -14,6 +14,8 @@ export { Sensors as sensors } from './lib/sensors.js';
 export { Readings as readings } from './lib/history.js';
 export { Rules as rules, Alerts as alerts } from './lib/alerts.js';
 export { Stats as stats } from './lib/stats.js';
+export { Rollups as rollups } from './lib/rollups.js';
+export { Presence as presence } from './lib/presence.js';
 export { ServerNotice as 'server-notice' } from './lib/shutdown.js';
 export { Metrics as metrics } from './lib/metrics-endpoint.js';
 export { Signs as signs, LedSign as 'led-sign' } from './lib/signs.js';

@@ -15,7 +15,7 @@ import type { User } from './harper-types.js';
 
 export type RoleName = 'admin' | 'operator' | 'viewer' | 'device' | 'monitor';
 export type Action = 'read' | 'write' | 'delete';
-export type Resource = 'sensors' | 'topics' | 'readings' | 'rules' | 'alerts' | 'stats' | 'signs' | 'notices' | 'metrics';
+export type Resource = 'sensors' | 'topics' | 'readings' | 'rules' | 'alerts' | 'stats' | 'rollups' | 'signs' | 'presence' | 'notices' | 'metrics';
 
 /** all: any record and the collection; own: the device's own records only; none. */
 type Scope = 'all' | 'own' | 'none';
@@ -53,6 +53,12 @@ export const POLICIES: Record<Resource, Policy> = {
   readings: serverWritten,
   alerts: serverWritten,
   stats: serverWritten,
+  rollups: serverWritten,
+  /**
+   * Device presence (lib/presence.ts), written by the server from connections: read by whoever
+   * may read the devices' sensors and signs; a device reads its own (its username) only.
+   */
+  presence: { admin: readOnly, operator: readOnly, viewer: readOnly, device: { read: 'own', write: 'none', delete: 'none' }, monitor: nothing },
   /** POST /server-notice (lib/shutdown.ts): announcing a stop is the admin's alone. */
   notices: { admin: { read: 'none', write: 'all', delete: 'none' }, operator: nothing, viewer: nothing, device: nothing, monitor: nothing },
   /** GET /metrics (lib/metrics-endpoint.ts): the node's figures, for the admin and a monitor, which reads no data. */
@@ -111,6 +117,8 @@ export function decidedNow(user: User | undefined, resource: Resource, action: A
 export async function may(user: User | undefined, resource: Resource, action: Action, id: string | null): Promise<boolean | undefined> {
   const now = decidedNow(user, resource, action, id);
   if (now !== undefined || !user || roleOf(user) === undefined) return now;
+  // A presence record is named after a device user; grants name sensors and signs, not devices.
+  if (resource === 'presence') return false;
   return deviceOwns(user, resource === 'sensors' ? 'sensors' : 'signs', id!);
 }
 

@@ -12,12 +12,14 @@
  *   fall too far behind cut off (lib/slow-consumers.ts);
  * - ids over the length limit refused in `parsePath`, and REST bodies checked before Harper parses
  *   them (lib/limits.ts);
- * - a WebSocket's writes bounded per connection (lib/websocket-writes.ts).
+ * - a WebSocket's writes bounded per connection (lib/websocket-writes.ts);
+ * - a device user's WebSocket counted for its presence (lib/presence.ts).
  * A resource class extends `guardedTable(tables.x, {...})` and adds only its own rules.
  */
 import { authorize, type Resource } from './access.js';
 import { Refusal } from './errors.js';
 import { checkPathLength, checkRequestBody } from './limits.js';
+import { webSocketOpened } from './presence.js';
 import { withReplay } from './replay.js';
 import { isEventStream, lastEventIdOf, markInitialState } from './sse-resume.js';
 import type { StreamProtocol } from './metrics.js';
@@ -104,6 +106,7 @@ export function guardedTable<Row>(Base: InstanceBoundTableClass<Row>, options: G
       if (!incoming) return outgoing;
       const request = (this.getContext() as (HarperContext & { _nodeRequest?: { socket?: Partial<Pausable> } }) | undefined)?._nodeRequest;
       bindIncomingSocket(incoming, request?.socket);
+      webSocketOpened(this.getContext()?.user, incoming);
       if (this.connect !== Guarded.prototype.connect) return outgoing;
       const refusal = notAWriteDoor(name, 'connect', this.openDoors());
       return acceptWebSocketWrites(outgoing, incoming, () => Promise.reject(refusal));

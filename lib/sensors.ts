@@ -9,8 +9,8 @@
  *
  * Every stored write, whatever its protocol, is checked here and then committed by the thread's
  * group commit (lib/group-commit.ts) together with the other writes of the same turn: its reading
- * and alerts, then the new state, acknowledged once both have committed. Its statistics are
- * folded in memory after the commit (lib/stats.ts).
+ * and alerts, then the new state, acknowledged once both have committed. Its rollups (and so its
+ * statistics) are folded in memory after the commit (lib/rollups.ts).
  */
 import { tables } from 'harperdb';
 import { authorize, decidedNow, deniedMessage, may, roleOf } from './access.js';
@@ -25,7 +25,7 @@ import { appendReading } from './history.js';
 import { checkRequestBody } from './limits.js';
 import { observeCommit, sampleQueueDepth } from './metrics.js';
 import { MAX_ID_LENGTH, checkPatch, checkReading, type SensorRecord } from './sensor-rules.js';
-import { updateStats } from './stats.js';
+import { foldReading } from './rollups.js';
 import { acceptWebSocketWrites, type WriteAck } from './websocket-writes.js';
 import type { HarperContext, InstanceBoundTableClass, RequestTarget, User } from './harper-types.js';
 
@@ -52,7 +52,7 @@ function storeState(record: SensorRecord, context: HarperContext): unknown {
   return SensorsTable.put(record, context);
 }
 
-const writes = new GroupCommit<SensorRecord>([storeHistory, storeState], updateStats);
+const writes = new GroupCommit<SensorRecord>([storeHistory, storeState], foldReading);
 // Figures for /metrics (lib/metrics.ts): once per batch, and once a second; nothing per write.
 writes.onBatch = observeCommit;
 sampleQueueDepth(() => writes.takeDeepestQueue());

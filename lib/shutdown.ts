@@ -19,6 +19,7 @@ import { Resource, tables } from 'harperdb';
 import { authorize } from './access.js';
 import { nodeName } from './clock.js';
 import { Refusal } from './errors.js';
+import { flushAllRollups } from './rollups.js';
 import { endAll } from './slow-consumers.js';
 import type { User } from './harper-types.js';
 
@@ -41,6 +42,8 @@ async function follow(): Promise<void> {
   try {
     for await (const event of await NoticesTable.subscribe({ omitCurrent: true })) {
       if (event.type !== 'put' || event.value?.id !== thisNode()) continue;
+      // Rollups kept in memory are written before the stop (lib/rollups.ts).
+      void flushAllRollups().catch((error: unknown) => console.error('rollups: writing before the stop failed', error));
       endAll(new Refusal({ error: 'server_shutting_down', message: `${event.value.message ?? 'the server is stopping'}; reconnect and resume with ?startTime=<last localTime> (MQTT: clean: false) to miss nothing` }).toJSON());
     }
   } catch (error) {

@@ -1,41 +1,18 @@
 /**
  * Rolling statistics per sensor (count, min, max, mean over the last hour and the last day, and
- * the last update), kept incrementally in per-minute buckets; a request sums at most 1,440 minutes
- * of buckets, never the readings themselves.
- *
- * Each writer (a worker thread of one Harper process, lib/clock.ts) folds readings into buckets of
- * its own, `<sensorId>/<minute>/<writer>`, in memory, and writes the buckets that changed once a
- * second in one transaction. So a reading costs no table operation for its statistics (writing a
- * bucket per reading took a read and a write in every reading's transaction, a large share of the
- * write path), and writers never contend for one record: a request adds the buckets of all writers,
- * on every node of a cluster (the buckets replicate like any table). The price, stated in the
- * README: another thread's or node's last second of readings may not be counted yet, and a crash
- * loses at most that second of statistics (the history itself is written with each reading).
+ * the last update), added up from the minute rollups (lib/rollups.ts): a request sums at most
+ * 1,440 minutes of parts, never the readings themselves. Each writer folds the readings it stores
+ * into parts in memory and writes the minute parts that changed once a second; this writer's parts
+ * not yet written are added from memory. The price, stated in the README: another thread's or
+ * node's last second of readings may not be counted yet, and a crash loses at most that second of
+ * statistics (the history itself is written with each reading).
  */
-import { Resource, tables } from 'harperdb';
+import { Resource } from 'harperdb';
 import { authorize } from './access.js';
-import { writer } from './clock.js';
 import { Refusal } from './errors.js';
-import { transaction, type HarperContext, type InstanceBoundTableClass, type RequestTarget, type User } from './harper-types.js';
-import { checkSensorId, type SensorRecord } from './sensor-rules.js';
-
-const FIELDS = ['temperature', 'humidity', 'battery'] as const;
-type Field = (typeof FIELDS)[number];
-
-interface Aggregate {
-  count: number;
-  min: number;
-  max: number;
-  sum: number;
-}
-
-interface Bucket {
-  id: string;
-  sensorId: string;
-  minute: number;
-  fields: Partial<Record<Field, Aggregate>>;
-  lastUpdate: number;
-}
+import { FIELDS, storedParts, unflushedParts, type Field, type RollupPart } from './rollups.js';
+import type { RequestTarget, User } from './harper-types.js';
+import { checkSensorId } from './sensor-rules.js';
 
 export interface WindowStats {
   count: number;
@@ -51,83 +28,9 @@ export interface SensorStats {
   day: Record<Field, WindowStats>;
 }
 
-interface BucketSearch {
-  search(query: { conditions: { attribute: string; value: unknown; comparator?: string }[] }, context?: unknown): AsyncIterable<Bucket>;
-}
-const BucketsTable = tables.statBuckets as unknown as InstanceBoundTableClass<Bucket> & BucketSearch;
+const MINUTE = 60_000;
 
-const minuteOf = (ms: number) => Math.floor(ms / 60_000);
-const FLUSH_MS = 1_000;
-
-/** This writer's current bucket per sensor (the whole truth about its own buckets). */
-const current = new Map<string, Bucket>();
-/** Buckets changed since the last flush. */
-const dirty = new Map<string, Bucket>();
-let flushTimer: NodeJS.Timeout | undefined;
-let flushing = false;
-
-/**
- * Writes the changed buckets, a few per transaction with a turn of the event loop between: one
- * transaction of every sensor's bucket held the thread for milliseconds at once, which showed as
- * a once-a-second spike in the delivery latency of everything else on the thread.
- */
-const FLUSH_CHUNK = 16;
-
-async function flush(): Promise<void> {
-  flushTimer = undefined;
-  flushing = true;
-  while (dirty.size > 0) {
-    const buckets: Bucket[] = [];
-    for (const bucket of dirty.values()) {
-      buckets.push(bucket);
-      dirty.delete(bucket.id);
-      if (buckets.length === FLUSH_CHUNK) break;
-    }
-    const context: HarperContext = {};
-    try {
-      await transaction(context, async () => {
-        for (const bucket of buckets) await BucketsTable.put(bucket, context);
-      });
-    } catch (error) {
-      // Statistics are a summary: keep the newest version of each bucket for the next attempt.
-      for (const bucket of buckets) if (!dirty.has(bucket.id)) dirty.set(bucket.id, bucket);
-      console.error('statistics: writing buckets failed; retrying with the next flush', error);
-      break;
-    }
-    await new Promise<void>((resolve) => setImmediate(resolve));
-  }
-  flushing = false;
-  schedule();
-}
-
-function schedule(): void {
-  if (flushTimer || flushing || dirty.size === 0) return;
-  flushTimer = setTimeout(() => void flush(), FLUSH_MS);
-  flushTimer.unref();
-}
-
-/** Folds one stored reading into this writer's bucket of its sensor for the current minute. */
-export function updateStats(record: SensorRecord): void {
-  const minute = minuteOf(record.updatedAt);
-  const previous = current.get(record.id);
-  const existing = previous?.minute === minute ? previous : undefined;
-  // A new object: a flush under way may still hold the previous version of this bucket.
-  const fields: Partial<Record<Field, Aggregate>> = existing ? { ...existing.fields } : {};
-  for (const field of FIELDS) {
-    const value = record[field];
-    if (typeof value !== 'number') continue;
-    const before = fields[field];
-    fields[field] = before
-      ? { count: before.count + 1, min: Math.min(before.min, value), max: Math.max(before.max, value), sum: before.sum + value }
-      : { count: 1, min: value, max: value, sum: value };
-  }
-  const bucket: Bucket = { id: `${record.id}/${minute}/${writer()}`, sensorId: record.id, minute, fields, lastUpdate: record.updatedAt };
-  current.set(record.id, bucket);
-  dirty.set(bucket.id, bucket);
-  schedule();
-}
-
-function summarise(buckets: Bucket[], field: Field): WindowStats {
+function summarise(buckets: RollupPart[], field: Field): WindowStats {
   let count = 0;
   let min = Infinity;
   let max = -Infinity;
@@ -144,18 +47,16 @@ function summarise(buckets: Bucket[], field: Field): WindowStats {
 }
 
 export async function statsOf(sensorId: string, now = Date.now()): Promise<SensorStats> {
-  const thisMinute = minuteOf(now);
-  const day: Bucket[] = [];
-  const query = { conditions: [{ attribute: 'sensorId', value: sensorId }, { attribute: 'minute', comparator: 'greater_than', value: thisMinute - 1440 }] };
-  const seen = new Map<string, Bucket>();
-  // Harper's records expose nested values through getters: copy what is summed, field by field.
-  for await (const bucket of BucketsTable.search(query)) seen.set(bucket.id, { id: bucket.id, sensorId, minute: bucket.minute, fields: bucket.fields, lastUpdate: bucket.lastUpdate });
-  // This writer's buckets not yet flushed are newer than what is stored.
-  for (const bucket of dirty.values()) if (bucket.sensorId === sensorId && bucket.minute > thisMinute - 1440) seen.set(bucket.id, bucket);
-  day.push(...seen.values());
-  const hour = day.filter((bucket) => bucket.minute > thisMinute - 60);
-  const lastUpdate = day.reduce<number | null>((latest, bucket) => (latest === null || bucket.lastUpdate > latest ? bucket.lastUpdate : latest), null);
-  const per = (buckets: Bucket[]) => Object.fromEntries(FIELDS.map((field) => [field, summarise(buckets, field)])) as Record<Field, WindowStats>;
+  const thisMinute = now - (now % MINUTE);
+  const dayStart = thisMinute - 1439 * MINUTE;
+  const seen = new Map<string, RollupPart>();
+  for (const part of storedParts('1m', sensorId, dayStart, Infinity)) seen.set(part.id, part);
+  // This writer's parts not yet written are newer than what is stored.
+  for (const part of unflushedParts('1m', sensorId)) if (part.time >= dayStart) seen.set(part.id, part);
+  const day = [...seen.values()];
+  const hour = day.filter((part) => part.time > thisMinute - 60 * MINUTE);
+  const lastUpdate = day.reduce<number | null>((latest, part) => (latest === null || part.lastUpdate > latest ? part.lastUpdate : latest), null);
+  const per = (parts: RollupPart[]) => Object.fromEntries(FIELDS.map((field) => [field, summarise(parts, field)])) as Record<Field, WindowStats>;
   return { sensorId, lastUpdate, hour: per(hour), day: per(day) };
 }
 

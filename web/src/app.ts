@@ -8,6 +8,7 @@ import { currentSession, forget, login, logout } from './auth.js';
 import { byId, el, frameScheduler, setText } from './dom.js';
 import { HistoryPanel } from './history.js';
 import { ProtocolPanel } from './protocols.js';
+import { PresenceStore, type Presence } from './presence.js';
 import { SensorGrid, SensorStore } from './sensors.js';
 import { SignPanel } from './sign.js';
 import { StatusBar } from './status.js';
@@ -27,10 +28,12 @@ const logoutButton = byId('logout', HTMLButtonElement);
 
 let session: Session | undefined;
 let sensorStream: LiveStream<Sensor> | undefined;
+let presenceStream: LiveStream<Presence> | undefined;
 let selected: string | undefined;
 
 const status = new StatusBar(byId('stream-status', HTMLUListElement));
 const store = new SensorStore();
+const presence = new PresenceStore();
 
 function select(id: string | undefined): void {
   selected = id;
@@ -54,6 +57,7 @@ const grid = new SensorGrid(
     select(id);
     byId('history-panel', HTMLElement).scrollIntoView({ behavior: 'smooth', block: 'nearest' });
   },
+  presence,
 );
 
 const history = new HistoryPanel(
@@ -127,6 +131,15 @@ function startDashboard(current: Session): void {
   });
   status.track(sensorStream);
   sensorStream.start();
+  presenceStream = new LiveStream<Presence>({
+    label: 'Devices',
+    transport: 'sse',
+    path: '/presence/',
+    onFrame: (frame) => presence.apply(frame),
+    onSignedOut: () => signedOut('Your session has ended: sign in again.'),
+  });
+  status.track(presenceStream);
+  presenceStream.start();
   void alerts.start();
   void sign.start(current);
   const wanted = new URL(location.href).searchParams.get('sensor');
@@ -136,6 +149,9 @@ function startDashboard(current: Session): void {
 function stopDashboard(): void {
   sensorStream?.stop();
   sensorStream = undefined;
+  presenceStream?.stop();
+  presenceStream = undefined;
+  presence.clear();
   alerts.stop();
   sign.stop();
   protocols.stop();

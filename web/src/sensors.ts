@@ -5,6 +5,7 @@
 import { TimeChart, type Point } from './chart.js';
 import { el, formatNumber, formatTime, frameScheduler, isoTime, prefersReducedMotion, setText } from './dom.js';
 import { getJson } from './api.js';
+import { isOffline, offlineLabel, presenceOf, type PresenceStore } from './presence.js';
 import type { Frame, Reading, Sensor } from './types.js';
 
 /** Points kept per sensor for its sparkline. */
@@ -87,6 +88,7 @@ interface Card {
   battery: HTMLElement;
   updated: HTMLTimeElement;
   kind: HTMLElement;
+  presence: HTMLElement;
   chart: TimeChart;
   renderedAt: number;
 }
@@ -107,8 +109,15 @@ export class SensorGrid {
     private readonly more: HTMLButtonElement,
     private readonly empty: HTMLElement,
     private readonly onSelect: (id: string) => void,
+    private readonly presence: PresenceStore,
   ) {
     store.subscribe((id) => {
+      this.dirty.add(id);
+      this.schedule();
+    });
+    // A device's presence changes its sensor's card (the sensor named like the device).
+    presence.subscribe((id) => {
+      if (!this.cards.has(id)) return;
       this.dirty.add(id);
       this.schedule();
     });
@@ -202,6 +211,7 @@ export class SensorGrid {
     const battery = el('dd');
     const updated = el('time');
     const kind = el('span', { class: 'sensor-kind' });
+    const presence = el('p', { class: 'sensor-presence', hidden: true });
     const chartBox = el('div', { class: 'sensor-chart', 'aria-hidden': 'true' });
     const root = el(
       'li',
@@ -215,6 +225,7 @@ export class SensorGrid {
       ),
       chartBox,
       el('p', { class: 'sensor-foot' }, 'Updated ', updated, ' ', kind),
+      presence,
     );
     root.classList.toggle('selected', id === this.selected);
     // The whole card selects, for the mouse; the button is the keyboard's way in.
@@ -224,7 +235,7 @@ export class SensorGrid {
     });
     const chart = new TimeChart(chartBox, { height: 56, compact: true });
     void this.seed(id);
-    return { root, select, location, temperature, humidity, battery, updated, kind, chart, renderedAt: 0 };
+    return { root, select, location, temperature, humidity, battery, updated, kind, presence, chart, renderedAt: 0 };
   }
 
   /** A new card's sparkline starts with the sensor's recent stored readings. */
@@ -253,6 +264,10 @@ export class SensorGrid {
     if (iso) card.updated.dateTime = iso;
     setText(card.kind, entry.lastType === 'message' ? 'live only, not stored' : '');
     card.root.classList.toggle('ephemeral', entry.lastType === 'message');
+    const device = presenceOf(this.presence, sensor.id);
+    card.root.classList.toggle('offline', isOffline(device));
+    setText(card.presence, offlineLabel(device));
+    card.presence.hidden = !isOffline(device);
     card.chart.setPoints(entry.points);
     if (card.renderedAt !== 0 && !prefersReducedMotion()) {
       card.root.classList.remove('flash');
