@@ -11,7 +11,7 @@ import { ProtocolPanel } from './protocols.js';
 import { SensorGrid, SensorStore } from './sensors.js';
 import { SignPanel } from './sign.js';
 import { StatusBar } from './status.js';
-import { LiveStream } from './stream.js';
+import { SseTransport } from './transport/sse.js';
 import type { Session, Sensor } from './types.js';
 
 const loginView = byId('login-view', HTMLElement);
@@ -26,7 +26,7 @@ const userBox = byId('user-box', HTMLElement);
 const logoutButton = byId('logout', HTMLButtonElement);
 
 let session: Session | undefined;
-let sensorStream: LiveStream<Sensor> | undefined;
+let sensorStream: SseTransport<Sensor> | undefined;
 let selected: string | undefined;
 
 const status = new StatusBar(byId('stream-status', HTMLUListElement));
@@ -118,9 +118,8 @@ function startDashboard(current: Session): void {
   setText(byId('user-role', HTMLElement), current.role);
   document.body.dataset.role = current.role;
 
-  sensorStream = new LiveStream<Sensor>({
+  sensorStream = new SseTransport<Sensor>({
     label: 'Sensors',
-    transport: 'sse',
     path: '/sensors/',
     onFrame: (frame) => store.apply(frame),
     onSignedOut: () => signedOut('Your session has ended: sign in again.'),
