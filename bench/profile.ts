@@ -103,7 +103,7 @@ export async function startProfiling(port: number, count: number): Promise<() =>
 
 /** Where a function comes from, for the summary: our compiled code, Harper, Node, or V8 itself. */
 function originOf(url: string, name: string): string {
-  if (url.includes('/dist/lib/') || url.includes('/dist/resources')) return 'ours';
+  if (url.includes('/dist/lib/') || url.includes('/dist/shared/') || url.includes('/dist/resources')) return 'ours';
   if (url.includes('harperdb') || url.includes('/lmdb/') || url.includes('msgpackr') || url.includes('mqtt-packet')) return 'harper';
   if (url.startsWith('node:')) return 'node';
   if (name === '(garbage collector)') return 'gc';

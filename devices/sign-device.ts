@@ -6,6 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import type { MqttClient } from 'mqtt';
+import { MQTT5_REASON } from '../shared/codes.js';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, UsageError, connect, connectionFrom, run } from './device-options.js';
 
 const HELP = `Simulated LED sign: shows signs/<id> and reports its state on led-sign/<id>/<field>.
@@ -78,7 +79,7 @@ run(async () => {
     if (shown >= exitAfter) void client.endAsync().then(() => process.exit(0));
   });
   const granted = await client.subscribeAsync(`signs/${id}`, { qos: 1 });
-  if ((granted[0]?.qos ?? 128) >= 0x80) throw new UsageError(`not allowed to subscribe to signs/${id} as ${connection.username}`);
+  if ((granted[0]?.qos ?? MQTT5_REASON.FAILURE) >= MQTT5_REASON.FAILURE) throw new UsageError(`not allowed to subscribe to signs/${id} as ${connection.username}`);
   log(`sign ${id}: listening on signs/${id} at ${connection.url}`);
   // A sign nobody has set yet: report that it is on and blank, so the dashboard shows it.
   setTimeout(() => {

@@ -129,8 +129,9 @@ export function deniedMessage(user: User | undefined, action: Action, what: stri
 
 /**
  * For the resource classes' allowRead/allowCreate/allowUpdate/allowDelete: an authenticated user
- * without the right gets our `forbidden` refusal (a JSON 403; MQTT 5 SUBACK 135, PUBACK 128);
- * an anonymous one gets `false`, which Harper answers with its 401 and `WWW-Authenticate` challenge.
+ * without the right gets our `forbidden` refusal (a JSON 403; over MQTT 5 Harper answers it with
+ * SUBACK 135 and PUBACK 128, `MQTT5_REASON.NOT_AUTHORIZED` and `.FAILURE` in shared/codes.ts); an
+ * anonymous one gets `false`, which Harper answers with its 401 and `WWW-Authenticate` challenge.
  */
 export function authorize(
   user: User | undefined,

@@ -9,6 +9,7 @@
  * bound to device names, and MQTT 3.1.1's rule for empty client ids is kept (below).
  */
 import { logger, server, tables } from 'harperdb';
+import { MQTT3_CONNACK, MQTT5_REASON } from '../shared/codes.js';
 import { roleOf } from './access.js';
 import { isRefusal } from './errors.js';
 import type { User } from './harper-types.js';
@@ -48,9 +49,9 @@ const events = mqtt?.events;
  * - viewers and operators may use any id except a device's (`<device>` or `<device>.<...>`, for
  *   every device with a grants record, which the users CLI writes for each device);
  * - the admin is not bound.
- * Others are refused with CONNACK 135 (MQTT 5) / 5 (3.1.1): not authorized. Harper calls this hook
- * synchronously, so the device lookup reads the grants table's store synchronously (one read per
- * CONNECT).
+ * Others are refused with CONNACK "not authorized" (135 in MQTT 5, 5 in MQTT 3.1.1). Harper calls
+ * this hook synchronously, so the device lookup reads the grants table's store synchronously (one
+ * read per CONNECT).
  */
 export function deviceMayUseClientId(username: string, clientId: string): boolean {
   return clientId === '' || clientId === username || clientId.startsWith(`${username}.`);
@@ -67,11 +68,8 @@ function isDeviceName(name: string): boolean {
 
 function refuse(packet: ConnectPacket, message: string): never {
   logger.warn?.(`MQTT CONNECT refused: ${message}`);
-  throw Object.assign(new Error(message), { code: packet.protocolVersion === 5 ? 135 : 5 });
+  throw Object.assign(new Error(message), { code: packet.protocolVersion === 5 ? MQTT5_REASON.NOT_AUTHORIZED : MQTT3_CONNACK.NOT_AUTHORIZED });
 }
-
-/** CONNACK return code 0x02 of MQTT 3.1.1 (§3.2.2.3): "Connection Refused, identifier rejected". */
-const IDENTIFIER_REJECTED = 2;
 
 if (mqtt) {
   mqtt.authorizeClient = (packet, user) => {
@@ -80,7 +78,7 @@ if (mqtt) {
     // assigns an id to an empty one, clean start or not.
     if (packet.protocolVersion !== 5 && !packet.clientId && packet.clean === false) {
       logger.warn?.('MQTT CONNECT refused: an empty client id needs a clean session (MQTT 3.1.1)');
-      throw Object.assign(new Error('an empty client id needs a clean session'), { code: IDENTIFIER_REJECTED });
+      throw Object.assign(new Error('an empty client id needs a clean session'), { code: MQTT3_CONNACK.IDENTIFIER_REJECTED });
     }
     const role = roleOf(user);
     if (!user || role === 'admin') return;

@@ -17,14 +17,16 @@
  *   client address.
  * - WebSocket (REST/SSE resources and MQTT over WebSocket share the HTTP port's server): the
  *   message limit of each new connection is lowered to MAX_WIRE_BYTES; a larger message closes
- *   the socket with 1009 "Message too big" as it starts to arrive.
+ *   the socket with 1009 "Message too big" (`WS_CLOSE.MESSAGE_TOO_BIG`) as it starts to arrive.
  */
 import type { IncomingMessage } from 'node:http';
 import { Socket } from 'node:net';
 import { logger, server } from 'harperdb';
+import { MQTT5_REASON } from '../shared/codes.js';
 import { MAX_WIRE_BYTES } from './limits.js';
 
-const DISCONNECT_PACKET_TOO_LARGE = Buffer.from([0xe0, 0x02, 0x95, 0x00]); // DISCONNECT, reason 0x95, no properties
+/** DISCONNECT (0xe0), 2 bytes follow: the reason code, then a property length of 0. */
+const DISCONNECT_PACKET_TOO_LARGE = Buffer.from([0xe0, 0x02, MQTT5_REASON.PACKET_TOO_LARGE, 0x00]);
 const DISCONNECT_GRACE_MS = 1_000;
 
 type DataListener = (chunk: Buffer) => void;

@@ -1,7 +1,10 @@
 /**
- * `npm run build:web` (after `tsc -p web/tsconfig.json`): copies the dashboard's browser libraries
- * from node_modules into web/vendor/, where Harper serves them at /vendor/. Nothing is fetched from
- * a CDN, so the dashboard works offline. web/vendor/ and web/dist/ are build output (gitignored).
+ * `npm run build:web`, after `tsc -b web/tsconfig.json --force` has compiled web/src/ into
+ * web/dist/ and shared/ into web/dist/shared/ (web/tsconfig.shared.json; `--force` because a
+ * removed web/dist/ would otherwise leave shared/ counted as built): copies the dashboard's browser
+ * libraries from node_modules into web/vendor/, where Harper serves them at /vendor/. Nothing is
+ * fetched from a CDN, so the dashboard works offline. web/vendor/ and web/dist/ are build output
+ * (gitignored).
  */
 import { copyFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -28,10 +31,11 @@ for (const file of VENDOR) {
   copyFileSync(source, join(target, basename(file)));
 }
 
-const entry = join(root, 'web', 'dist', 'app.js');
-if (!existsSync(entry)) {
-  console.error('build:web: web/dist/app.js is missing; run tsc -p web/tsconfig.json first');
-  process.exit(1);
+for (const compiled of ['app.js', 'shared/codes.js']) {
+  if (!existsSync(join(root, 'web', 'dist', compiled))) {
+    console.error(`build:web: web/dist/${compiled} is missing; run tsc -b web/tsconfig.json --force first`);
+    process.exit(1);
+  }
 }
 const kib = (path: string) => `${(statSync(path).size / 1024).toFixed(0)} KiB`;
 console.log(`build:web: web/dist/ compiled, web/vendor/ has ${VENDOR.map((file) => `${basename(file)} (${kib(join(target, basename(file)))})`).join(', ')}`);

@@ -32,6 +32,7 @@ const PACKAGE_CONTENTS = [
   'roles.yaml',
   'dist/resources.js',
   'dist/lib',
+  'dist/shared',
   'web/index.html',
   'web/styles.css',
   'web/favicon.svg',

@@ -5,7 +5,7 @@
  */
 import { describeError, request } from './api.js';
 import { el, formatDateTime, frameScheduler, isoTime, setText } from './dom.js';
-import { LiveStream } from './stream.js';
+import { SseTransport } from './transport/sse.js';
 import type { Alert, Frame } from './types.js';
 
 const SHOWN = 20;
@@ -16,13 +16,13 @@ const REPLAY_REACH_MS = 5 * 60_000;
 
 export class AlertsPanel {
   private alerts = new Map<string, Alert>();
-  private stream: LiveStream<Alert> | undefined;
+  private stream: SseTransport<Alert> | undefined;
   private readonly schedule = frameScheduler(() => this.render());
 
   constructor(
     private readonly list: HTMLOListElement,
     private readonly summary: HTMLElement,
-    private readonly onStream: (stream: LiveStream<Alert>) => void,
+    private readonly onStream: (stream: SseTransport<Alert>) => void,
     private readonly onSignedOut: () => void,
   ) {}
 
@@ -43,9 +43,8 @@ export class AlertsPanel {
       setText(this.summary, `Could not load alerts: ${describeError(error)}`);
     }
     this.schedule();
-    this.stream = new LiveStream<Alert>({
+    this.stream = new SseTransport<Alert>({
       label: 'Alerts',
-      transport: 'sse',
       path: '/alerts/',
       firstQuery: { startTime: String(since) },
       onFrame: (frame) => this.receive(frame),

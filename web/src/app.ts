@@ -12,7 +12,7 @@ import { PresenceStore, type Presence } from './presence.js';
 import { SensorGrid, SensorStore } from './sensors.js';
 import { SignPanel } from './sign.js';
 import { StatusBar } from './status.js';
-import { LiveStream } from './stream.js';
+import { SseTransport } from './transport/sse.js';
 import type { Session, Sensor } from './types.js';
 
 const loginView = byId('login-view', HTMLElement);
@@ -27,8 +27,8 @@ const userBox = byId('user-box', HTMLElement);
 const logoutButton = byId('logout', HTMLButtonElement);
 
 let session: Session | undefined;
-let sensorStream: LiveStream<Sensor> | undefined;
-let presenceStream: LiveStream<Presence> | undefined;
+let sensorStream: SseTransport<Sensor> | undefined;
+let presenceStream: SseTransport<Presence> | undefined;
 let selected: string | undefined;
 
 const status = new StatusBar(byId('stream-status', HTMLUListElement));
@@ -122,18 +122,16 @@ function startDashboard(current: Session): void {
   setText(byId('user-role', HTMLElement), current.role);
   document.body.dataset.role = current.role;
 
-  sensorStream = new LiveStream<Sensor>({
+  sensorStream = new SseTransport<Sensor>({
     label: 'Sensors',
-    transport: 'sse',
     path: '/sensors/',
     onFrame: (frame) => store.apply(frame),
     onSignedOut: () => signedOut('Your session has ended: sign in again.'),
   });
   status.track(sensorStream);
   sensorStream.start();
-  presenceStream = new LiveStream<Presence>({
+  presenceStream = new SseTransport<Presence>({
     label: 'Devices',
-    transport: 'sse',
     path: '/presence/',
     onFrame: (frame) => presence.apply(frame),
     onSignedOut: () => signedOut('Your session has ended: sign in again.'),

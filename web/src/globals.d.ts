@@ -68,7 +68,7 @@ interface MqttConnectOptions {
   username?: string;
   password?: string;
   clean?: boolean;
-  /** 0: no automatic reconnect (the panel reconnects itself). */
+  /** 0: no automatic reconnect (transport/reconnect.ts decides when). */
   reconnectPeriod?: number;
   connectTimeout?: number;
   keepalive?: number;

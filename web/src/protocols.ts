@@ -5,9 +5,13 @@
  * the epoch, so clocks must agree) and the order in which the protocols delivered it.
  */
 import { idPath } from './api.js';
-import { rememberedCredentials, remember } from './auth.js';
+import { remember } from './auth.js';
 import { byId, el, formatNumber, formatTime, frameScheduler, setText } from './dom.js';
-import { LiveStream, type StreamState } from './stream.js';
+import { STATE_WORDS } from './status.js';
+import { MqttTransport } from './transport/mqtt.js';
+import { SseTransport } from './transport/sse.js';
+import type { Transport, TransportState } from './transport/transport.js';
+import { WsTransport } from './transport/ws.js';
 import type { Frame, Sensor } from './types.js';
 
 export type Protocol = 'sse' | 'ws' | 'mqtt';
@@ -16,7 +20,6 @@ const NAMES: Record<Protocol, string> = { sse: 'SSE', ws: 'WebSocket', mqtt: 'MQ
 const ROWS = 12;
 /** An event older than its connection by more than this is a replay (current state or resume). */
 const REPLAY_SLACK_MS = 50;
-const BACKOFF_MS = [1000, 2000, 4000, 8000, 15000];
 
 interface Arrival {
   protocol: Protocol;
@@ -34,135 +37,10 @@ interface EventRow {
   firstSeen: number;
 }
 
-export type LaneState = StreamState | 'needs-password' | 'denied';
-
-/** MQTT over WebSocket with mqtt.js: cookie first, the in-memory password if the broker wants one. */
-class MqttLane {
-  state: LaneState = 'idle';
-  detail = '';
-  connectedAt = 0;
-  connections = 0;
-  private client: MqttClient | undefined;
-  private topic = '';
-  private retry = 0;
-  private timer: ReturnType<typeof setTimeout> | undefined;
-  private useCredentials = false;
-  private readonly clientId = `dashboard-${Math.random().toString(36).slice(2, 10)}`;
-  private listeners = new Set<(state: LaneState, detail: string) => void>();
-
-  constructor(private readonly onMessage: (value: Sensor | null, receivedAt: number) => void) {}
-
-  onState(listener: (state: LaneState, detail: string) => void): void {
-    this.listeners.add(listener);
-    listener(this.state, this.detail);
-  }
-
-  private setState(state: LaneState, detail: string): void {
-    this.state = state;
-    this.detail = detail;
-    for (const listener of this.listeners) listener(state, detail);
-  }
-
-  start(sensorId: string): void {
-    this.stop();
-    this.topic = `sensors/${sensorId}`;
-    this.retry = 0;
-    this.connections = 0;
-    this.connect('connecting');
-  }
-
-  stop(): void {
-    clearTimeout(this.timer);
-    const client = this.client;
-    this.client = undefined;
-    client?.end(true);
-    this.setState('stopped', '');
-  }
-
-  /** After the user typed the password into the lane's own prompt. */
-  retryWithPassword(): void {
-    this.useCredentials = true;
-    this.retry = 0;
-    this.connect('connecting');
-  }
-
-  private connect(state: 'connecting' | 'reconnecting'): void {
-    clearTimeout(this.timer);
-    this.connections++;
-    this.client?.end(true);
-    const credentials = this.useCredentials ? rememberedCredentials() : undefined;
-    this.setState(state, credentials ? `as ${credentials.username}` : 'with the session cookie');
-    const url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/';
-    const client = mqtt.connect(url, {
-      protocolVersion: 5,
-      clientId: this.clientId,
-      clean: true,
-      reconnectPeriod: 0,
-      connectTimeout: 8000,
-      ...(credentials ? { username: credentials.username, password: credentials.password } : {}),
-    });
-    this.client = client;
-    let refused: MqttError | undefined;
-    let connected = false;
-    client.on('connect', () => {
-      if (this.client !== client) return;
-      connected = true;
-      this.connectedAt = Date.now();
-      client.subscribe(this.topic, { qos: 1 }, (error, granted) => {
-        if (this.client !== client) return;
-        const code = granted?.[0]?.qos ?? 0x80;
-        if (error || code >= 0x80) {
-          this.setState('denied', `subscription to ${this.topic} refused (${error?.message ?? code})`);
-          return;
-        }
-        this.retry = 0;
-        this.setState('live', credentials ? `as ${credentials.username}` : 'with the session cookie');
-      });
-    });
-    client.on('message', (_topic, payload) => {
-      if (this.client !== client) return;
-      const receivedAt = Date.now();
-      const text = new TextDecoder().decode(payload);
-      let value: Sensor | null = null;
-      try {
-        value = text === '' ? null : (JSON.parse(text) as Sensor | null);
-      } catch {
-        return;
-      }
-      this.onMessage(value, receivedAt);
-    });
-    client.on('error', (error) => {
-      refused = error;
-    });
-    client.on('close', () => {
-      if (this.client !== client) return;
-      client.end(true);
-      this.client = undefined;
-      const code = typeof refused?.code === 'number' ? refused.code : undefined;
-      const notAuthorized = !connected && (code === 134 || code === 135 || code === 4 || code === 5 || /authori|password/i.test(refused?.message ?? ''));
-      if (notAuthorized) {
-        if (!this.useCredentials && rememberedCredentials()) {
-          // The broker did not take the cookie: CONNECT with the password from the sign-in form.
-          this.useCredentials = true;
-          this.connect('connecting');
-          return;
-        }
-        this.useCredentials = false;
-        this.setState('needs-password', 'the broker did not accept the session cookie');
-        return;
-      }
-      const delay = BACKOFF_MS[Math.min(this.retry, BACKOFF_MS.length - 1)] ?? 15000;
-      this.retry++;
-      this.setState('reconnecting', `${refused?.message ?? 'connection closed'}; retrying in ${delay / 1000} s`);
-      this.timer = setTimeout(() => this.connect('reconnecting'), delay);
-    });
-  }
-
-  reconnectNow(): void {
-    if (this.state === 'stopped' || this.state === 'idle' || !this.topic) return;
-    this.retry = 0;
-    this.connect('reconnecting');
-  }
+interface Lanes {
+  sse: SseTransport<Sensor>;
+  ws: WsTransport<Sensor>;
+  mqtt: MqttTransport<Sensor>;
 }
 
 export class ProtocolPanel {
@@ -170,10 +48,14 @@ export class ProtocolPanel {
   private rows = new Map<string, EventRow>();
   private received: Record<Protocol, number> = { sse: 0, ws: 0, mqtt: 0 };
   private duplicates: Record<Protocol, number> = { sse: 0, ws: 0, mqtt: 0 };
-  private sse: LiveStream<Sensor> | undefined;
-  private ws: LiveStream<Sensor> | undefined;
-  private readonly mqttLane: MqttLane;
-  private readonly states: Record<Protocol, { state: LaneState; detail: string; connectedAt: () => number }>;
+  private lanes: Lanes | undefined;
+  private states: Record<Protocol, { state: TransportState; detail: string }> = {
+    sse: { state: 'idle', detail: '' },
+    ws: { state: 'idle', detail: '' },
+    mqtt: { state: 'idle', detail: '' },
+  };
+  /** The MQTT client id of this page: one for the page's life, whichever sensor it watches. */
+  private readonly clientId = `dashboard-${Math.random().toString(36).slice(2, 10)}`;
   private readonly schedule = frameScheduler(() => this.render());
 
   private readonly form = byId('protocol-form', HTMLFormElement);
@@ -185,20 +67,9 @@ export class ProtocolPanel {
 
   constructor(
     private readonly session: () => { username: string } | undefined,
-    private readonly onStreams: (streams: LiveStream<Sensor>[]) => void,
+    private readonly onStreams: (streams: Transport[]) => void,
     private readonly onSignedOut: () => void,
   ) {
-    this.mqttLane = new MqttLane((value, at) => this.arrive('mqtt', value ? (value.updatedAt === undefined ? 'message' : 'put') : 'delete', value, at, this.mqttLane.connectedAt));
-    this.states = {
-      sse: { state: 'idle', detail: '', connectedAt: () => this.sse?.connectedAt ?? 0 },
-      ws: { state: 'idle', detail: '', connectedAt: () => this.ws?.connectedAt ?? 0 },
-      mqtt: { state: 'idle', detail: '', connectedAt: () => this.mqttLane.connectedAt },
-    };
-    this.mqttLane.onState((state, detail) => {
-      this.states.mqtt = { ...this.states.mqtt, state, detail };
-      this.passwordForm.hidden = state !== 'needs-password';
-      this.schedule();
-    });
     this.form.addEventListener('submit', (event) => {
       event.preventDefault();
       const id = this.input.value.trim();
@@ -210,14 +81,10 @@ export class ProtocolPanel {
       if (!user || !this.passwordInput.value) return;
       remember(user.username, this.passwordInput.value);
       this.passwordInput.value = '';
-      this.mqttLane.retryWithPassword();
+      this.lanes?.mqtt.usePassword();
     });
     for (const protocol of PROTOCOLS) {
-      byId(`lane-${protocol}-reconnect`, HTMLButtonElement).addEventListener('click', () => {
-        if (protocol === 'sse') void this.sse?.reconnectNow();
-        else if (protocol === 'ws') void this.ws?.reconnectNow();
-        else this.mqttLane.reconnectNow();
-      });
+      byId(`lane-${protocol}-reconnect`, HTMLButtonElement).addEventListener('click', () => this.lanes?.[protocol].reconnectNow());
     }
     this.render();
   }
@@ -234,36 +101,37 @@ export class ProtocolPanel {
     this.rows.clear();
     this.received = { sse: 0, ws: 0, mqtt: 0 };
     this.duplicates = { sse: 0, ws: 0, mqtt: 0 };
+    const label = (protocol: Protocol) => `${NAMES[protocol]} · ${sensorId}`;
     const path = `/sensors/${idPath(sensorId)}`;
-    const make = (protocol: 'sse' | 'ws') => {
-      const stream = new LiveStream<Sensor>({
-        label: `${NAMES[protocol]} · ${sensorId}`,
-        transport: protocol,
-        path,
-        onFrame: (frame: Frame<Sensor>, source) => this.arrive(protocol, frame.type, frame.value, Date.now(), source.connectedAt),
-        onSignedOut: this.onSignedOut,
-      });
-      stream.onState((state, detail) => {
-        this.states[protocol] = { ...this.states[protocol], state, detail };
+    const arrive = (protocol: Protocol) => (frame: Frame<Sensor>, transport: Transport) => this.arrive(protocol, frame.type, frame.value, Date.now(), transport.connectedAt);
+    const lanes: Lanes = {
+      sse: new SseTransport<Sensor>({ label: label('sse'), path, onFrame: arrive('sse'), onSignedOut: this.onSignedOut }),
+      ws: new WsTransport<Sensor>({ label: label('ws'), path, onFrame: arrive('ws'), onSignedOut: this.onSignedOut }),
+      mqtt: new MqttTransport<Sensor>({
+        label: label('mqtt'),
+        topic: `sensors/${sensorId}`,
+        clientId: this.clientId,
+        // MQTT carries no event type: an update without updatedAt is a publish that was not stored.
+        onFrame: (frame, transport) =>
+          this.arrive('mqtt', frame.value ? (frame.value.updatedAt === undefined ? 'message' : 'put') : 'delete', frame.value, Date.now(), transport.connectedAt),
+      }),
+    };
+    for (const protocol of PROTOCOLS) {
+      lanes[protocol].onState((state, detail) => {
+        this.states[protocol] = { state, detail };
+        if (protocol === 'mqtt') this.passwordForm.hidden = state !== 'needs-password';
         this.schedule();
       });
-      return stream;
-    };
-    this.sse = make('sse');
-    this.ws = make('ws');
-    this.onStreams([this.sse, this.ws]);
-    this.sse.start();
-    this.ws.start();
-    this.mqttLane.start(sensorId);
+    }
+    this.lanes = lanes;
+    this.onStreams(PROTOCOLS.map((protocol) => lanes[protocol]));
+    for (const protocol of PROTOCOLS) lanes[protocol].start();
     this.schedule();
   }
 
   stop(): void {
-    this.sse?.stop();
-    this.ws?.stop();
-    this.mqttLane.stop();
-    this.sse = undefined;
-    this.ws = undefined;
+    if (this.lanes) for (const protocol of PROTOCOLS) this.lanes[protocol].stop();
+    this.lanes = undefined;
     this.sensorId = undefined;
   }
 
@@ -331,9 +199,9 @@ export class ProtocolPanel {
     const root = byId(`lane-${protocol}`, HTMLElement);
     root.dataset.state = state;
     root.dataset.received = String(this.received[protocol]);
-    root.dataset.connections = String(protocol === 'sse' ? (this.sse?.connections ?? 0) : protocol === 'ws' ? (this.ws?.connections ?? 0) : this.mqttLane.connections);
+    root.dataset.connections = String(this.lanes?.[protocol].connections ?? 0);
     root.dataset.duplicates = String(this.duplicates[protocol]);
-    setText(byId(`lane-${protocol}-state`, HTMLElement), stateWords(state));
+    setText(byId(`lane-${protocol}-state`, HTMLElement), STATE_WORDS[state]);
     setText(byId(`lane-${protocol}-detail`, HTMLElement), detail);
     const live = [...this.rows.values()].flatMap((row) => row.arrivals.filter((arrival) => arrival.protocol === protocol && !arrival.replay && arrival.latency !== undefined));
     const latencies = live.map((arrival) => arrival.latency ?? 0).sort((a, b) => a - b);
@@ -354,27 +222,4 @@ export class ProtocolPanel {
 
 function ordinal(rank: number): string {
   return rank === 1 ? '1st' : rank === 2 ? '2nd' : rank === 3 ? '3rd' : `${rank}th`;
-}
-
-export function stateWords(state: LaneState): string {
-  switch (state) {
-    case 'idle':
-      return 'idle';
-    case 'connecting':
-      return 'connecting';
-    case 'waiting':
-      return 'no events yet';
-    case 'live':
-      return 'live';
-    case 'reconnecting':
-      return 'reconnecting';
-    case 'signed-out':
-      return 'signed out';
-    case 'stopped':
-      return 'stopped';
-    case 'needs-password':
-      return 'needs password';
-    case 'denied':
-      return 'denied';
-  }
 }

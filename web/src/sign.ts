@@ -6,7 +6,7 @@
 import { HttpError, describeError, idPath, request } from './api.js';
 import { byId, formatDateTime, setText } from './dom.js';
 import { SignDisplay, type SignLook } from './sign-display.js';
-import { LiveStream } from './stream.js';
+import { SseTransport } from './transport/sse.js';
 import type { Frame, Session, Sign, SignField } from './types.js';
 
 export const MESSAGE_MAX = 64;
@@ -21,7 +21,7 @@ export function signIdFromUrl(): string {
 export class SignPanel {
   readonly id = signIdFromUrl();
   private sign: Sign | undefined;
-  private stream: LiveStream<Sign> | undefined;
+  private stream: SseTransport<Sign> | undefined;
   private readonly display: SignDisplay;
   private messageDirty = false;
   private canWrite = true;
@@ -45,7 +45,7 @@ export class SignPanel {
   };
 
   constructor(
-    private readonly onStream: (stream: LiveStream<Sign>) => void,
+    private readonly onStream: (stream: SseTransport<Sign>) => void,
     private readonly onSignedOut: () => void,
   ) {
     setText(byId('sign-id', HTMLElement), this.id);
@@ -93,9 +93,8 @@ export class SignPanel {
     } catch (error) {
       setText(this.status, error instanceof HttpError && error.status === 404 ? `Sign ${this.id} has not reported yet.` : `Could not load the sign: ${describeError(error)}`);
     }
-    this.stream = new LiveStream<Sign>({
+    this.stream = new SseTransport<Sign>({
       label: 'Sign',
-      transport: 'sse',
       path: `/signs/${idPath(this.id)}`,
       onFrame: (frame) => this.receive(frame),
       onSignedOut: this.onSignedOut,
