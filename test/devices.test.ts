@@ -1,7 +1,7 @@
 /**
  * The device simulators, run as the CLIs they are against the test Harper: the sensor fleet
- * publishes drifting readings as a gateway device; the sign device shows its sign, follows changes
- * made over REST, and reports its own state on the per-field topics.
+ * publishes drifting readings as a gateway device; the sign device shows its sign's desired state,
+ * follows changes made over REST, reports what it shows, and catches up after being offline.
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -66,17 +66,33 @@ describe('sensor fleet', () => {
 });
 
 describe('sign device', () => {
-  it('reports itself on when its sign is new, shows changes made over REST, and reports a local message', async () => {
+  it('greets on a new sign, shows changes made over REST and reports them; offline while its sign changes, it catches up on its return', async () => {
     const id = `S${run}`;
     const device = await createUser(harper, 'device', id);
-    const sign = simulator('sign-device.js', ['--message', 'Typed on the sign'], device);
+    let sign = simulator('sign-device.js', ['--message', 'Typed on the sign'], device);
     try {
       await sign.printed(/listening on signs\//);
-      // A new sign: the device reports it is on and what it shows, and then shows that state.
+      // A new sign: the device shows what it starts with and reports it.
       await sign.printed(/power on, .*message "Typed on the sign"/);
-      expect((await rest(harper, 'GET', `/signs/${id}`)).body).toMatchObject({ power: 'on', message: 'Typed on the sign', updatedBy: id });
+      await sign.printed(/reported message "Typed on the sign"/);
+      expect((await rest(harper, 'GET', `/signs/${id}`)).body).toMatchObject({ reported: { power: 'on', message: 'Typed on the sign' }, reportedBy: id, pending: [] });
       expect((await rest(harper, 'PATCH', `/signs/${id}`, { json: { message: 'Set from the dashboard', brightness: 11 } })).status).toBe(204);
       await sign.printed(/brightness 11 .*message "Set from the dashboard" \(by admin\)/);
+      await sign.printed(/reported message "Set from the dashboard"/);
+      const shown = (await rest<{ pending: string[]; shownAt: number; updatedAt: number }>(harper, 'GET', `/signs/${id}`)).body;
+      expect(shown).toMatchObject({ message: 'Set from the dashboard', reported: { message: 'Set from the dashboard', brightness: 11 }, pending: [] });
+      expect(shown.shownAt).toBeGreaterThanOrEqual(shown.updatedAt);
+    } finally {
+      sign.child.kill('SIGTERM');
+      expect(await sign.exited).toBe(0);
+    }
+    // Offline: the change waits in the twin.
+    expect((await rest(harper, 'PATCH', `/signs/${id}`, { json: { message: 'While you were away' } })).status).toBe(204);
+    expect((await rest(harper, 'GET', `/signs/${id}`)).body).toMatchObject({ pending: ['message'], shownAt: null });
+    sign = simulator('sign-device.js', ['--message', 'Typed on the sign'], device);
+    try {
+      await sign.printed(/reported message "While you were away"/);
+      expect((await rest(harper, 'GET', `/signs/${id}`)).body).toMatchObject({ reported: { message: 'While you were away' }, pending: [] });
     } finally {
       sign.child.kill('SIGTERM');
       expect(await sign.exited).toBe(0);
