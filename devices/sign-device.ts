@@ -16,6 +16,7 @@ Usage: node dist/devices/sign-device.js [options]
 Sign:
   --sign <id>            the sign's id (default: the device user name)
   --message <text>       what the sign shows when it starts, until an operator sets it (a greeting)
+  --delay <ms>           take this long to show a change, as a slow display would (default 0)
   --exit-after <n>       exit after showing n states (for scripts and tests)
   --quiet                print only errors
 ${CONNECTION_HELP}
@@ -59,13 +60,15 @@ function draw(id: string, state: SignState & { updatedBy?: string }, tty: boolea
 
 run(async () => {
   const { values } = parseArgs({
-    options: { ...CONNECTION_OPTIONS, sign: { type: 'string' }, message: { type: 'string' }, 'exit-after': { type: 'string' }, quiet: { type: 'boolean', default: false } },
+    options: { ...CONNECTION_OPTIONS, sign: { type: 'string' }, message: { type: 'string' }, delay: { type: 'string' }, 'exit-after': { type: 'string' }, quiet: { type: 'boolean', default: false } },
   });
   if (values.help) return void console.log(HELP);
   const connection = connectionFrom(values, 'sign');
   const id = values.sign ?? connection.username;
   const exitAfter = values['exit-after'] === undefined ? Infinity : Number(values['exit-after']);
   if (!(exitAfter > 0)) throw new UsageError('--exit-after must be a positive number');
+  const delay = values.delay === undefined ? 0 : Number(values.delay);
+  if (!(delay >= 0)) throw new UsageError('--delay must be a number of milliseconds >= 0');
   const client = await connect(connection);
   const tty = Boolean(process.stdout.isTTY) && !values.quiet;
   const log = (line: string) => values.quiet || console.log(line);
@@ -84,15 +87,32 @@ run(async () => {
     log(`sign ${id}: reported message "${shown.message}", power ${shown.power}, brightness ${shown.brightness}, colour ${shown.color}`);
   };
 
+  let showing: ReturnType<typeof setTimeout> | undefined;
+  /** The desired state waiting to be shown after --delay. */
+  let target: SignState | undefined;
+  const reportNow = () => void report().catch((error: Error) => console.error(`sign ${id}: report refused (${error.message})`));
   client.on('message', (_topic, payload) => {
     if (payload.length === 0) return;
     heard = true;
     const twin = JSON.parse(payload.toString()) as SignTwin;
     const desired = desiredOf(twin);
-    if (desired && FIELDS.some((field) => desired[field] !== shown[field])) show(desired, twin.updatedBy);
-    else if (shownCount === 0) show(shown);
+    if (desired && FIELDS.some((field) => desired[field] !== shown[field])) {
+      // Shown (and then reported) after --delay; a newer desired state replaces one still waiting.
+      if (target && FIELDS.every((field) => desired[field] === target![field])) return;
+      clearTimeout(showing);
+      target = desired;
+      showing = setTimeout(() => {
+        target = undefined;
+        show(desired, twin.updatedBy);
+        reportNow();
+      }, delay);
+      return;
+    }
+    clearTimeout(showing);
+    target = undefined;
+    if (shownCount === 0) show(shown);
     // Reported until the twin says what the sign shows (its own report comes back, matching).
-    if (FIELDS.some((field) => twin.reported?.[field] !== shown[field])) void report().catch((error: Error) => console.error(`sign ${id}: report refused (${error.message})`));
+    if (FIELDS.some((field) => twin.reported?.[field] !== shown[field])) reportNow();
   });
   const granted = await client.subscribeAsync(`signs/${id}`, { qos: 1 });
   if ((granted[0]?.qos ?? 128) >= 0x80) throw new UsageError(`not allowed to subscribe to signs/${id} as ${connection.username}`);
@@ -101,7 +121,7 @@ run(async () => {
   setTimeout(() => {
     if (heard) return;
     show(shown);
-    void report().catch((error: Error) => console.error(`sign ${id}: report refused (${error.message})`));
+    reportNow();
   }, 1000);
 
   const stop = () => void client.endAsync().then(() => process.exit(0));

@@ -3,10 +3,8 @@
  * publishes drifting readings as a gateway device; the sign device shows its sign's desired state,
  * follows changes made over REST, reports what it shows, and catches up after being offline.
  */
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
-import { COMPONENT_DIR } from '../scripts/harper-process.js';
+import { simulator as simulatorOf } from './harness/devices.js';
 import { rest } from './harness/rest.js';
 import { createUser } from './harness/users.js';
 import type { AdminCredentials } from '../scripts/harper-process.js';
@@ -14,24 +12,7 @@ import type { AdminCredentials } from '../scripts/harper-process.js';
 const harper = inject('harper');
 const run = Date.now().toString(36);
 
-/** Starts a simulator; `output()` is what it printed so far; `exited` its exit code. */
-function simulator(script: string, args: string[], device: AdminCredentials) {
-  const child = spawn(process.execPath, [join(COMPONENT_DIR, 'dist', 'devices', script), ...args], {
-    env: { ...process.env, DEVICE_URL: harper.mqttUrl, DEVICE_USERNAME: device.username, DEVICE_PASSWORD: device.password },
-  });
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk));
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  const printed = (pattern: RegExp, timeoutMs = 10_000) =>
-    new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${script} printed no ${pattern}:\n${output}`)), timeoutMs);
-      const check = () => pattern.test(output) && (clearTimeout(timer), resolve());
-      child.stdout.on('data', check);
-      check();
-    });
-  return { child, exited, printed, output: () => output };
-}
+const simulator = (script: string, args: string[], device: AdminCredentials) => simulatorOf(harper, script, args, device);
 
 describe('sensor fleet', () => {
   it('publishes the requested readings for every sensor it is granted, with plausible values', async () => {

@@ -7,6 +7,7 @@ import { describeError } from './api.js';
 import { currentSession, forget, login, logout } from './auth.js';
 import { byId, el, frameScheduler, setText } from './dom.js';
 import { HistoryPanel } from './history.js';
+import { PresenceStore } from './presence.js';
 import { ProtocolPanel } from './protocols.js';
 import { SensorGrid, SensorStore } from './sensors.js';
 import { SignPanel } from './sign.js';
@@ -70,7 +71,8 @@ const history = new HistoryPanel(
   () => select(undefined),
 );
 
-const sign = new SignPanel((stream) => status.track(stream), () => signedOut('Your session has ended: sign in again.'));
+const presence = new PresenceStore();
+const sign = new SignPanel(presence, (stream) => status.track(stream), () => signedOut('Your session has ended: sign in again.'));
 const alerts = new AlertsPanel(byId('alerts-list', HTMLOListElement), byId('alerts-summary', HTMLElement), (stream) => status.track(stream), () => signedOut('Your session has ended: sign in again.'));
 const protocols = new ProtocolPanel(() => session, () => undefined, () => signedOut('Your session has ended: sign in again.'));
 
@@ -128,6 +130,7 @@ function startDashboard(current: Session): void {
   status.track(sensorStream);
   sensorStream.start();
   void alerts.start();
+  presence.start((stream) => status.track(stream), () => signedOut('Your session has ended: sign in again.'));
   void sign.start(current);
   const wanted = new URL(location.href).searchParams.get('sensor');
   if (wanted) select(wanted);
@@ -138,6 +141,7 @@ function stopDashboard(): void {
   sensorStream = undefined;
   alerts.stop();
   sign.stop();
+  presence.stop();
   protocols.stop();
   status.clear();
   store.clear();
