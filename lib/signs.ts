@@ -109,17 +109,43 @@ function scalarRecord(value: SignState[SignField]): { contentType: string; data:
 }
 
 /**
- * One write to a sign's twin, on any door: reads the stored record, stores the next one (with
- * `store`, or the base table) and mirrors desired changes onto the per-field topics, all in the
- * caller's transaction. Returns the stored record, or the unchanged one.
+ * One write to a sign's twin: reads the stored record, stores the next one and mirrors desired
+ * changes onto the per-field topics, in one transaction of its own that has committed when this
+ * resolves. Returns the stored record, or the unchanged one.
  */
-async function writeTwin(id: string, change: Partial<SignState>, user: User | undefined, context: unknown, store?: (record: SignRecord) => unknown): Promise<SignRecord | undefined> {
-  const stored = await SignsTable.get(id, context);
-  const next = applyToTwin(id, stored, change, sideOf(user), user?.username ?? 'server', monotonicNow());
-  if (!next) return stored;
-  await (store ? store(next.record) : SignsTable.put(next.record, context));
-  for (const field of next.mirror) await FieldsTable.put(`${id}/${field}`, scalarRecord(next.record[field] as SignState[SignField]), context);
-  return next.record;
+async function writeTwinNow(id: string, change: Partial<SignState>, user: User | undefined): Promise<SignRecord | undefined> {
+  const context: HarperContext = { user };
+  return transaction(context, async () => {
+    const stored = await SignsTable.get(id, context);
+    const next = applyToTwin(id, stored, change, sideOf(user), user?.username ?? 'server', monotonicNow());
+    if (!next) return stored;
+    await SignsTable.put(next.record, context);
+    for (const field of next.mirror) await FieldsTable.put(`${id}/${field}`, scalarRecord(next.record[field] as SignState[SignField]), context);
+    return next.record;
+  });
+}
+
+/** Each sign's last write on this thread, while it has not committed: the next one waits for it. */
+const writing = new Map<string, Promise<unknown>>();
+
+/**
+ * Writes to one sign, one after the other on every door. Each write reads the record and writes
+ * it back, and Harper does not commit two transactions on one record in the order they began (of
+ * two, the one with the older commit timestamp is dropped): a device reporting its four fields
+ * at once lost all but one. Waiting for the previous write's commit keeps every change. The map
+ * holds only signs with a write in progress.
+ */
+function writeTwin(id: string, change: Partial<SignState>, user: User | undefined): Promise<SignRecord | undefined> {
+  const write = () => writeTwinNow(id, change, user);
+  const previous = writing.get(id);
+  const result = previous ? previous.then(write, write) : write();
+  const settled = result.then(
+    () => undefined,
+    () => undefined,
+  );
+  writing.set(id, settled);
+  void settled.then(() => writing.get(id) === settled && writing.delete(id));
+  return result;
 }
 
 /**
@@ -139,21 +165,21 @@ function signOf(rawId: unknown): string | null {
 
 export class Signs extends guardedTable(SignsTable, { resource: 'signs', maxIdLength: MAX_ID_LENGTH }) {
   /** PUT (and retained MQTT): the whole state, desired or reported by who sends it. */
-  async put(data: unknown, target?: RequestTarget) {
-    return this.write(checkSign(this.getId(), data, true), target);
+  async put(data: unknown) {
+    return this.write(checkSign(this.getId(), data, true));
   }
 
   /** PATCH (the dashboard's controls, a device's report): the fields that change. */
-  async patch(data: unknown, target?: RequestTarget) {
-    return this.write(checkSign(this.getId(), data, false), target);
+  async patch(data: unknown) {
+    return this.write(checkSign(this.getId(), data, false));
   }
 
   publish(): never {
     throw new Refusal({ error: 'not_stored', message: 'a sign is stored state: PUT or PATCH it, or publish with retain' });
   }
 
-  private async write({ id, ...change }: Partial<SignState> & { id: string }, target?: RequestTarget): Promise<void> {
-    await writeTwin(id, change, userOf(this), this, (record) => super.put(record, target));
+  private async write({ id, ...change }: Partial<SignState> & { id: string }): Promise<void> {
+    await writeTwin(id, change, userOf(this));
   }
 
   /**
@@ -171,8 +197,7 @@ export class Signs extends guardedTable(SignsTable, { resource: 'signs', maxIdLe
       const id = pathId ?? (message !== null && typeof message === 'object' ? (message as { id?: unknown }).id : undefined);
       const { id: signId, ...change } = checkSign(id, message, false);
       if (!(await may(user, 'signs', 'write', signId))) throw forbidden(deniedMessage(user, 'write', `signs "${signId}"`));
-      const context: HarperContext = { user };
-      const record = await transaction(context, () => writeTwin(signId, change, user, context));
+      const record = await writeTwin(signId, change, user);
       const at = sideOf(user) === 'reported' ? record?.reportedAt : record?.updatedAt;
       return { type: 'ack', id: signId, updatedAt: at ?? monotonicNow() };
     });
@@ -200,6 +225,6 @@ export class LedSign extends guardedTable(FieldsTable, { resource: 'signs', name
   private async apply(payload: unknown): Promise<void> {
     const { signId, field } = parseFieldTopic(this.getId());
     const value = checkSignField(field, scalarOf(payload));
-    await writeTwin(signId, { [field]: value }, userOf(this), this);
+    await writeTwin(signId, { [field]: value }, userOf(this));
   }
 }

@@ -204,6 +204,17 @@ describe('the sign as a device twin: desired by operators, reported by its devic
     expect(caughtUp).toMatchObject({ message: 'While away again', reported: { message: 'While away again' }, pending: [] });
     expect(caughtUp.shownAt).toBeGreaterThanOrEqual(caughtUp.updatedAt!);
   });
+
+  it('a device reporting its four fields at once, without waiting, keeps all four', async () => {
+    const perField = await connectMqtt(harper, { credentials: twinDevice });
+    try {
+      const report = { message: 'All at once', brightness: '2', power: 'off', color: '#abcdef' };
+      await Promise.all(Object.entries(report).map(([field, value]) => perField.publishAsync(`led-sign/${twin}/${field}`, value, { qos: 1 })));
+    } finally {
+      await perField.endAsync();
+    }
+    expect((await rest<Twin>(harper, 'GET', `/signs/${twin}`)).body.reported).toEqual({ message: 'All at once', brightness: 2, power: 'off', color: '#abcdef' });
+  });
 });
 
 describe('a device owns its own sign only, not the signs nested under its name', () => {
