@@ -17,6 +17,8 @@ Fleet:
   --qos <0|1>            MQTT QoS (default 1)
   --no-retain            publish without retain: fanned out, not stored
   --count <n>            stop after n readings per sensor (default: run until stopped)
+  --heat <id>            this sensor runs 12 °C hot for 10 s of every 30 s, from 10 s after the
+                         start (to see alert rules fire and resolve)
   --quiet                print only errors
 ${CONNECTION_HELP}
   -h, --help             this help
@@ -53,6 +55,7 @@ run(async () => {
       qos: { type: 'string' },
       'no-retain': { type: 'boolean', default: false },
       count: { type: 'string' },
+      heat: { type: 'string' },
       quiet: { type: 'boolean', default: false },
     },
   });
@@ -72,6 +75,11 @@ run(async () => {
     const base = 18 + ((i * 7) % 10);
     return { id, location: LOCATIONS[i % LOCATIONS.length], base, temperature: base, humidity: 45 + (i % 20), battery: 100 - (i % 30) };
   });
+  const heated = values.heat;
+  if (heated !== undefined && !ids.includes(heated)) throw new UsageError(`--heat ${heated} is not one of --sensors`);
+  const startedAt = Date.now();
+  /** Whether the heated sensor is in its hot phase now: 10 s of every 30 s, from 10 s in. */
+  const hot = () => (Date.now() - startedAt) % 30_000 >= 10_000 && (Date.now() - startedAt) % 30_000 < 20_000;
   let sent = 0;
   const stop = async (code: number) => {
     await client.endAsync();
@@ -84,7 +92,9 @@ run(async () => {
     const started = Date.now();
     for (const sensor of fleet) {
       step(sensor, started);
-      const reading = { location: sensor.location, temperature: round(sensor.temperature, 2), humidity: round(sensor.humidity, 1), battery: round(sensor.battery, 1), time: Date.now() };
+      // A heater switching on: the hot phase jumps up at once and back down after it.
+      const temperature = sensor.id === heated && hot() ? sensor.temperature + 12 : sensor.temperature;
+      const reading = { location: sensor.location, temperature: round(temperature, 2), humidity: round(sensor.humidity, 1), battery: round(sensor.battery, 1), time: Date.now() };
       try {
         await client.publishAsync(`sensors/${sensor.id}`, JSON.stringify(reading), { qos, retain: !values['no-retain'] });
         sent++;

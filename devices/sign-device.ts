@@ -1,21 +1,23 @@
 /**
- * A simulated LED sign: subscribes to its sign (signs/<id>), draws it in the terminal (message,
- * brightness, power, colour) and reports its actual state back on the LED-sign demo's per-field
- * topics (led-sign/<id>/<field>) when it starts and when its own state differs from what it was
- * asked to show. The device user is named like the sign (npm run users -- add 2FE598 --role device).
+ * A simulated LED sign, the device side of the sign's twin: subscribes to its sign (signs/<id>),
+ * shows what it is asked to show (the desired state, once an operator has set one; until then
+ * what it shows at start), draws it in the terminal, and reports what it shows by a retained
+ * publish of its whole state to signs/<id> whenever the twin's `reported` differs from it. A sign
+ * that was offline gets its sign's current state on subscribing and so catches up. The device
+ * user is named like the sign (npm run users -- add 2FE598 --role device).
  */
 import { parseArgs } from 'node:util';
-import type { MqttClient } from 'mqtt';
 import { MQTT5_REASON } from '../shared/codes.js';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, UsageError, connect, connectionFrom, run } from './device-options.js';
 
-const HELP = `Simulated LED sign: shows signs/<id> and reports its state on led-sign/<id>/<field>.
+const HELP = `Simulated LED sign: shows the desired state of signs/<id> and reports what it shows there.
 
 Usage: node dist/devices/sign-device.js [options]
 
 Sign:
   --sign <id>            the sign's id (default: the device user name)
-  --message <text>       report this message as shown locally at start (as if typed on the sign)
+  --message <text>       what the sign shows when it starts, until an operator sets it (a greeting)
+  --delay <ms>           take this long to show a change, as a slow display would (default 0)
   --exit-after <n>       exit after showing n states (for scripts and tests)
   --quiet                print only errors
 ${CONNECTION_HELP}
@@ -27,13 +29,25 @@ interface SignState {
   brightness: number;
   power: 'on' | 'off';
   color: string;
+}
+
+const FIELDS = ['message', 'brightness', 'power', 'color'] as const;
+
+/** The twin as the server sends it: desired at the top level (once set), and the last report. */
+interface SignTwin extends Partial<SignState> {
   updatedBy?: string;
+  reported?: Partial<SignState>;
+}
+
+function desiredOf(twin: SignTwin): SignState | undefined {
+  if (FIELDS.some((field) => twin[field] === undefined)) return undefined;
+  return { message: twin.message!, brightness: twin.brightness!, power: twin.power!, color: twin.color! };
 }
 
 const WIDTH = 64;
 
 /** One line per state, readable in a log; with a terminal, a dot-matrix-ish banner with colour. */
-function draw(id: string, state: SignState, tty: boolean): string {
+function draw(id: string, state: SignState & { updatedBy?: string }, tty: boolean): string {
   const level = state.power === 'on' ? state.brightness : 0;
   const bar = '█'.repeat(level) + '·'.repeat(15 - level);
   const text = state.power === 'on' ? state.message.padEnd(Math.min(WIDTH, Math.max(state.message.length, 16))) : ' '.repeat(16);
@@ -45,48 +59,70 @@ function draw(id: string, state: SignState, tty: boolean): string {
   return `┌${frame}┐\n│ ${lit}${text}\x1b[0m │  sign ${id}  power ${state.power}  brightness ${bar}  ${state.color}\n└${frame}┘`;
 }
 
-async function report(client: MqttClient, id: string, fields: Partial<SignState>): Promise<void> {
-  for (const [field, value] of Object.entries(fields)) {
-    await client.publishAsync(`led-sign/${id}/${field}`, String(value), { qos: 1, retain: true });
-  }
-}
-
 run(async () => {
   const { values } = parseArgs({
-    options: { ...CONNECTION_OPTIONS, sign: { type: 'string' }, message: { type: 'string' }, 'exit-after': { type: 'string' }, quiet: { type: 'boolean', default: false } },
+    options: { ...CONNECTION_OPTIONS, sign: { type: 'string' }, message: { type: 'string' }, delay: { type: 'string' }, 'exit-after': { type: 'string' }, quiet: { type: 'boolean', default: false } },
   });
   if (values.help) return void console.log(HELP);
   const connection = connectionFrom(values, 'sign');
   const id = values.sign ?? connection.username;
   const exitAfter = values['exit-after'] === undefined ? Infinity : Number(values['exit-after']);
   if (!(exitAfter > 0)) throw new UsageError('--exit-after must be a positive number');
+  const delay = values.delay === undefined ? 0 : Number(values.delay);
+  if (!(delay >= 0)) throw new UsageError('--delay must be a number of milliseconds >= 0');
   const client = await connect(connection);
   const tty = Boolean(process.stdout.isTTY) && !values.quiet;
   const log = (line: string) => values.quiet || console.log(line);
-  let shown = 0;
-  let first = true;
+  /** What this sign shows now: its start state until it is told otherwise. */
+  let shown: SignState = { message: values.message ?? '', brightness: 8, power: 'on', color: '#ff3b30' };
+  let heard = false;
+  let shownCount = 0;
 
+  const show = (state: SignState, by?: string) => {
+    shown = state;
+    log(draw(id, { ...state, updatedBy: by }, tty));
+    if (++shownCount >= exitAfter) void client.endAsync().then(() => process.exit(0));
+  };
+  const report = async () => {
+    await client.publishAsync(`signs/${id}`, JSON.stringify(shown), { qos: 1, retain: true });
+    log(`sign ${id}: reported message "${shown.message}", power ${shown.power}, brightness ${shown.brightness}, colour ${shown.color}`);
+  };
+
+  let showing: ReturnType<typeof setTimeout> | undefined;
+  /** The desired state waiting to be shown after --delay. */
+  let target: SignState | undefined;
+  const reportNow = () => void report().catch((error: Error) => console.error(`sign ${id}: report refused (${error.message})`));
   client.on('message', (_topic, payload) => {
     if (payload.length === 0) return;
-    const state = JSON.parse(payload.toString()) as SignState;
-    log(draw(id, state, tty));
-    shown++;
-    if (first) {
-      first = false;
-      // Report what the sign shows locally, if it was given something of its own.
-      if (values.message !== undefined && values.message !== state.message) void report(client, id, { message: values.message });
+    heard = true;
+    const twin = JSON.parse(payload.toString()) as SignTwin;
+    const desired = desiredOf(twin);
+    if (desired && FIELDS.some((field) => desired[field] !== shown[field])) {
+      // Shown (and then reported) after --delay; a newer desired state replaces one still waiting.
+      if (target && FIELDS.every((field) => desired[field] === target![field])) return;
+      clearTimeout(showing);
+      target = desired;
+      showing = setTimeout(() => {
+        target = undefined;
+        show(desired, twin.updatedBy);
+        reportNow();
+      }, delay);
+      return;
     }
-    if (shown >= exitAfter) void client.endAsync().then(() => process.exit(0));
+    clearTimeout(showing);
+    target = undefined;
+    if (shownCount === 0) show(shown);
+    // Reported until the twin says what the sign shows (its own report comes back, matching).
+    if (FIELDS.some((field) => twin.reported?.[field] !== shown[field])) reportNow();
   });
   const granted = await client.subscribeAsync(`signs/${id}`, { qos: 1 });
   if ((granted[0]?.qos ?? MQTT5_REASON.FAILURE) >= MQTT5_REASON.FAILURE) throw new UsageError(`not allowed to subscribe to signs/${id} as ${connection.username}`);
   log(`sign ${id}: listening on signs/${id} at ${connection.url}`);
-  // A sign nobody has set yet: report that it is on and blank, so the dashboard shows it.
+  // A sign nobody has set or heard of yet has no record to receive: report what it shows.
   setTimeout(() => {
-    if (first) {
-      first = false;
-      void report(client, id, { power: 'on', ...(values.message !== undefined ? { message: values.message } : {}) });
-    }
+    if (heard) return;
+    show(shown);
+    reportNow();
   }, 1000);
 
   const stop = () => void client.endAsync().then(() => process.exit(0));

@@ -1,7 +1,7 @@
 /**
  * The rules of the `signs` table (the LED sign): what a sign's state is, and what is refused.
  * Also the per-field form of the LED-sign demo's topics (led-sign/<id>/message, .../brightness,
- * .../power, .../color) with scalar payloads.
+ * .../power, .../color) with scalar payloads, and how desired and reported state are compared.
  */
 import { Refusal, invalidField } from './errors.js';
 import { checkSizeAndDepth } from './limits.js';
@@ -14,17 +14,32 @@ export interface SignState {
   color: string;
 }
 
-/** A sign as stored and delivered. */
-export interface SignRecord extends SignState {
+/**
+ * A sign as stored and delivered: a device twin. The top-level state fields are what operators
+ * asked for (desired; absent until one of them sets the sign), `reported` is what the sign's
+ * device last said it shows, and `pending` the difference between the two.
+ */
+export interface SignRecord extends Partial<SignState> {
   id: string;
-  updatedAt: number;
-  /** The user (operator, device, admin) whose write produced this state. */
-  updatedBy: string;
+  /** When desired last changed, and the operator (or admin) who changed it. */
+  updatedAt?: number;
+  updatedBy?: string;
+  /** What the device reported it shows (each field as last reported). */
+  reported?: Partial<SignState>;
+  /** When the device last reported a change, and the device user that reported it. */
+  reportedAt?: number;
+  reportedBy?: string;
+  /** The desired fields the device has not reported showing yet, in SIGN_FIELDS order. */
+  pending: SignField[];
+  /** When the device first reported showing the latest desired state in full (null while pending). */
+  shownAt: number | null;
 }
 
 export const SIGN_FIELDS = ['message', 'brightness', 'power', 'color'] as const;
 export type SignField = (typeof SIGN_FIELDS)[number];
 const WRITABLE = ['id', ...SIGN_FIELDS];
+/** Fields of a stored sign that no client writes (who writes decides desired or reported). */
+const SERVER_SET = ['updatedAt', 'updatedBy', 'reported', 'reportedAt', 'reportedBy', 'pending', 'shownAt'];
 export const MAX_MESSAGE = 64;
 
 /** Sign ids follow the sensor id rule (a device named 2FE598 owns signs/2FE598). */
@@ -85,7 +100,7 @@ export function checkSign(id: unknown, body: unknown, complete: boolean): Partia
   const input = asObject(body);
   const unknown = Object.keys(input).find((key) => !WRITABLE.includes(key));
   if (unknown) {
-    const why = unknown === 'updatedAt' || unknown === 'updatedBy' ? `${unknown} is set by the server` : `unknown field "${unknown}"`;
+    const why = SERVER_SET.includes(unknown) ? `${unknown} is set by the server` : `unknown field "${unknown}"`;
     throw new Refusal({ error: 'unknown_field', field: unknown, allowed: WRITABLE, message: `${why}; allowed fields: ${WRITABLE.join(', ')}` });
   }
   if (input.id !== undefined && String(input.id) !== signId) {
@@ -100,6 +115,11 @@ export function checkSign(id: unknown, body: unknown, complete: boolean): Partia
     (state as Record<string, unknown>)[field] = checkSignField(field, input[field]);
   }
   return state;
+}
+
+/** The fields of `desired` that `reported` does not show (a field never reported is pending). */
+export function pendingFields(desired: Partial<SignState>, reported: Partial<SignState> | undefined): SignField[] {
+  return SIGN_FIELDS.filter((field) => desired[field] !== undefined && reported?.[field] !== desired[field]);
 }
 
 /** `2FE598/message` -> { signId: '2FE598', field: 'message' }; refused for anything else. */

@@ -141,7 +141,7 @@ async function main(): Promise<void> {
   let devices: Demo | undefined;
   if (demo) {
     try {
-      devices = await startDemo({ dataDir, admin, operationsUrl: `http://127.0.0.1:${ports.operations}`, mqttUrl: `mqtt://127.0.0.1:${ports.mqtt}` });
+      devices = await startDemo({ dataDir, admin, operationsUrl: `http://127.0.0.1:${ports.operations}`, mqttUrl: `mqtt://127.0.0.1:${ports.mqtt}`, httpUrl: `http://127.0.0.1:${ports.http}` });
     } catch (error) {
       console.error(`Demo devices not started: ${(error as Error).message}`);
     }

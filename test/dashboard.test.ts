@@ -1,8 +1,10 @@
 /**
  * The dashboard in a real browser (Debian's Chromium through playwright-core) against the test
- * Harper: sign-in with a cookie session, the live sensor grid fed by MQTT devices, the LED sign
- * driven from the page and from per-field device reports, the server's refusals shown next to the
- * controls, the protocol panel with gap-free resume, and the README's screenshot.
+ * Harper: sign-in with a cookie session, the live sensor grid fed by MQTT devices, the LED signs
+ * (the fleet listed and selectable; a change driven from the page, pending until the simulated
+ * sign reports it, also while the sign is offline; per-field device reports), the server's
+ * refusals shown next to the controls, the protocol panel with gap-free resume, and the README's
+ * screenshot.
  */
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -13,6 +15,7 @@ import { COMPONENT_DIR, type AdminCredentials } from '../scripts/harper-process.
 import { launchBrowser, openPage, type DashboardPage } from './harness/browser.js';
 import { valueField, type Subscriber } from './harness/inbox.js';
 import { connectMqtt, mqttSubscriber } from './harness/mqtt.js';
+import { simulator, type Simulator } from './harness/devices.js';
 import { rest } from './harness/rest.js';
 import { createUser } from './harness/users.js';
 
@@ -30,6 +33,34 @@ let device: MqttClient;
 let operator: AdminCredentials;
 let tab: DashboardPage;
 let page: Page;
+/** The sign device of SIGN (a device user named like it), simulated over MQTT. */
+let signDevice: AdminCredentials;
+let signSimulator: Simulator | undefined;
+
+/** Starts the simulated sign of `device` (its sign is named like it). */
+function startSign(device = signDevice, args: string[] = []): Simulator {
+  return simulator(harper, 'sign-device.js', ['--quiet', ...args], device);
+}
+
+/** What the device of a sign has not reported yet, straight from the server. */
+async function pendingOf(id: string): Promise<string[]> {
+  return (await rest<{ pending?: string[] }>(harper, 'GET', `/signs/${id}`)).body.pending ?? [];
+}
+
+/**
+ * The word the page should show for a change the offline sign has not shown: "queued" once the
+ * server says the device is offline (presence), "pending" on a server without presence (the path
+ * then belongs to the catch-all topic space and answers 404).
+ */
+async function offlineWord(device: string): Promise<'queued' | 'pending'> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const presence = await rest<{ state?: string }>(harper, 'GET', `/presence/${device}`);
+    if (presence.status === 404) return 'pending';
+    if (presence.body.state === 'offline') return 'queued';
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`presence of ${device} never became offline`);
+}
 
 /** Signs in through the form (if the page is not signed in already) and waits for the dashboard. */
 async function signIn(target: Page, user: AdminCredentials): Promise<void> {
@@ -47,7 +78,7 @@ async function signIn(target: Page, user: AdminCredentials): Promise<void> {
 }
 
 /** Waits until a stream in the header's connection list is live. */
-async function streamLive(target: Page, name: 'sensors' | 'alerts' | 'sign'): Promise<void> {
+async function streamLive(target: Page, name: 'sensors' | 'alerts' | 'signs'): Promise<void> {
   await target.waitForSelector(`#stream-status li[data-stream="${name}"][data-state="live"]`, { timeout: 10_000 });
 }
 
@@ -63,12 +94,19 @@ beforeAll(async () => {
   // once, proving it live) and the demo sign.
   expect((await rest(harper, 'PUT', `/sensors/${run}-canary`, { json: { location: 'dashboard test', temperature: 20 } })).status).toBe(204);
   expect((await rest(harper, 'PUT', `/signs/${SIGN}`, { json: { message: 'Ready', brightness: 9, power: 'on', color: '#ffb020' } })).status).toBe(204);
+  // The sign's device shows what the page asks for and reports it.
+  signDevice = await createUser(harper, 'device', SIGN);
+  const watch = await mqttSubscriber(harper, `signs/${SIGN}`);
+  signSimulator = startSign();
+  await watch.inbox.waitFor((item) => (valueField(item, 'pending') as string[] | undefined)?.length === 0 && valueField(item, 'reportedBy') === SIGN, 10_000, 'the sign device in step');
+  await watch.close();
   tab = await openPage(browser);
   page = tab.page;
   await page.goto(harper.httpUrl + '/');
 });
 
 afterAll(async () => {
+  await signSimulator?.stop();
   await tab?.close();
   await browser?.close();
   await device?.endAsync();
@@ -82,7 +120,7 @@ describe('dashboard in a browser', () => {
     await signIn(page, operator);
     expect(await page.textContent('#user-role')).toBe('operator');
     await streamLive(page, 'sensors');
-    await streamLive(page, 'sign');
+    await streamLive(page, 'signs');
 
     // The session is Harper's HttpOnly cookie; the password is nowhere the page keeps things.
     const cookies = await tab.context.cookies();
@@ -130,7 +168,7 @@ describe('dashboard in a browser', () => {
 
   it('a message changed in the page reaches MQTT subscribers of the sign and is stored', async () => {
     await signIn(page, operator);
-    await streamLive(page, 'sign');
+    await streamLive(page, 'signs');
     const subscriber: Subscriber = await mqttSubscriber(harper, `signs/${SIGN}`);
     try {
       const message = `From the dashboard ${run}`;
@@ -157,24 +195,36 @@ describe('dashboard in a browser', () => {
     }
   });
 
-  it('shows a per-field report of the sign device (led-sign/<id>/message) on the page', async () => {
+  it('shows what the sign device reports on a per-field topic (led-sign/<id>/message) as what the sign shows, apart from what it was asked', async () => {
     await signIn(page, operator);
-    await streamLive(page, 'sign');
-    // Start from another message, so that the report is a change.
-    expect((await rest(harper, 'PATCH', `/signs/${SIGN}`, { json: { message: `before ${run}` } })).status).toBe(204);
-    await page.waitForSelector(`#sign-canvas[data-message="before ${run}"]`);
-
-    await publish(`led-sign/${SIGN}/message`, 'Hello from the sign');
+    await streamLive(page, 'signs');
+    const asked = `asked ${run}`;
+    expect((await rest(harper, 'PATCH', `/signs/${SIGN}`, { json: { message: asked } })).status).toBe(204);
+    await page.waitForSelector(`#sign-canvas[data-message="${asked}"]`);
+    await page.waitForSelector('#sign-sync[data-state="shown"]');
+    // The simulated sign would correct a report that is not what it shows: it steps aside.
+    await signSimulator?.stop();
+    const perField = await connectMqtt(harper, { credentials: signDevice });
+    try {
+      await perField.publishAsync(`led-sign/${SIGN}/message`, 'Hello from the sign', { qos: 1, retain: true });
+    } finally {
+      await perField.endAsync();
+    }
     await page.waitForSelector('#sign-canvas[data-message="Hello from the sign"]', { timeout: 5000 });
     expect(await page.getAttribute('#sign-canvas', 'aria-label')).toContain('Hello from the sign');
     expect(await page.textContent('#sign-caption')).toContain('Hello from the sign');
-    // The message field follows, as nobody is editing it.
-    expect(await page.inputValue('#sign-message')).toBe('Hello from the sign');
+    // The controls keep what the sign was asked to show, and the page says it is not shown.
+    expect(await page.inputValue('#sign-message')).toBe(asked);
+    await page.waitForSelector('#sign-sync:is([data-state="pending"], [data-state="queued"])');
+    // Back, the sign shows what it was asked to again.
+    signSimulator = startSign();
+    await page.waitForSelector(`#sign-canvas[data-message="${asked}"]`, { timeout: 10_000 });
+    await page.waitForSelector('#sign-sync[data-state="shown"]');
   });
 
   it("shows the server's refusal next to the control, and the sign keeps its state", async () => {
     await signIn(page, operator);
-    await streamLive(page, 'sign');
+    await streamLive(page, 'signs');
     const before = (await rest<{ message: string; brightness: number }>(harper, 'GET', `/signs/${SIGN}`)).body;
     // What the server says about each bad input (the page must show exactly that).
     const tooLong = 'x'.repeat(65);
@@ -210,6 +260,111 @@ describe('dashboard in a browser', () => {
     await page.press('#sign-message', 'Enter');
     await page.waitForSelector('#sign-message-error', { state: 'hidden' });
     await page.waitForSelector(`#sign-canvas[data-message="fixed ${run}"]`);
+  });
+
+  it('lists every sign with its presence and what it shows; a click selects one, and ?sign=<id> opens one', async () => {
+    await signIn(page, operator);
+    await streamLive(page, 'signs');
+    const other = `${run}-lobby`;
+    expect((await rest(harper, 'PUT', `/signs/${other}`, { json: { message: 'Lobby sign', brightness: 5, power: 'on', color: '#00ff00' } })).status).toBe(204);
+    const item = (id: string) => `#sign-list button[data-sign-id="${id}"]`;
+    await page.waitForSelector(`${item(other)} .sign-item-preview:text-is("Lobby sign")`);
+    await page.waitForSelector(`${item(SIGN)}[aria-pressed="true"]`);
+    expect(await page.getAttribute(item(other), 'data-presence')).toMatch(/^(online|offline|unknown)$/);
+    // A sign that never reported: nothing confirmed, what it was asked is pending.
+    expect(await page.getAttribute(item(other), 'data-sync')).toMatch(/^(pending|queued)$/);
+
+    await page.click(item(other));
+    await page.waitForSelector(`${item(other)}[aria-pressed="true"]`);
+    expect(await page.getAttribute(item(SIGN), 'aria-pressed')).toBe('false');
+    expect(await page.textContent('#sign-id')).toBe(other);
+    expect(new URL(page.url()).searchParams.get('sign')).toBe(other);
+    expect(await page.inputValue('#sign-message')).toBe('Lobby sign');
+    await page.waitForSelector('#sign-sync:is([data-state="pending"], [data-state="queued"])');
+
+    // The URL opens it directly, after a reload too.
+    await page.reload();
+    await signIn(page, operator);
+    await page.waitForSelector(`${item(other)}[aria-pressed="true"]`);
+    expect(await page.textContent('#sign-id')).toBe(other);
+    await page.goto(harper.httpUrl + '/');
+    await signIn(page, operator);
+    await page.waitForSelector(`${item(SIGN)}[aria-pressed="true"]`);
+  });
+
+  /** Records every state the sync line takes from now on, in order. */
+  async function recordSync(target: Page): Promise<() => Promise<string[]>> {
+    await target.evaluate(() => {
+      const line = document.querySelector<HTMLElement>('#sign-sync');
+      if (!line) throw new Error('no #sign-sync');
+      const seen: string[] = [];
+      (window as unknown as { syncSeen: string[] }).syncSeen = seen;
+      new MutationObserver(() => {
+        const state = line.dataset.state ?? '';
+        if (seen[seen.length - 1] !== state) seen.push(state);
+      }).observe(line, { attributes: true, attributeFilter: ['data-state'] });
+    });
+    return () => target.evaluate(() => (window as unknown as { syncSeen: string[] }).syncSeen);
+  }
+
+  it('a change made in the page is pending until the simulated sign reports it, then shown with how long it took', async () => {
+    const id = `${run}-slow`;
+    const device = await createUser(harper, 'device', id);
+    // A sign whose display takes a second to change: the pending state lasts at least that long.
+    const slow = startSign(device, ['--delay', '1000', '--message', 'Booted']);
+    try {
+      await expect.poll(async () => (await rest<{ reported?: { message?: string } }>(harper, 'GET', `/signs/${id}`)).body.reported?.message, { timeout: 10_000 }).toBe('Booted');
+      await page.goto(`${harper.httpUrl}/?sign=${id}`);
+      await signIn(page, operator);
+      await streamLive(page, 'signs');
+      await page.waitForSelector('#sign-canvas[data-message="Booted"]');
+      const seen = await recordSync(page);
+      const message = `Slowly ${run}`;
+      await page.fill('#sign-message', message);
+      await page.press('#sign-message', 'Enter');
+      await page.waitForSelector('#sign-sync[data-state="shown"]', { timeout: 10_000 });
+      await page.waitForSelector(`#sign-canvas[data-message="${message}"]`);
+      expect(await seen()).toEqual(['pending', 'shown']);
+      const took = Number(await page.getAttribute('#sign-sync', 'data-took-ms'));
+      expect(took).toBeGreaterThanOrEqual(1000);
+      expect(await page.textContent('#sign-sync')).toContain(took < 10_000 ? `${(took / 1000).toFixed(1)} s` : `${(took / 1000).toFixed(0)} s`);
+      const stored = (await rest<{ shownAt: number; updatedAt: number; updatedBy: string; reported: { message: string } }>(harper, 'GET', `/signs/${id}`)).body;
+      expect(stored).toMatchObject({ message, updatedBy: operator.username, reported: { message }, pending: [] });
+      expect(stored.shownAt - stored.updatedAt).toBe(took);
+    } finally {
+      await slow.stop();
+    }
+  });
+
+  it('with the sign offline a change from the page waits; when the sign comes back it catches up and the page shows it', async () => {
+    const id = `${run}-away`;
+    const device = await createUser(harper, 'device', id);
+    let sign = startSign(device, ['--message', 'Before']);
+    await expect.poll(async () => (await rest<{ reported?: { message?: string } }>(harper, 'GET', `/signs/${id}`)).body.reported?.message, { timeout: 10_000 }).toBe('Before');
+    await sign.stop();
+    await page.goto(`${harper.httpUrl}/?sign=${id}`);
+    await signIn(page, operator);
+    await streamLive(page, 'signs');
+    await page.waitForSelector('#sign-canvas[data-message="Before"]');
+    const word = await offlineWord(id);
+    const message = `While away ${run}`;
+    await page.fill('#sign-message', message);
+    await page.press('#sign-message', 'Enter');
+    await page.waitForSelector(`#sign-sync[data-state="${word}"]`);
+    expect(await page.textContent('#sign-sync')).toContain('message');
+    // The sign still shows what it showed; the control holds what it was asked.
+    expect(await page.getAttribute('#sign-canvas', 'data-message')).toBe('Before');
+    expect(await page.inputValue('#sign-message')).toBe(message);
+    expect(await pendingOf(id)).toEqual(['message']);
+
+    sign = startSign(device, ['--message', 'Before']);
+    try {
+      await page.waitForSelector(`#sign-canvas[data-message="${message}"]`, { timeout: 10_000 });
+      await page.waitForSelector('#sign-sync[data-state="shown"]');
+      expect(await pendingOf(id)).toEqual([]);
+    } finally {
+      await sign.stop();
+    }
   });
 
   it('shows one sensor over SSE, WebSocket and MQTT side by side, and resumes a dropped stream without a gap', async () => {
@@ -299,7 +454,7 @@ describe('accessible and responsive', () => {
       const { page: small } = phone;
       await small.goto(harper.httpUrl + '/');
       await signIn(small, operator);
-      await streamLive(small, 'sign');
+      await streamLive(small, 'signs');
       // Nothing wider than the screen.
       expect(await small.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
       // Every visible form control has an accessible name.
@@ -382,9 +537,9 @@ describe('screenshot', () => {
         window.scrollTo(0, 0);
       });
       mkdirSync(dirname(SCREENSHOT), { recursive: true });
-      // Latencies are masked: the harperdb licence forbids publishing figures about Harper's speed,
+      // Latencies (and the time the sign took to show its change) are masked: the harperdb licence forbids publishing figures about Harper's speed,
       // and this picture goes into the README.
-      await desk.screenshot({ path: SCREENSHOT, fullPage: true, mask: [desk.locator('.latency'), desk.locator('.lane-summary')], maskColor: '#2a303c' });
+      await desk.screenshot({ path: SCREENSHOT, fullPage: true, mask: [desk.locator('.latency'), desk.locator('.lane-summary'), desk.locator('#sign-sync')], maskColor: '#2a303c' });
     } finally {
       await shot.close();
     }

@@ -1,12 +1,10 @@
 /**
  * The device simulators, run as the CLIs they are against the test Harper: the sensor fleet
- * publishes drifting readings as a gateway device; the sign device shows its sign, follows changes
- * made over REST, and reports its own state on the per-field topics.
+ * publishes drifting readings as a gateway device; the sign device shows its sign's desired state,
+ * follows changes made over REST, reports what it shows, and catches up after being offline.
  */
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
-import { COMPONENT_DIR } from '../scripts/harper-process.js';
+import { simulator as simulatorOf } from './harness/devices.js';
 import { rest } from './harness/rest.js';
 import { createUser } from './harness/users.js';
 import type { AdminCredentials } from '../scripts/harper-process.js';
@@ -14,24 +12,7 @@ import type { AdminCredentials } from '../scripts/harper-process.js';
 const harper = inject('harper');
 const run = Date.now().toString(36);
 
-/** Starts a simulator; `output()` is what it printed so far; `exited` its exit code. */
-function simulator(script: string, args: string[], device: AdminCredentials) {
-  const child = spawn(process.execPath, [join(COMPONENT_DIR, 'dist', 'devices', script), ...args], {
-    env: { ...process.env, DEVICE_URL: harper.mqttUrl, DEVICE_USERNAME: device.username, DEVICE_PASSWORD: device.password },
-  });
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk));
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  const printed = (pattern: RegExp, timeoutMs = 10_000) =>
-    new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${script} printed no ${pattern}:\n${output}`)), timeoutMs);
-      const check = () => pattern.test(output) && (clearTimeout(timer), resolve());
-      child.stdout.on('data', check);
-      check();
-    });
-  return { child, exited, printed, output: () => output };
-}
+const simulator = (script: string, args: string[], device: AdminCredentials) => simulatorOf(harper, script, args, device);
 
 describe('sensor fleet', () => {
   it('publishes the requested readings for every sensor it is granted, with plausible values', async () => {
@@ -66,17 +47,33 @@ describe('sensor fleet', () => {
 });
 
 describe('sign device', () => {
-  it('reports itself on when its sign is new, shows changes made over REST, and reports a local message', async () => {
+  it('greets on a new sign, shows changes made over REST and reports them; offline while its sign changes, it catches up on its return', async () => {
     const id = `S${run}`;
     const device = await createUser(harper, 'device', id);
-    const sign = simulator('sign-device.js', ['--message', 'Typed on the sign'], device);
+    let sign = simulator('sign-device.js', ['--message', 'Typed on the sign'], device);
     try {
       await sign.printed(/listening on signs\//);
-      // A new sign: the device reports it is on and what it shows, and then shows that state.
+      // A new sign: the device shows what it starts with and reports it.
       await sign.printed(/power on, .*message "Typed on the sign"/);
-      expect((await rest(harper, 'GET', `/signs/${id}`)).body).toMatchObject({ power: 'on', message: 'Typed on the sign', updatedBy: id });
+      await sign.printed(/reported message "Typed on the sign"/);
+      expect((await rest(harper, 'GET', `/signs/${id}`)).body).toMatchObject({ reported: { power: 'on', message: 'Typed on the sign' }, reportedBy: id, pending: [] });
       expect((await rest(harper, 'PATCH', `/signs/${id}`, { json: { message: 'Set from the dashboard', brightness: 11 } })).status).toBe(204);
       await sign.printed(/brightness 11 .*message "Set from the dashboard" \(by admin\)/);
+      await sign.printed(/reported message "Set from the dashboard"/);
+      const shown = (await rest<{ pending: string[]; shownAt: number; updatedAt: number }>(harper, 'GET', `/signs/${id}`)).body;
+      expect(shown).toMatchObject({ message: 'Set from the dashboard', reported: { message: 'Set from the dashboard', brightness: 11 }, pending: [] });
+      expect(shown.shownAt).toBeGreaterThanOrEqual(shown.updatedAt);
+    } finally {
+      sign.child.kill('SIGTERM');
+      expect(await sign.exited).toBe(0);
+    }
+    // Offline: the change waits in the twin.
+    expect((await rest(harper, 'PATCH', `/signs/${id}`, { json: { message: 'While you were away' } })).status).toBe(204);
+    expect((await rest(harper, 'GET', `/signs/${id}`)).body).toMatchObject({ pending: ['message'], shownAt: null });
+    sign = simulator('sign-device.js', ['--message', 'Typed on the sign'], device);
+    try {
+      await sign.printed(/reported message "While you were away"/);
+      expect((await rest(harper, 'GET', `/signs/${id}`)).body).toMatchObject({ reported: { message: 'While you were away' }, pending: [] });
     } finally {
       sign.child.kill('SIGTERM');
       expect(await sign.exited).toBe(0);

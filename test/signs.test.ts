@@ -1,7 +1,9 @@
 /**
- * The LED sign: signs/<id> validated on every protocol and covered by the roles; the LED-sign
- * demo's per-field topics (led-sign/<id>/message, brightness, power, color; scalar payloads) kept
- * in step with it both ways, without loops or echoes; cookie sessions for the dashboard.
+ * The LED sign: signs/<id> validated on every protocol and covered by the roles; the sign as a
+ * device twin (operators change desired, its device reports, pending until they match, on every
+ * protocol, also for a device that was offline); the LED-sign demo's per-field topics
+ * (led-sign/<id>/message, brightness, power, color; scalar payloads) carrying desired to devices
+ * and their reports back, without loops or echoes; cookie sessions for the dashboard.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
@@ -10,7 +12,7 @@ import { rest } from './harness/rest.js';
 import { sseSubscriber } from './harness/sse.js';
 import { wsSubscriber } from './harness/ws.js';
 import { createUser } from './harness/users.js';
-import { untilLive, valueField, type Subscriber } from './harness/inbox.js';
+import { untilLive, valueField, type Received, type Subscriber } from './harness/inbox.js';
 import type { AdminCredentials } from '../scripts/harper-process.js';
 
 const harper = inject('harper');
@@ -87,7 +89,8 @@ describe('signs', () => {
     expect((await rest(harper, 'GET', `/signs/${sign}`, { auth: device })).status).toBe(200);
     const report = await rest(harper, 'PATCH', `/signs/${sign}`, { json: { power: 'off' }, auth: device });
     expect(report.status).toBe(204);
-    expect((await rest(harper, 'GET', `/signs/${sign}`)).body).toMatchObject({ power: 'off', updatedBy: sign });
+    // The device's write is a report: what it was asked to show stays as it was.
+    expect((await rest(harper, 'GET', `/signs/${sign}`)).body).toMatchObject({ power: 'on', updatedBy: operator.username, reported: { power: 'off' }, reportedBy: sign });
     const other = `other${run}`;
     expect((await rest(harper, 'PUT', `/signs/${other}`, { json: full })).status).toBe(204);
     expect((await rest(harper, 'GET', `/signs/${other}`, { auth: device })).status).toBe(403);
@@ -101,6 +104,116 @@ describe('signs', () => {
     expect(code).toBe(135);
     await deviceMqtt.endAsync();
     expect((await rest(harper, 'PATCH', `/signs/${sign}`, { json: { power: 'on' }, auth: operator })).status).toBe(204);
+  });
+});
+
+describe('the sign as a device twin: desired by operators, reported by its device', () => {
+  const twin = `twin${run}`;
+  let twinDevice: AdminCredentials;
+  interface Twin {
+    message?: string;
+    updatedAt?: number;
+    reported?: { message?: string };
+    reportedAt?: number;
+    reportedBy?: string;
+    pending: string[];
+    shownAt: number | null;
+  }
+  const twinOf = (item: Received) => item.value as Twin;
+
+  beforeAll(async () => {
+    twinDevice = await createUser(harper, 'device', twin);
+  });
+
+  it('a change is pending until the device reports showing it, and every protocol streams both sides', async () => {
+    const sse = sseSubscriber(harper, `/signs/${twin}`, { credentials: viewer });
+    const ws = await wsSubscriber(harper, `/signs/${twin}`, { credentials: viewer });
+    const mqtt = await mqttSubscriber(harper, `signs/${twin}`, { credentials: operator });
+    const perField = await mqttSubscriber(harper, `led-sign/${twin}/message`, { credentials: twinDevice });
+    const signDevice = await mqttSubscriber(harper, `signs/${twin}`, { credentials: twinDevice });
+    const streams = [sse, ws, mqtt, signDevice];
+    try {
+      let n = 0;
+      await untilLive(
+        [...streams, perField],
+        () => rest(harper, 'PUT', `/signs/${twin}`, { json: { ...full, message: `canary ${++n}` }, auth: operator }),
+        (item) => String(item.topic?.startsWith('led-sign/') ? item.value : valueField(item, 'message')).startsWith('canary'),
+      );
+      // The operator's change: pending on every field the device has never reported.
+      expect((await rest(harper, 'PATCH', `/signs/${twin}`, { json: { message: 'Asked for' }, auth: operator })).status).toBe(204);
+      for (const stream of streams) {
+        const asked = twinOf(await stream.inbox.waitFor((item) => valueField(item, 'message') === 'Asked for', 5000, `${stream.name}: the change`));
+        expect(asked).toMatchObject({ message: 'Asked for', pending: ['message', 'brightness', 'power', 'color'], shownAt: null });
+        expect(asked.reported).toBeUndefined();
+      }
+      await perField.inbox.waitFor((item) => item.value === 'Asked for', 5000, 'the desired message on the per-field topic');
+
+      // The device reports its whole state (a retained publish of the sign's JSON): in step.
+      await signDevice.client.publishAsync(`signs/${twin}`, JSON.stringify({ ...full, message: 'Asked for' }), { qos: 1, retain: true });
+      for (const stream of streams) {
+        const shown = twinOf(await stream.inbox.waitFor((item) => twinOf(item)?.reported?.message === 'Asked for', 5000, `${stream.name}: the report`));
+        expect(shown).toMatchObject({ message: 'Asked for', pending: [], reportedBy: twin });
+        expect(shown.shownAt).toBeGreaterThanOrEqual(shown.updatedAt!);
+        expect(shown.reportedAt).toBe(shown.shownAt);
+      }
+
+      // Another change, reported on the per-field topic as a device speaking only those would.
+      expect((await rest(harper, 'PATCH', `/signs/${twin}`, { json: { message: 'Second' }, auth: operator })).status).toBe(204);
+      const pending = twinOf(await mqtt.inbox.waitFor((item) => valueField(item, 'message') === 'Second'));
+      expect(pending).toMatchObject({ pending: ['message'], shownAt: null, reported: { message: 'Asked for' } });
+      await perField.inbox.waitFor((item) => item.value === 'Second');
+      await perField.client.publishAsync(`led-sign/${twin}/message`, 'Second', { qos: 1 });
+      const shown = twinOf(await mqtt.inbox.waitFor((item) => twinOf(item)?.reported?.message === 'Second'));
+      expect(shown).toMatchObject({ message: 'Second', pending: [] });
+      expect(shown.shownAt).toBeGreaterThanOrEqual(pending.updatedAt!);
+      // The report reached nobody on the per-field topic: only desired values are published there.
+      expect(perField.inbox.items.filter((item) => item.value === 'Second')).toHaveLength(1);
+      expect((await rest<Twin>(harper, 'GET', `/signs/${twin}`)).body).toMatchObject({ message: 'Second', reported: { message: 'Second' }, pending: [] });
+    } finally {
+      await Promise.all([sse.close(), ws.close(), mqtt.close(), perField.close(), signDevice.close()]);
+    }
+  });
+
+  it('a device offline while its sign changes catches up when it comes back, over signs/<id> and over the per-field topics', async () => {
+    // Nothing of the device is connected now.
+    expect((await rest(harper, 'PATCH', `/signs/${twin}`, { json: { message: 'While away', brightness: 3 }, auth: operator })).status).toBe(204);
+    expect((await rest<Twin>(harper, 'GET', `/signs/${twin}`)).body).toMatchObject({ message: 'While away', pending: ['message', 'brightness'], shownAt: null });
+
+    // Back: the subscription's first message is the current twin, with what is pending.
+    const back = await mqttSubscriber(harper, `signs/${twin}`, { credentials: twinDevice });
+    try {
+      const current = twinOf(await back.inbox.waitFor(() => true, 5000, 'the current state on subscribing'));
+      expect(current).toMatchObject({ message: 'While away', brightness: 3, pending: ['message', 'brightness'] });
+      await back.client.publishAsync(`signs/${twin}`, JSON.stringify({ ...full, message: 'While away', brightness: 3 }), { qos: 1, retain: true });
+      await back.inbox.waitFor((item) => twinOf(item)?.reported?.message === 'While away' && twinOf(item).pending.length === 0, 5000, 'in step');
+    } finally {
+      await back.close();
+    }
+
+    // A device speaking only the per-field topics finds the desired value retained there.
+    expect((await rest(harper, 'PATCH', `/signs/${twin}`, { json: { message: 'While away again' }, auth: operator })).status).toBe(204);
+    const perField = await mqttSubscriber(harper, `led-sign/${twin}/message`, { credentials: twinDevice });
+    try {
+      const retained = await perField.inbox.waitFor(() => true, 5000, 'the retained desired message');
+      expect(retained.value).toBe('While away again');
+      await perField.client.publishAsync(`led-sign/${twin}/message`, 'While away again', { qos: 1, retain: true });
+    } finally {
+      await perField.close();
+    }
+    const caughtUp = (await rest<Twin>(harper, 'GET', `/signs/${twin}`)).body;
+    expect(caughtUp).toMatchObject({ message: 'While away again', reported: { message: 'While away again' }, pending: [] });
+    expect(caughtUp.shownAt).toBeGreaterThanOrEqual(caughtUp.updatedAt!);
+  });
+
+  it('a device reporting its four fields at once, without waiting, keeps all four', async () => {
+    const perField = await connectMqtt(harper, { credentials: twinDevice });
+    try {
+      const report = { message: 'All at once', brightness: '2', power: 'off', color: '#abcdef' };
+      await Promise.all(Object.entries(report).map(([field, value]) => perField.publishAsync(`led-sign/${twin}/${field}`, value, { qos: 1 })));
+    } finally {
+      await perField.endAsync();
+    }
+    expect((await rest<Twin>(harper, 'GET', `/signs/${twin}`)).body.reported).toEqual({ message: 'All at once', brightness: 2, power: 'off', color: '#abcdef' });
   });
 });
 
@@ -155,21 +268,28 @@ describe('per-field topics (the LED-sign demo) stay in step with signs/<id>, bot
     expect(after.filter((topic) => topic?.endsWith('/power') || topic?.endsWith('/color'))).toEqual([]);
   });
 
-  it('a per-field report by the device updates the sign, once, with no echo back', async () => {
+  it('a per-field report by the device updates what the sign reports, once, and is not published back on the topic', async () => {
     const deviceMqtt = await connectMqtt(harper, { credentials: device });
     const fieldsBefore = fields.inbox.items.length;
     const signBefore = signStream.inbox.items.length;
+    const desired = (await rest<{ message: string }>(harper, 'GET', `/signs/${sign}`)).body.message;
     await deviceMqtt.publishAsync(`led-sign/${sign}/message`, 'Hello from the sign', { qos: 1, retain: true });
-    await signStream.inbox.waitFor((item) => valueField(item, 'message') === 'Hello from the sign');
-    expect((await rest(harper, 'GET', `/signs/${sign}`)).body).toMatchObject({ message: 'Hello from the sign', updatedBy: sign });
-    expect((await rest(harper, 'GET', `/led-sign/${sign}/message`)).text).toBe('Hello from the sign');
+    const reported = (item: Received) => (valueField(item, 'reported') as { message?: string } | undefined)?.message;
+    await signStream.inbox.waitFor((item) => reported(item) === 'Hello from the sign');
+    const stored = (await rest<Record<string, unknown>>(harper, 'GET', `/signs/${sign}`)).body;
+    expect(stored).toMatchObject({ message: desired, reported: { message: 'Hello from the sign' }, reportedBy: sign });
+    expect(stored.pending).toContain('message');
+    // The topic's retained value is still what the sign should show.
+    expect((await rest(harper, 'GET', `/led-sign/${sign}/message`)).text).toBe(desired);
+    // The same report again changes nothing and is not stored again.
+    await deviceMqtt.publishAsync(`led-sign/${sign}/message`, 'Hello from the sign', { qos: 1 });
     // A later, unrelated change marks the end: by then any echo would have arrived.
     await rest(harper, 'PATCH', `/signs/${sign}`, { json: { color: '#123456' }, auth: operator });
     await fields.inbox.waitFor((item) => item.topic === `led-sign/${sign}/color`);
     await signStream.inbox.waitFor((item) => valueField(item, 'color') === '#123456');
     const fieldEvents = fields.inbox.items.slice(fieldsBefore).map((item) => `${item.topic} ${String(item.value)}`);
-    expect(fieldEvents).toEqual([`led-sign/${sign}/message Hello from the sign`, `led-sign/${sign}/color #123456`]);
-    expect(signStream.inbox.items.slice(signBefore).map((item) => valueField(item, 'message'))).toEqual(['Hello from the sign', 'Hello from the sign']);
+    expect(fieldEvents).toEqual([`led-sign/${sign}/color #123456`]);
+    expect(signStream.inbox.items.slice(signBefore).map((item) => `${reported(item)}/${String(valueField(item, 'color'))}`)).toEqual(['Hello from the sign/#00ff00', 'Hello from the sign/#123456']);
     await deviceMqtt.endAsync();
   });
 

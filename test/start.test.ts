@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { COMPONENT_DIR, freePort } from '../scripts/harper-process.js';
+import { DEMO_SIGNS } from '../scripts/demo.js';
 import { connectMqtt, mqttSubscriber } from './harness/mqtt.js';
 import { rest } from './harness/rest.js';
 import { sseSubscriber } from './harness/sse.js';
@@ -89,7 +90,8 @@ describe('npm start', () => {
       expect(page.status).toBe(200);
       expect(page.text).toContain('<html');
       expect((await rest(harper, 'PUT', '/sensors/start-1', { json: { location: 'first run', temperature: 5 } })).status).toBe(204);
-      // The demo devices are alive: the fleet's sensors publish, the sign device reported in.
+      // The demo devices are alive: the fleet's sensors publish, both signs greet, and the demo
+      // rule's alert fires and resolves within a minute of the start.
       expect(started.output()).toContain('Demo devices: sensors demo-1');
       let demoProcesses = 0;
       const demo = await mqttSubscriber(harper, 'sensors/demo-1');
@@ -104,7 +106,13 @@ describe('npm start', () => {
         expect(names.sort(), command).toEqual(['DEVICE_PASSWORD', 'DEVICE_URL', 'DEVICE_USERNAME']);
         demoProcesses++;
       }
-      expect(demoProcesses).toBe(2);
+      expect(demoProcesses).toBe(1 + Object.keys(DEMO_SIGNS).length);
+      for (const [sign, greeting] of Object.entries(DEMO_SIGNS)) {
+        await expect.poll(async () => (await rest<{ reported?: { message?: string; power?: string } }>(harper, 'GET', `/signs/${sign}`)).body.reported, { timeout: 15_000 }).toMatchObject({ message: greeting, power: 'on' });
+      }
+      const alertStates = async () => (await rest<{ state: string; sensorId: string }[]>(harper, 'GET', '/alerts/?ruleId=demo-too-hot&sort(time)')).body.map((alert) => `${alert.sensorId} ${alert.state}`);
+      await expect.poll(alertStates, { timeout: 60_000, interval: 1000 }).toEqual(expect.arrayContaining(['demo-4 resolved']));
+      expect((await alertStates()).slice(0, 2)).toEqual(['demo-4 firing', 'demo-4 resolved']);
       const mqtt = await connectMqtt(harper);
       await mqtt.endAsync();
 
@@ -124,7 +132,8 @@ describe('npm start', () => {
       expect(await ctrlC(started)).toBe(0);
     }
     expect(started.output()).toMatch(/Harper stopped/);
-  });
+    // Waits up to a minute for the demo rule's alerts.
+  }, 150_000);
 
   it('a second start reuses the data and the credentials and does not print the password; Ctrl-C tells subscribers why they are cut off', async () => {
     const started = await npmStart(['--no-demo']);

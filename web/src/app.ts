@@ -7,8 +7,8 @@ import { describeError } from './api.js';
 import { currentSession, forget, login, logout } from './auth.js';
 import { byId, el, frameScheduler, setText } from './dom.js';
 import { HistoryPanel } from './history.js';
+import { PresenceStore } from './presence.js';
 import { ProtocolPanel } from './protocols.js';
-import { PresenceStore, type Presence } from './presence.js';
 import { SensorGrid, SensorStore } from './sensors.js';
 import { SignPanel } from './sign.js';
 import { StatusBar } from './status.js';
@@ -28,7 +28,6 @@ const logoutButton = byId('logout', HTMLButtonElement);
 
 let session: Session | undefined;
 let sensorStream: SseTransport<Sensor> | undefined;
-let presenceStream: SseTransport<Presence> | undefined;
 let selected: string | undefined;
 
 const status = new StatusBar(byId('stream-status', HTMLUListElement));
@@ -74,7 +73,7 @@ const history = new HistoryPanel(
   () => select(undefined),
 );
 
-const sign = new SignPanel((stream) => status.track(stream), () => signedOut('Your session has ended: sign in again.'));
+const sign = new SignPanel(presence, (stream) => status.track(stream), () => signedOut('Your session has ended: sign in again.'));
 const alerts = new AlertsPanel(byId('alerts-list', HTMLOListElement), byId('alerts-summary', HTMLElement), (stream) => status.track(stream), () => signedOut('Your session has ended: sign in again.'));
 const protocols = new ProtocolPanel(() => session, () => undefined, () => signedOut('Your session has ended: sign in again.'));
 
@@ -130,15 +129,8 @@ function startDashboard(current: Session): void {
   });
   status.track(sensorStream);
   sensorStream.start();
-  presenceStream = new SseTransport<Presence>({
-    label: 'Devices',
-    path: '/presence/',
-    onFrame: (frame) => presence.apply(frame),
-    onSignedOut: () => signedOut('Your session has ended: sign in again.'),
-  });
-  status.track(presenceStream);
-  presenceStream.start();
   void alerts.start();
+  presence.start((stream) => status.track(stream), () => signedOut('Your session has ended: sign in again.'));
   void sign.start(current);
   const wanted = new URL(location.href).searchParams.get('sensor');
   if (wanted) select(wanted);
@@ -147,11 +139,9 @@ function startDashboard(current: Session): void {
 function stopDashboard(): void {
   sensorStream?.stop();
   sensorStream = undefined;
-  presenceStream?.stop();
-  presenceStream = undefined;
-  presence.clear();
   alerts.stop();
   sign.stop();
+  presence.stop();
   protocols.stop();
   status.clear();
   store.clear();

@@ -1,26 +1,47 @@
 /**
- * Device presence (`/presence/`, one record per device user): fed by one SSE stream on the whole
- * table, and the helpers any panel uses to grey out what belongs to an offline device.
+ * Device presence, as the server keeps it in `presence/<device username>` (online or offline, since
+ * when): one WebSocket subscription on the whole table, its current state first, then every
+ * change; and the helpers any panel uses to grey out or qualify what belongs to an offline device.
+ * WebSocket rather than SSE because a browser opens at most six HTTP/1.1 connections per site and
+ * the other streams hold several. A device without a record, or a server without the table (the
+ * path then belongs to the catch-all topic space, whose records have no presence state), is
+ * "unknown", which nothing greys out.
  */
 import { formatDateTime, formatTime } from './dom.js';
-import type { Frame } from './types.js';
+import { WsTransport } from './transport/ws.js';
+import type { Frame, PresenceRecord } from './types.js';
 
-/** presence/<device>, as the server writes it (README: Device presence). */
-export interface Presence {
-  id: string;
-  state: 'online' | 'offline';
-  /** When `state` last changed, ms. */
-  since: number;
-  lastSeen: number;
-  via: 'mqtt' | 'mqtt-ws' | 'ws';
-}
-
+export type Presence = PresenceRecord;
+export type PresenceState = Presence['state'] | 'unknown';
 type PresenceListener = (id: string, presence: Presence | undefined) => void;
+
+function isPresence(value: unknown): value is Presence {
+  const state = (value as { state?: unknown } | null)?.state;
+  return value !== null && typeof value === 'object' && (state === 'online' || state === 'offline');
+}
 
 export class PresenceStore {
   readonly devices = new Map<string, Presence>();
-  private listeners = new Set<PresenceListener>();
+  private readonly listeners = new Set<PresenceListener>();
+  private stream: WsTransport<Presence> | undefined;
 
+  start(onStream: (stream: WsTransport<Presence>) => void, onSignedOut: () => void): void {
+    this.stream = new WsTransport<Presence>({ label: 'Devices', path: '/presence/', onFrame: (frame) => this.apply(frame), onSignedOut });
+    onStream(this.stream);
+    this.stream.start();
+  }
+
+  stop(): void {
+    this.stream?.stop();
+    this.stream = undefined;
+    this.devices.clear();
+  }
+
+  stateOf(device: string): PresenceState {
+    return this.devices.get(device)?.state ?? 'unknown';
+  }
+
+  /** Calls `listener` with each device whose presence changed; returns the unsubscribe. */
   subscribe(listener: PresenceListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
@@ -29,14 +50,10 @@ export class PresenceStore {
   apply(frame: Frame<Presence>): void {
     const id = frame.id ?? frame.value?.id;
     if (typeof id !== 'string') return;
-    const value = frame.type === 'delete' ? null : frame.value;
-    if (value && (value.state === 'online' || value.state === 'offline')) this.devices.set(id, { ...value, id });
-    else this.devices.delete(id);
+    if (frame.type === 'delete' || frame.value === null) this.devices.delete(id);
+    else if (isPresence(frame.value)) this.devices.set(id, { ...frame.value, id });
+    else return;
     for (const listener of this.listeners) listener(id, this.devices.get(id));
-  }
-
-  clear(): void {
-    this.devices.clear();
   }
 }
 

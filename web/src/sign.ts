@@ -1,16 +1,24 @@
 /**
- * The LED sign panel: its state from GET /signs/<id> and then SSE /signs/<id>, drawn by
- * SignDisplay; the controls write one field at a time with PATCH /signs/<id>. A refusal
+ * The LED signs panel: the fleet (every sign, from one SSE stream on the whole `signs` table,
+ * with its device's presence and a preview of its message) and the selected sign (?sign=<id>,
+ * or the demo sign), drawn by SignDisplay as its device reported it. The controls change what it
+ * should show (desired), one field at a time with PATCH /signs/<id>; the line under the sign
+ * says whether the sign shows it yet: pending until its device reports it, queued while the
+ * device is offline, and once shown, how long that took. A refusal
  * (400 {"error","field","rule","message"}) is shown next to the control it concerns.
  */
 import { HttpError, describeError, idPath, request } from './api.js';
-import { byId, formatDateTime, setText } from './dom.js';
+import { byId, el, formatDateTime, formatTime, frameScheduler, setText } from './dom.js';
+import type { PresenceState, PresenceStore } from './presence.js';
 import { SignDisplay, type SignLook } from './sign-display.js';
 import { SseTransport } from './transport/sse.js';
-import type { Frame, Session, Sign, SignField } from './types.js';
+import type { Frame, Session, Sign, SignField, SignState } from './types.js';
 
 export const MESSAGE_MAX = 64;
 const DEFAULT_SIGN = '2FE598';
+/** Signs listed; the rest are reachable with ?sign=<id>. */
+const LISTED = 50;
+const FIELDS: readonly SignField[] = ['message', 'brightness', 'power', 'color'];
 
 /** The sign this page drives: ?sign=<id>, or the demo sign. */
 export function signIdFromUrl(): string {
@@ -18,9 +26,49 @@ export function signIdFromUrl(): string {
   return requested ? requested : DEFAULT_SIGN;
 }
 
+function desiredOf(sign: Sign): SignState | undefined {
+  if (FIELDS.some((field) => sign[field] === undefined)) return undefined;
+  return { message: sign.message!, brightness: sign.brightness!, power: sign.power!, color: sign.color! };
+}
+
+/** What the sign shows: its report, completed by what it was asked for where it reported nothing. */
+function shownOf(sign: Sign): Partial<SignState> {
+  return { ...desiredOf(sign), ...sign.reported };
+}
+
+/** The device whose presence counts for a sign: the one that reports it, else the one named like it. */
+function deviceOf(sign: Sign | undefined, id: string): string {
+  return sign?.reportedBy ?? id;
+}
+
+function duration(ms: number): string {
+  return ms < 1000 ? `${Math.max(0, Math.round(ms))} ms` : `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
+}
+
+export type SyncState = 'unset' | 'reported' | 'pending' | 'queued' | 'shown';
+
+/** Where a sign's latest change stands, in a word and in a sentence. */
+export function syncOf(sign: Sign | undefined, presence: PresenceState): { state: SyncState; text: string; tookMs?: number } {
+  if (!sign) return { state: 'unset', text: 'Nobody has set this sign and its device has not reported.' };
+  const desired = desiredOf(sign);
+  if (!desired) return { state: 'reported', text: sign.reportedAt ? `Showing what its device reported at ${formatTime(sign.reportedAt)}; nobody has changed it yet.` : 'Not set yet.' };
+  const pending = sign.pending ?? [];
+  const by = sign.updatedBy ? ` by ${sign.updatedBy}` : '';
+  if (pending.length > 0) {
+    const what = pending.join(', ');
+    if (presence === 'offline') return { state: 'queued', text: `Queued: the sign is offline; it gets the new ${what} when it reconnects (changed${by} at ${formatTime(sign.updatedAt)}).` };
+    return { state: 'pending', text: `Pending: sent the new ${what}${by} at ${formatTime(sign.updatedAt)}; the sign has not shown it yet.` };
+  }
+  if (typeof sign.shownAt === 'number' && typeof sign.updatedAt === 'number') {
+    const tookMs = Math.max(0, sign.shownAt - sign.updatedAt);
+    return { state: 'shown', text: `Shown: the sign showed the change${by} ${duration(tookMs)} after it was sent (${formatDateTime(sign.shownAt)}).`, tookMs };
+  }
+  return { state: 'shown', text: 'Shown.' };
+}
+
 export class SignPanel {
-  readonly id = signIdFromUrl();
-  private sign: Sign | undefined;
+  id = signIdFromUrl();
+  private readonly signs = new Map<string, Sign>();
   private stream: SseTransport<Sign> | undefined;
   private readonly display: SignDisplay;
   private messageDirty = false;
@@ -36,6 +84,11 @@ export class SignPanel {
   private readonly color = byId('sign-color', HTMLInputElement);
   private readonly colorOut = byId('sign-color-value', HTMLOutputElement);
   private readonly status = byId('sign-status', HTMLElement);
+  private readonly sync = byId('sign-sync', HTMLElement);
+  private readonly presenceBadge = byId('sign-presence', HTMLElement);
+  private readonly list = byId('sign-list', HTMLUListElement);
+  private readonly badge = byId('sign-id', HTMLElement);
+  private readonly renderList = frameScheduler(() => this.drawList());
   private readonly readonlyNote = byId('sign-readonly', HTMLElement);
   private readonly errors: Record<SignField, HTMLElement> = {
     message: byId('sign-message-error', HTMLElement),
@@ -45,10 +98,20 @@ export class SignPanel {
   };
 
   constructor(
+    private readonly presence: PresenceStore,
     private readonly onStream: (stream: SseTransport<Sign>) => void,
     private readonly onSignedOut: () => void,
   ) {
-    setText(byId('sign-id', HTMLElement), this.id);
+    setText(this.badge, this.id);
+    presence.subscribe(() => {
+      this.renderList();
+      this.showSync();
+    });
+    this.list.addEventListener('click', (event) => {
+      const button = (event.target as Element | null)?.closest<HTMLButtonElement>('button[data-sign-id]');
+      const id = button?.dataset.signId;
+      if (id !== undefined) this.select(id);
+    });
     const canvas = byId('sign-canvas', HTMLCanvasElement);
     const caption = byId('sign-caption', HTMLElement);
     this.display = new SignDisplay(canvas, (look) => {
@@ -63,12 +126,13 @@ export class SignPanel {
       void this.write('message', this.message.value);
     });
     this.message.addEventListener('input', () => {
-      this.messageDirty = this.message.value !== (this.sign?.message ?? '');
+      this.messageDirty = this.message.value !== (this.signs.get(this.id)?.message ?? '');
       this.updateCounter();
     });
     this.message.addEventListener('keydown', (event) => {
-      if (event.key === 'Escape' && this.sign) {
-        this.message.value = this.sign.message;
+      const sign = this.signs.get(this.id);
+      if (event.key === 'Escape' && sign) {
+        this.message.value = desiredOf(sign)?.message ?? shownOf(sign).message ?? '';
         this.messageDirty = false;
         this.updateCounter();
         this.clearError('message');
@@ -89,13 +153,14 @@ export class SignPanel {
     setText(this.status, 'Loading the sign…');
     try {
       const { data } = await request<Sign>('GET', `/signs/${idPath(this.id)}`);
-      if (data) this.apply(data);
+      if (data) this.store(data);
     } catch (error) {
-      setText(this.status, error instanceof HttpError && error.status === 404 ? `Sign ${this.id} has not reported yet.` : `Could not load the sign: ${describeError(error)}`);
+      if (!(error instanceof HttpError && error.status === 404)) setText(this.status, `Could not load the sign: ${describeError(error)}`);
     }
+    this.show();
     this.stream = new SseTransport<Sign>({
-      label: 'Sign',
-      path: `/signs/${idPath(this.id)}`,
+      label: 'Signs',
+      path: '/signs/',
       onFrame: (frame) => this.receive(frame),
       onSignedOut: this.onSignedOut,
     });
@@ -103,46 +168,116 @@ export class SignPanel {
     this.stream.start();
   }
 
+  /** Shows another sign of the fleet (a click in the list); the URL says which, for a reload. */
+  select(id: string): void {
+    if (id === this.id) return;
+    this.id = id;
+    setText(this.badge, id);
+    this.messageDirty = false;
+    for (const field of FIELDS) this.clearError(field);
+    const url = new URL(location.href);
+    url.searchParams.set('sign', id);
+    window.history.replaceState(null, '', url);
+    this.show();
+    this.renderList();
+  }
+
   stop(): void {
     this.stream?.stop();
     this.stream = undefined;
+    this.signs.clear();
+    this.list.replaceChildren();
+  }
+
+  private store(sign: Sign): void {
+    this.signs.set(sign.id, sign);
+    this.renderList();
   }
 
   private receive(frame: Frame<Sign>): void {
+    const id = frame.id ?? frame.value?.id;
+    if (typeof id !== 'string') return;
     if (frame.type === 'delete' || !frame.value) {
-      setText(this.status, `Sign ${this.id} was removed.`);
+      this.signs.delete(id);
+      this.renderList();
+      if (id === this.id) this.show();
       return;
     }
     // A patch frame may carry only the changed fields.
-    this.apply({ ...(this.sign ?? {}), ...frame.value } as Sign);
+    this.store({ ...(frame.type === 'patch' ? this.signs.get(id) : undefined), ...frame.value, id });
+    if (id === this.id) this.show();
   }
 
-  private apply(sign: Sign): void {
-    this.sign = sign;
+  /** The selected sign as the page knows it: drawn as its device shows it, controls as desired. */
+  private show(): void {
+    const sign = this.signs.get(this.id);
+    this.showSync();
+    if (!sign) {
+      setText(this.status, `Sign ${this.id} has not been set and has not reported yet.`);
+      this.display.show({ message: '', brightness: 0, power: 'off', color: '#ffb020' });
+      return;
+    }
+    const shown = shownOf(sign);
     const look: SignLook = {
-      message: typeof sign.message === 'string' ? sign.message : '',
-      brightness: typeof sign.brightness === 'number' ? sign.brightness : 0,
-      power: sign.power === 'off' ? 'off' : 'on',
-      color: typeof sign.color === 'string' ? sign.color : '#ffb020',
+      message: typeof shown.message === 'string' ? shown.message : '',
+      brightness: typeof shown.brightness === 'number' ? shown.brightness : 0,
+      power: shown.power === 'off' ? 'off' : 'on',
+      color: typeof shown.color === 'string' ? shown.color : '#ffb020',
     };
     this.display.show(look);
-    // Controls follow the sign, except a message being edited.
-    if (!this.messageDirty || this.message.value === look.message) {
-      this.message.value = look.message;
+    const wanted: SignLook = { ...look, ...desiredOf(sign) };
+    // Controls follow what the sign should show, except a message being edited.
+    if (!this.messageDirty || this.message.value === wanted.message) {
+      this.message.value = wanted.message;
       this.messageDirty = false;
       this.updateCounter();
     }
     if (document.activeElement !== this.brightness || !this.brightness.matches(':active')) {
-      this.brightness.value = String(look.brightness);
-      setText(this.brightnessOut, String(look.brightness));
+      this.brightness.value = String(wanted.brightness);
+      setText(this.brightnessOut, String(wanted.brightness));
     }
-    this.power.checked = look.power === 'on';
-    if (/^#[0-9a-f]{6}$/i.test(look.color)) {
-      this.color.value = look.color.toLowerCase();
-      setText(this.colorOut, look.color.toLowerCase());
+    this.power.checked = wanted.power === 'on';
+    if (/^#[0-9a-f]{6}$/i.test(wanted.color)) {
+      this.color.value = wanted.color.toLowerCase();
+      setText(this.colorOut, wanted.color.toLowerCase());
     }
-    const by = sign.updatedBy ? ` by ${sign.updatedBy}` : '';
-    setText(this.status, sign.updatedAt ? `Last changed${by} at ${formatDateTime(sign.updatedAt)}` : 'Live');
+    const reported = sign.reportedAt ? `reported by ${sign.reportedBy ?? 'its device'} at ${formatDateTime(sign.reportedAt)}` : 'never reported by its device';
+    setText(this.status, sign.updatedAt ? `Set by ${sign.updatedBy ?? 'someone'} at ${formatDateTime(sign.updatedAt)}; ${reported}` : `Not set by an operator; ${reported}`);
+  }
+
+  /** The line that says whether the sign shows what it was asked to, and its device's presence. */
+  private showSync(): void {
+    const sign = this.signs.get(this.id);
+    const presence = this.presence.stateOf(deviceOf(sign, this.id));
+    const sync = syncOf(sign, presence);
+    this.sync.dataset.state = sync.state;
+    if (sync.tookMs === undefined) delete this.sync.dataset.tookMs;
+    else this.sync.dataset.tookMs = String(sync.tookMs);
+    setText(this.sync, sync.text);
+    this.presenceBadge.dataset.presence = presence;
+    setText(this.presenceBadge, presence === 'unknown' ? 'presence unknown' : presence);
+  }
+
+  private drawList(): void {
+    const ids = [...this.signs.keys()].sort();
+    const items = ids.slice(0, LISTED).map((id) => {
+      const sign = this.signs.get(id)!;
+      const presence = this.presence.stateOf(deviceOf(sign, id));
+      const sync = syncOf(sign, presence).state;
+      const shown = shownOf(sign);
+      const preview = shown.power === 'off' ? `off · ${shown.message ?? ''}` : shown.message || '(no message)';
+      const button = el(
+        'button',
+        { type: 'button', class: 'sign-item', 'data-sign-id': id, 'data-presence': presence, 'data-sync': sync, 'aria-pressed': String(id === this.id) },
+        el('span', { class: 'presence-dot', 'aria-hidden': 'true' }),
+        el('span', { class: 'sign-item-id mono' }, id),
+        el('span', { class: 'sign-item-preview' }, preview),
+        el('span', { class: 'visually-hidden' }, `, device ${presence === 'unknown' ? 'presence unknown' : presence}${sync === 'pending' || sync === 'queued' ? `, change ${sync}` : ''}`),
+      );
+      return el('li', {}, button);
+    });
+    if (ids.length > LISTED) items.push(el('li', { class: 'muted small' }, `and ${ids.length - LISTED} more: open one with ?sign=<id>`));
+    this.list.replaceChildren(...items);
   }
 
   private updateCounter(): void {
@@ -178,13 +313,16 @@ export class SignPanel {
       const { data } = await request<Sign>('PATCH', `/signs/${idPath(this.id)}`, { [field]: value });
       this.clearError(field);
       if (field === 'message') this.messageDirty = false;
-      if (data && typeof data === 'object' && 'id' in data) this.apply({ ...(this.sign ?? {}), ...data } as Sign);
+      if (data && typeof data === 'object' && 'id' in data) {
+        this.store(data);
+        this.show();
+      }
     } catch (error) {
       const reported = error instanceof HttpError ? error.body?.field : undefined;
       const target: SignField = reported === 'message' || reported === 'brightness' || reported === 'power' || reported === 'color' ? reported : field;
       this.showError(target, describeError(error));
       // The sign did not change: the controls go back to what it shows (a message stays to be fixed).
-      if (this.sign && field !== 'message') this.apply(this.sign);
+      if (field !== 'message') this.show();
       if (field === 'message') this.message.focus();
     } finally {
       group?.removeAttribute('aria-busy');

@@ -50,17 +50,38 @@ export interface Alert {
 
 export type Power = 'on' | 'off';
 
-export interface Sign {
-  id: string;
+export type SignField = 'message' | 'brightness' | 'power' | 'color';
+
+export interface SignState {
   message: string;
   brightness: number;
   power: Power;
   color: string;
-  updatedAt?: number;
-  updatedBy?: string;
 }
 
-export type SignField = 'message' | 'brightness' | 'power' | 'color';
+/**
+ * A sign's twin: desired at the top level (absent until an operator sets it), what the device
+ * reported, the fields still pending, and when the latest desired state was first shown.
+ */
+export interface Sign extends Partial<SignState> {
+  id: string;
+  updatedAt?: number;
+  updatedBy?: string;
+  reported?: Partial<SignState>;
+  reportedAt?: number;
+  reportedBy?: string;
+  pending?: SignField[];
+  shownAt?: number | null;
+}
+
+/** A device's presence (presence/<device username>). */
+export interface PresenceRecord {
+  id: string;
+  state: 'online' | 'offline';
+  since: number;
+  lastSeen: number;
+  via: 'mqtt' | 'mqtt-ws' | 'ws';
+}
 
 /** One SSE or WebSocket event: the same JSON on both. */
 export interface Frame<T> {
