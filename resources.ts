@@ -10,6 +10,11 @@ import './lib/http-guard.js';
 import './lib/csv-export.js';
 import './lib/sse-resume.js';
 import './lib/metrics-probes.js';
+import { tables } from 'harperdb';
+import { separateIndexKeyWriter, type IndexedTable } from './lib/index-key-writer.js';
+// Before any write: the index stores' key encoding on a path of its own (lib/index-key-writer.ts).
+separateIndexKeyWriter(Object.values(tables) as IndexedTable[]);
+
 export { Sensors as sensors } from './lib/sensors.js';
 export { Readings as readings } from './lib/history.js';
 export { Rules as rules, Alerts as alerts } from './lib/alerts.js';
