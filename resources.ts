@@ -3,27 +3,27 @@
  * and a WebSocket/SSE endpoint at once (`sensors` -> /sensors/<id>, topic sensors/<id>).
  * The tables themselves are declared in schema.graphql.
  */
-import './lib/mqtt-events.js';
-import './lib/wire-limits.js';
-import './lib/mqtt-deliveries.js';
-import './lib/http-guard.js';
-import './lib/csv-export.js';
-import './lib/sse-resume.js';
-import './lib/metrics-probes.js';
+import './lib/mqtt/connections.js';
+import './lib/mqtt/wire-limits.js';
+import './lib/mqtt/deliveries.js';
+import './lib/access/http-guard.js';
+import './lib/harper/csv-formula-guard.js';
+import './lib/streams/sse-resume.js';
+import './lib/metrics/probes.js';
 import { tables } from 'harperdb';
-import { separateIndexKeyWriter, type IndexedTable } from './lib/index-key-writer.js';
-// Before any write: the index stores' key encoding on a path of its own (lib/index-key-writer.ts).
+import { separateIndexKeyWriter, type IndexedTable } from './lib/harper/index-key-writer.js';
+// Before any write: the index stores' key encoding on a path of its own (lib/harper/index-key-writer.ts).
 separateIndexKeyWriter(Object.values(tables) as IndexedTable[]);
 
-export { Sensors as sensors } from './lib/sensors.js';
-export { Readings as readings } from './lib/history.js';
-export { Rules as rules, Alerts as alerts } from './lib/alerts.js';
-export { Stats as stats } from './lib/stats.js';
-export { Rollups as rollups } from './lib/rollups.js';
-export { Presence as presence } from './lib/presence.js';
-export { ServerNotice as 'server-notice' } from './lib/shutdown.js';
-export { Metrics as metrics } from './lib/metrics-endpoint.js';
-export { Signs as signs, LedSign as 'led-sign' } from './lib/signs.js';
-export { Login as login, Logout as logout } from './lib/session.js';
+export { Sensors as sensors } from './lib/resources/sensors.js';
+export { Readings as readings } from './lib/resources/readings.js';
+export { Rules as rules, Alerts as alerts } from './lib/resources/alerts.js';
+export { Stats as stats } from './lib/resources/stats.js';
+export { Rollups as rollups } from './lib/resources/rollups.js';
+export { Presence as presence } from './lib/resources/presence.js';
+export { ServerNotice as 'server-notice' } from './lib/resources/server-notice.js';
+export { Metrics as metrics } from './lib/resources/metrics.js';
+export { Signs as signs, LedSign as 'led-sign' } from './lib/resources/signs.js';
+export { Login as login, Logout as logout } from './lib/resources/session.js';
 // The empty export name is the catch-all: every path and topic no other resource owns.
-export { Topics as '' } from './lib/topics.js';
+export { Topics as '' } from './lib/resources/topics.js';

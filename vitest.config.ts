@@ -4,9 +4,6 @@ import { configDefaults, defineConfig } from 'vitest/config';
  * Two tiers. `unit`: pure modules, no Harper, seconds (`npm run test:unit`). `integration`: one
  * real Harper for the run and real clients. `npm test` runs both.
  */
-// Pure tests that sit beside the integration tests rather than under test/unit/.
-const pureTestsOutsideUnit = ['test/group-commit.test.ts', 'test/publish-packet.test.ts'];
-
 export default defineConfig({
   test: {
     reporters: ['default'],
@@ -14,7 +11,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['test/unit/**/*.test.ts', ...pureTestsOutsideUnit],
+          include: ['test/unit/**/*.test.ts'],
           testTimeout: 5_000,
         },
       },
@@ -22,7 +19,7 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/**/*.test.ts'],
-          exclude: [...configDefaults.exclude, 'test/unit/**', ...pureTestsOutsideUnit],
+          exclude: [...configDefaults.exclude, 'test/unit/**'],
           // One real Harper for the run (isolated HOME, ROOTPATH and free loopback ports).
           globalSetup: ['test/harness/global-setup.ts'],
           testTimeout: 30_000,

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { request, type ClientRequest } from 'node:http';
 import WebSocket from 'ws';
 import mqtt, { type MqttClient } from 'mqtt';
-import { basicAuth } from '../scripts/harper-process.js';
+import { basicAuth } from '../launcher/harper-process.js';
 import type { RunningSystem } from './systems.js';
 
 export interface Sub {

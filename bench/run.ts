@@ -9,7 +9,7 @@ import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { chart, fmt, summarise, table, targets, variantLabel, type Result, type Scenario, type SystemKey } from './report.js';
 import { startProfiling, summarise as profileSummary } from './profile.js';
-import { COMPONENT_DIR } from '../scripts/harper-process.js';
+import { COMPONENT_DIR } from '../launcher/harper-process.js';
 import { say } from './progress.js';
 import { startSystem, type RunningSystem } from './systems.js';
 import { runScenario, scenarios } from './scenario.js';

@@ -7,7 +7,7 @@ import { Agent, request } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { Worker, parentPort } from 'node:worker_threads';
 import type { Result, Scenario } from './report.js';
-import { basicAuth } from '../scripts/harper-process.js';
+import { basicAuth } from '../launcher/harper-process.js';
 import { makeHandler, mqttClient, mqttSub, now, sseSub, wsSub, type Sub, type Target } from './clients.js';
 import { cpuMs, rssKb, type RunningSystem } from './systems.js';
 import { progress, say } from './progress.js';
@@ -88,11 +88,12 @@ async function localGroup(spec: GroupSpec, onProgress: () => void): Promise<Grou
   const subs: Sub[] = [];
   try {
     for (let i = 0; i < spec.subscribers; i++) {
-      let handle: ((v: unknown) => void) | undefined;
-      const handler = (v: unknown) => handle?.(v);
+      // The handler needs the subscriber, which exists only once it subscribed with the handler.
+      const counted: { handle?: (v: unknown) => void } = {};
+      const handler = (v: unknown) => counted.handle?.(v);
       const sub =
         spec.via === 'mqtt' ? await mqttSub(spec.target, handler) : spec.via === 'ws' ? await wsSub(spec.target, handler) : await sseSub(spec.target, handler);
-      handle = makeHandler(sub, run, i);
+      counted.handle = makeHandler(sub, run, i);
       subs.push(sub);
     }
   } catch (error) {

@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { SystemKey } from './report.js';
 import { inspectorEnvironment } from './profile.js';
-import { COMPONENT_DIR, basicAuth, freePort, startHarper, type AdminCredentials } from '../scripts/harper-process.js';
+import { COMPONENT_DIR, basicAuth, freePort, startHarper, type AdminCredentials } from '../launcher/harper-process.js';
 
 export interface RunningSystem {
   key: SystemKey;

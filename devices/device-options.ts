@@ -28,7 +28,7 @@ export class UsageError extends Error {}
 
 /**
  * `purpose` names the connection in its MQTT client id, `<username>.<purpose>-<pid>`: the server
- * accepts a device's client ids only under its own name (lib/mqtt-events.ts).
+ * accepts a device's client ids only under its own name (lib/mqtt/connections.ts).
  */
 export function connectionFrom(values: { url?: string; username?: string; password?: string }, purpose: string): ConnectionOptions {
   const url = values.url ?? process.env.DEVICE_URL ?? 'mqtt://localhost:1883';

@@ -14,9 +14,9 @@
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { resolveCredentials } from './credentials.js';
-import { addressOf, clusterLayout, joinCluster, startClusterNode, writeClusterFile, type ClusterNodeSpec } from './cluster-nodes.js';
-import { COMPONENT_DIR, type HarperInstance } from './harper-process.js';
+import { resolveCredentials } from '../launcher/credentials.js';
+import { addressOf, clusterLayout, joinCluster, startClusterNode, writeClusterFile, type ClusterNodeSpec } from '../launcher/cluster-nodes.js';
+import { COMPONENT_DIR, type HarperInstance } from '../launcher/harper-process.js';
 
 const clusterDir = resolve(process.env.DATA_DIR ?? join(COMPONENT_DIR, '.harper'), 'cluster');
 

@@ -21,9 +21,9 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { builtinModules } from 'node:module';
-import { dataFolder, targetCredentials } from './credentials.js';
-import { COMPONENT_DIR, HARPER_BIN, HARPER_SETTINGS, OPERATIONS_BODY_BYTES, harperSafeEnvironment, type AdminCredentials } from './harper-process.js';
-import { OperationsClient } from './operations-client.js';
+import { dataFolder, targetCredentials } from '../launcher/credentials.js';
+import { COMPONENT_DIR, HARPER_BIN, HARPER_SETTINGS, OPERATIONS_BODY_BYTES, harperSafeEnvironment, type AdminCredentials } from '../launcher/harper-process.js';
+import { OperationsClient } from '../launcher/operations-client.js';
 
 /** What the deployed component consists of, relative to the repository (config.yaml names them). */
 const PACKAGE_CONTENTS = [
@@ -127,7 +127,7 @@ async function waitForJob(client: OperationsClient, id: string, timeoutMs = 120_
 /**
  * Harper settings the component relies on, set on the target before the deploy so that the
  * restart after it applies them (set_configuration takes effect on restart), as `npm start` sets
- * them (HARPER_SETTINGS in scripts/harper-process.ts): REST bodies cut off at MAX_WIRE_BYTES, and
+ * them (HARPER_SETTINGS in launcher/harper-process.ts): REST bodies cut off at MAX_WIRE_BYTES, and
  * write prefetching off.
  * Harper's operations API inherits that limit unless it has one of its own, and this deploy (and
  * the next) sends the whole package through it: a target without one gets Harper's default,

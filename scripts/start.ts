@@ -9,15 +9,15 @@
  *
  * Ports: HTTP_PORT (default 9926: REST, SSE, WebSocket, MQTT over WebSocket, dashboard),
  * MQTT_NETWORK_PORT (default 1883), OPERATIONSAPI_NETWORK_PORT (default 9925, admin only).
- * Demo devices (scripts/demo.ts) run unless --no-demo or DEMO=0.
+ * Demo devices (launcher/demo.ts) run unless --no-demo or DEMO=0.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, watch } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { resolveCredentials } from './credentials.js';
-import { COMPONENT_DIR, basicAuth, startHarper, type HarperInstance } from './harper-process.js';
-import { startDemo, type Demo } from './demo.js';
+import { resolveCredentials } from '../launcher/credentials.js';
+import { COMPONENT_DIR, basicAuth, startHarper, type HarperInstance } from '../launcher/harper-process.js';
+import { startDemo, type Demo } from '../launcher/demo.js';
 
 const dev = process.argv.includes('--dev');
 const demo = !process.argv.includes('--no-demo') && process.env.DEMO !== '0';
@@ -88,7 +88,7 @@ async function main(): Promise<void> {
   process.stderr.on('error', () => undefined);
 
   /**
-   * Tells Harper's subscribers that it is about to stop (lib/shutdown.ts), then gives the notice a
+   * Tells Harper's subscribers that it is about to stop (lib/resources/server-notice.ts), then gives the notice a
    * moment to reach them; Harper itself would drop them without a word.
    */
   const announceStop = async (message: string) => {

@@ -14,10 +14,10 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { readClusterFile } from './cluster-nodes.js';
-import { dataFolder, targetCredentials } from './credentials.js';
-import type { AdminCredentials } from './harper-process.js';
-import { OperationsClient, OperationsError, type HarperUserSummary } from './operations-client.js';
+import { readClusterFile } from '../launcher/cluster-nodes.js';
+import { dataFolder, targetCredentials } from '../launcher/credentials.js';
+import type { AdminCredentials } from '../launcher/harper-process.js';
+import { OperationsClient, OperationsError, type HarperUserSummary } from '../launcher/operations-client.js';
 
 const ROLES = ['device', 'viewer', 'operator', 'monitor'] as const;
 type Role = (typeof ROLES)[number];

@@ -14,7 +14,7 @@ export const WS_CLOSE = {
   UNAUTHORIZED: 3000,
   /** Harper's 403: authenticated, but without the right to this resource. */
   FORBIDDEN: 3003,
-  /** RFC 6455: a message larger than the endpoint takes (lib/wire-limits.ts sets the limit). */
+  /** RFC 6455: a message larger than the endpoint takes (lib/mqtt/wire-limits.ts sets the limit). */
   MESSAGE_TOO_BIG: 1009,
 } as const;
 

@@ -11,7 +11,7 @@ import { rest } from './harness/rest.js';
 import { sseSubscriber } from './harness/sse.js';
 import { wsSubscriber } from './harness/ws.js';
 import { createUser } from './harness/users.js';
-import type { AdminCredentials } from '../scripts/harper-process.js';
+import type { AdminCredentials } from '../launcher/harper-process.js';
 
 const harper = inject('harper');
 const run = Date.now().toString(36);
@@ -35,7 +35,7 @@ const carries: Record<Protocol, Action[]> = {
   'MQTT/WS': ['subscribe own', 'subscribe other', 'wildcard subscribe', 'write own', 'write other'],
 };
 
-/** The policy under test (lib/access.ts), written out independently. */
+/** The policy under test (lib/access/policy.ts), written out independently. */
 function expected(role: RoleName, action: Action): Verdict {
   switch (role) {
     case 'admin':
@@ -223,7 +223,7 @@ for (const protocol of protocols) {
 
 /**
  * Sensor writes are checked where they arrive and committed later in shared batches
- * (lib/group-commit.ts): publishes that interleave a device's own records with records it may
+ * (lib/write-path/group-commit.ts): publishes that interleave a device's own records with records it may
  * not write must still have every forbidden one refused, and none of them stored.
  */
 describe('a device interleaving allowed and forbidden publishes in a burst', () => {

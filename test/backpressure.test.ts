@@ -1,5 +1,5 @@
 /**
- * Slow consumers and publishers that outrun delivery (lib/backpressure.ts, lib/slow-consumers.ts).
+ * Slow consumers and publishers that outrun delivery (lib/write-path/publisher-backpressure.ts, lib/streams/slow-consumers.ts).
  *
  * Harper acknowledges a QoS 1 publish when its handler finishes and reads packets as fast as they
  * arrive, so without a bound a publisher that does not wait for acknowledgements piles work up in

@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { COMPONENT_DIR, type AdminCredentials } from '../scripts/harper-process.js';
+import { COMPONENT_DIR, type AdminCredentials } from '../launcher/harper-process.js';
 import { launchBrowser, openPage, type DashboardPage } from './harness/browser.js';
 import { valueField, type Subscriber } from './harness/inbox.js';
 import { connectMqtt, mqttSubscriber } from './harness/mqtt.js';
@@ -376,7 +376,7 @@ describe('dashboard in a browser', () => {
         lanes: [...document.querySelectorAll<HTMLElement>('.lane')].map((lane) => `${lane.id} ${lane.dataset.state} connections=${lane.dataset.connections} received=${lane.dataset.received} duplicates=${lane.dataset.duplicates}`),
         rows: [...document.querySelectorAll('#protocol-events tr')].map((row) => row.textContent?.replace(/\s+/g, ' ').trim()),
       }));
-      throw new Error(`${(error as Error).message}\npanel: ${JSON.stringify(shown, null, 1)}`);
+      throw new Error(`${(error as Error).message}\npanel: ${JSON.stringify(shown, null, 1)}`, { cause: error });
     }
   });
 

@@ -10,7 +10,7 @@ import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { COMPONENT_DIR, freePort, startHarper, type HarperInstance } from '../scripts/harper-process.js';
+import { COMPONENT_DIR, freePort, startHarper, type HarperInstance } from '../launcher/harper-process.js';
 import type { HarperEndpoints } from './harness/harper.js';
 import { connectMqtt } from './harness/mqtt.js';
 import { basicAuth, rest } from './harness/rest.js';
@@ -92,7 +92,7 @@ describe('npm run deploy to a bare Harper', () => {
 
   it('the deployed package holds compiled code, schema, roles, config and web assets, and nothing local or secret', async () => {
     const deployed = tree(join(target.rootPath, 'components', project));
-    for (const needed of ['config.yaml', 'schema.graphql', 'roles.yaml', 'package.json', 'dist/resources.js', 'dist/lib/sensors.js', 'web/index.html', 'web/dist/app.js', 'web/vendor/mqtt.min.js', 'web/vendor/uPlot.iife.min.js']) {
+    for (const needed of ['config.yaml', 'schema.graphql', 'roles.yaml', 'package.json', 'dist/resources.js', 'dist/lib/resources/sensors.js', 'web/index.html', 'web/dist/app.js', 'web/vendor/mqtt.min.js', 'web/vendor/uPlot.iife.min.js']) {
       expect(deployed, needed).toContain(needed);
     }
     const unexpected = deployed.filter(

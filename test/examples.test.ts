@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
-import { COMPONENT_DIR, type AdminCredentials } from '../scripts/harper-process.js';
+import { COMPONENT_DIR, type AdminCredentials } from '../launcher/harper-process.js';
 import { rest } from './harness/rest.js';
 import { createUser } from './harness/users.js';
 

@@ -7,7 +7,7 @@ import mqtt, { type IConnackPacket } from 'mqtt';
 import { describe, expect, inject, it } from 'vitest';
 import { rest } from './harness/rest.js';
 import { createUser } from './harness/users.js';
-import type { AdminCredentials } from '../scripts/harper-process.js';
+import type { AdminCredentials } from '../launcher/harper-process.js';
 
 const harper = inject('harper');
 const run = Date.now().toString(36);

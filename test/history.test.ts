@@ -9,7 +9,7 @@ import { connectMqtt } from './harness/mqtt.js';
 import { rest } from './harness/rest.js';
 import { wsSubscriber } from './harness/ws.js';
 import { createUser } from './harness/users.js';
-import type { ReadingRecord } from '../lib/history.js';
+import type { ReadingRecord } from '../lib/resources/readings.js';
 
 const harper = inject('harper');
 const run = `hist${Date.now().toString(36)}`;
@@ -90,7 +90,7 @@ describe('history', () => {
     expect(latest.map((reading) => reading.temperature)).toEqual([9, 8, 7]);
     const page2 = await readingsOf(sensor, '&sort(time)&limit(4,8)');
     expect(page2.map((reading) => reading.temperature)).toEqual([4, 5, 6, 7]);
-    // Range, newest first, paged: the combination Harper 4.7 gets wrong on its own (lib/query-fix.ts).
+    // Range, newest first, paged: the combination Harper 4.7 gets wrong on its own (lib/harper/sort-condition-workaround.ts).
     const rangePage = await readingsOf(sensor, `&time=gt=${all[1].time}&time=le=${all[8].time}&sort(-time)&limit(1,4)`);
     expect(rangePage.map((reading) => reading.temperature)).toEqual([7, 6, 5]);
 

@@ -2,9 +2,9 @@
  * One huge message must not inflate the server. Left to Harper, a device publishing a 24 MB
  * reading grew it from 270 MB to 1.66 GB before the publish was refused: Harper buffers and parses
  * the packet whole, and a validation that walks and copies it adds more. An MQTT packet or
- * WebSocket message over 256 KiB is refused as its first bytes arrive (lib/wire-limits.ts), a
+ * WebSocket message over 256 KiB is refused as its first bytes arrive (lib/mqtt/wire-limits.ts), a
  * chunked REST body is cut off by Harper's http.maxRequestBodySize (set by the launcher), and what
- * gets through is checked by a bounded walk (lib/limits.ts).
+ * gets through is checked by a bounded walk (lib/rules/limits.ts).
  *
  * Runs its own Harper, so the RSS measured (from /proc/<pid>/status) is this file's alone.
  */
@@ -16,7 +16,7 @@ import { startTestHarper, type TestHarper } from './harness/harper.js';
 import { connectMqtt, reasonCodeOf } from './harness/mqtt.js';
 import { basicAuth, rest } from './harness/rest.js';
 import { createUser } from './harness/users.js';
-import type { AdminCredentials } from '../scripts/harper-process.js';
+import type { AdminCredentials } from '../launcher/harper-process.js';
 
 const run = `mem${Date.now().toString(36)}`;
 const MB = 1024 * 1024;

@@ -11,14 +11,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
-import { freePort } from '../scripts/harper-process.js';
+import { freePort } from '../launcher/harper-process.js';
 import { startTestHarper, type TestHarper } from './harness/harper.js';
 import { connectMqtt } from './harness/mqtt.js';
 import { rest } from './harness/rest.js';
 import { sseSubscriber } from './harness/sse.js';
 import { createUser } from './harness/users.js';
 import { wsSubscriber } from './harness/ws.js';
-import type { AdminCredentials } from '../scripts/harper-process.js';
+import type { AdminCredentials } from '../launcher/harper-process.js';
 
 let server: TestHarper;
 let monitor: AdminCredentials;

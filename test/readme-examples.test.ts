@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
-import { COMPONENT_DIR } from '../scripts/harper-process.js';
+import { COMPONENT_DIR } from '../launcher/harper-process.js';
 
 const harper = inject('harper');
 const httpPort = new URL(harper.httpUrl).port;

@@ -3,7 +3,7 @@
  * audit log (kept 3 days) for a replay: unbounded, `?startTime=0` would read all of it,
  * `previousCount` on a table written rarely would scan it backwards to the start, and
  * `/readings/?time=gt=0&sort(time)&limit(1)` would load every reading before sorting (the sort
- * workaround of lib/query-fix.ts). So a replay reaches back at most 1 hour on a record and 10 minutes on a table (REPLAY_MAX_WINDOW_MS,
+ * workaround of lib/harper/sort-condition-workaround.ts). So a replay reaches back at most 1 hour on a record and 10 minutes on a table (REPLAY_MAX_WINDOW_MS,
  * REPLAY_MAX_TABLE_WINDOW_MS), `previousCount` is for one record, and a sorted
  * query selects at most QUERY_MAX_SORTED_ROWS rows; beyond that each is refused with 400
  * `query_too_broad` and a reason, having read little. Bounded replays and narrow queries still

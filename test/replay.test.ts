@@ -160,7 +160,7 @@ describe('replay obeys read rights', () => {
     const device = await createUser(harper, 'device', `${run}-rights-dev`);
     const viewer = await createUser(harper, 'viewer', `${run}-rights-viewer`);
 
-    // A start time inside the replay window (lib/replay.ts), so that only the rights decide.
+    // A start time inside the replay window (lib/streams/replay.ts), so that only the rights decide.
     const since = Date.now() - 60_000;
     for (const path of [`/sensors/${other}?startTime=${since}`, `/sensors/?startTime=${since}`, `/sensors/${other}?previousCount=10`]) {
       const sse = sseSubscriber(harper, path, { credentials: device });

@@ -7,8 +7,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
-import type { ReadingRecord } from '../lib/history.js';
-import type { Rollup } from '../lib/rollups.js';
+import type { ReadingRecord } from '../lib/resources/readings.js';
+import type { Rollup } from '../lib/resources/rollups.js';
 import { eventually, startTestCluster, type TestCluster } from './harness/cluster.js';
 import { startTestHarper, type HarperEndpoints, type TestHarper } from './harness/harper.js';
 import { connectMqtt } from './harness/mqtt.js';

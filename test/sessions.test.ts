@@ -2,7 +2,7 @@
  * Cookie sessions (POST /login, the dashboard's way in) end when they should, and a signed-in
  * browser cannot be used by another origin. Harper 4.7.29 alone keeps a
  * session for ever, by user name only, reuses a session id the client chose, and accepts the
- * cookie from look-alike origins: lib/session-store.ts and lib/http-guard.ts add what is checked here.
+ * cookie from look-alike origins: lib/access/sessions.ts and lib/access/http-guard.ts add what is checked here.
  */
 import mqtt from 'mqtt';
 import WebSocket from 'ws';
@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startTestHarper, type HarperEndpoints, type TestHarper } from './harness/harper.js';
 import { rest } from './harness/rest.js';
 import { createUser, operations } from './harness/users.js';
-import type { AdminCredentials } from '../scripts/harper-process.js';
+import type { AdminCredentials } from '../launcher/harper-process.js';
 
 const harper = inject('harper');
 const run = Date.now().toString(36);

@@ -13,7 +13,7 @@ import { sseSubscriber } from './harness/sse.js';
 import { wsSubscriber } from './harness/ws.js';
 import { createUser } from './harness/users.js';
 import { untilLive, valueField, type Received, type Subscriber } from './harness/inbox.js';
-import type { AdminCredentials } from '../scripts/harper-process.js';
+import type { AdminCredentials } from '../launcher/harper-process.js';
 
 const harper = inject('harper');
 const run = Date.now().toString(36);

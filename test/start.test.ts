@@ -9,8 +9,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { COMPONENT_DIR, freePort } from '../scripts/harper-process.js';
-import { DEMO_SIGNS } from '../scripts/demo.js';
+import { COMPONENT_DIR, freePort } from '../launcher/harper-process.js';
+import { DEMO_SIGNS } from '../launcher/demo.js';
 import { connectMqtt, mqttSubscriber } from './harness/mqtt.js';
 import { rest } from './harness/rest.js';
 import { sseSubscriber } from './harness/sse.js';

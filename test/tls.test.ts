@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../scripts/harper-process.js';
+import { freePort } from '../launcher/harper-process.js';
 import { startTestHarper, type TestHarper } from './harness/harper.js';
 import { basicAuth, rest } from './harness/rest.js';
 

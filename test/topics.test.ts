@@ -32,7 +32,7 @@ afterAll(async () => {
 
 /**
  * Subscribers receive a topic exactly as it was published (MQTT §3.3.2.1): Harper 4.7 alone sent
- * catch-all topics with a leading slash ("/factory/line-1/status"); lib/mqtt-deliveries.ts
+ * catch-all topics with a leading slash ("/factory/line-1/status"); lib/mqtt/deliveries.ts
  * removes it.
  */
 const delivered = (topic: string) => topic;

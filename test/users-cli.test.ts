@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
-import { COMPONENT_DIR } from '../scripts/harper-process.js';
+import { COMPONENT_DIR } from '../launcher/harper-process.js';
 import { connectMqtt } from './harness/mqtt.js';
 import { rest } from './harness/rest.js';
 

@@ -1,6 +1,6 @@
 /**
  * Bad input on every protocol: a clear, specific error; nothing stored; nothing fanned out.
- * The same rules (lib/sensor-rules.ts) answer REST, MQTT 5, MQTT 3.1.1 and WebSocket writes.
+ * The same rules (lib/rules/sensors.ts) answer REST, MQTT 5, MQTT 3.1.1 and WebSocket writes.
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';

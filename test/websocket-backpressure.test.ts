@@ -2,7 +2,7 @@
  * WebSocket writes are bounded per connection, as MQTT publishes are. Harper
  * reads a WebSocket as fast as frames arrive and queues every message for the resource, so on its
  * own a client sending readings without waiting for the replies piles them up in server memory. A
- * connection's socket is not read while 32 of its messages are unanswered (lib/websocket-writes.ts):
+ * connection's socket is not read while 32 of its messages are unanswered (lib/streams/websocket-writes.ts):
  * the rest waits in the client and in TCP, and every message is still answered, in order.
  *
  * Runs its own Harper, so the RSS measured (from /proc/<pid>/status) is this file's alone.

@@ -21,7 +21,7 @@ import { connectMqtt } from './harness/mqtt.js';
 import { basicAuth, rest } from './harness/rest.js';
 import { createUser, operations, type TestRole } from './harness/users.js';
 import { wsSubscriber } from './harness/ws.js';
-import type { AdminCredentials } from '../scripts/harper-process.js';
+import type { AdminCredentials } from '../launcher/harper-process.js';
 
 const harper = inject('harper');
 const run = `wd${Date.now().toString(36)}`;
@@ -31,7 +31,7 @@ type Writer = 'admin' | 'operator' | 'device';
 interface TableCase {
   /** The table behind the export (schema.graphql), for the operations API and the stored check. */
   table: string;
-  /** Who has the right to write it (the policy of lib/access.ts); the device writes its own id. */
+  /** Who has the right to write it (the policy of lib/access/policy.ts); the device writes its own id. */
   writer: Writer;
   /** Who writes through the table's own socket, when the writer may not open it (a device). */
   tableWriter?: Writer;
@@ -57,7 +57,7 @@ const TABLES: Record<string, TableCase> = {
   presence: { table: 'presence', writer: 'admin', id: `${run}-device`, bad: { state: 'online', since: 1, lastSeen: 1, via: run } },
 };
 /**
- * Exports that are not tables, with the one door each implements (lib/stats.ts, rollups.ts,
+ * Exports that are not tables, with the one door each implements (lib/resources/stats.ts, rollups.ts,
  * shutdown.ts, metrics-endpoint.ts, session.ts); every other write door must be refused (Harper's own 405 for a method a resource
  * lacks).
  */

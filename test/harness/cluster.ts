@@ -1,5 +1,5 @@
 /**
- * A disposable two-node cluster for tests: the same code as `npm run cluster` (scripts/cluster-nodes.ts),
+ * A disposable two-node cluster for tests: the same code as `npm run cluster` (launcher/cluster-nodes.ts),
  * on free ports, with a temporary folder and a generated admin. Node A answers on 127.0.0.1 and node
  * B on 127.0.0.2, so a test that talks to B really talks to another address.
  */
@@ -7,8 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { addressOf, joinCluster, startClusterNode, waitUntilReplicating, type ClusterNodeSpec } from '../../scripts/cluster-nodes.js';
-import { freePort, type AdminCredentials, type HarperInstance } from '../../scripts/harper-process.js';
+import { addressOf, joinCluster, startClusterNode, waitUntilReplicating, type ClusterNodeSpec } from '../../launcher/cluster-nodes.js';
+import { freePort, type AdminCredentials, type HarperInstance } from '../../launcher/harper-process.js';
 import type { HarperEndpoints } from './harper.js';
 
 export interface TestNode {

@@ -1,7 +1,7 @@
 /** The device simulators (devices/*.ts), run as the CLIs they are against the test Harper. */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { COMPONENT_DIR, type AdminCredentials } from '../../scripts/harper-process.js';
+import { COMPONENT_DIR, type AdminCredentials } from '../../launcher/harper-process.js';
 import type { HarperEndpoints } from './harper.js';
 
 export interface Simulator {

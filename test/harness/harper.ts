@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, startHarper, type AdminCredentials, type HarperInstance } from '../../scripts/harper-process.js';
+import { freePort, startHarper, type AdminCredentials, type HarperInstance } from '../../launcher/harper-process.js';
 
 export interface HarperEndpoints {
   httpUrl: string;

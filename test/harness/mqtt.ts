@@ -1,6 +1,6 @@
 /** MQTT transport (mqtt.js over TCP, or over WebSocket on the HTTP port). */
 import mqtt, { type IClientOptions, type MqttClient, type Packet } from 'mqtt';
-import type { AdminCredentials } from '../../scripts/harper-process.js';
+import type { AdminCredentials } from '../../launcher/harper-process.js';
 import type { HarperEndpoints } from './harper.js';
 import { Inbox, type Subscriber } from './inbox.js';
 
@@ -23,7 +23,7 @@ export function connectMqtt(harper: HarperEndpoints, options: MqttOptions = {}):
   const url = options.overWebSocket ? harper.wsUrl + '/mqtt' : harper.mqttUrl;
   const clientOptions: IClientOptions = {
     protocolVersion: options.protocolVersion ?? 5,
-    // Device users may only use client ids under their own name (lib/mqtt-events.ts).
+    // Device users may only use client ids under their own name (lib/mqtt/connections.ts).
     clientId: options.clientId ?? `${credentials ? credentials.username + '.' : ''}test-${process.pid}-${++clientCount}`,
     clean: options.clean ?? true,
     reconnectPeriod: 0,

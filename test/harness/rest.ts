@@ -1,6 +1,6 @@
 /** Plain HTTP against the running Harper, with admin, other or no credentials. */
-import type { AdminCredentials } from '../../scripts/harper-process.js';
-import { basicAuth } from '../../scripts/harper-process.js';
+import type { AdminCredentials } from '../../launcher/harper-process.js';
+import { basicAuth } from '../../launcher/harper-process.js';
 import type { HarperEndpoints } from './harper.js';
 
 export type Credentials = AdminCredentials | null;

@@ -1,6 +1,6 @@
 /** Server-Sent Events transport (the eventsource package, as a browser's EventSource). */
 import { EventSource } from 'eventsource';
-import type { AdminCredentials } from '../../scripts/harper-process.js';
+import type { AdminCredentials } from '../../launcher/harper-process.js';
 import type { HarperEndpoints } from './harper.js';
 import { Inbox, type Subscriber } from './inbox.js';
 import { basicAuth } from './rest.js';

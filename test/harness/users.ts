@@ -1,7 +1,7 @@
 /** Users for tests, created through the operations API as the admin (as the users CLI does). */
 import { randomBytes } from 'node:crypto';
-import { OperationsClient } from '../../scripts/operations-client.js';
-import type { AdminCredentials } from '../../scripts/harper-process.js';
+import { OperationsClient } from '../../launcher/operations-client.js';
+import type { AdminCredentials } from '../../launcher/harper-process.js';
 import type { HarperEndpoints } from './harper.js';
 
 export type TestRole = 'device' | 'viewer' | 'operator' | 'monitor';

@@ -1,6 +1,6 @@
 /** WebSocket transport (the ws package, as a browser's WebSocket). */
 import WebSocket from 'ws';
-import type { AdminCredentials } from '../../scripts/harper-process.js';
+import type { AdminCredentials } from '../../launcher/harper-process.js';
 import type { HarperEndpoints } from './harper.js';
 import { Inbox, type Subscriber } from './inbox.js';
 import { basicAuth } from './rest.js';

@@ -1,6 +1,6 @@
-/** Alert rules (lib/alert-rules.ts): rule validation and the firing/resolved state machine. */
+/** Alert rules (lib/rules/alerts.ts): rule validation and the firing/resolved state machine. */
 import { describe, expect, it } from 'vitest';
-import { checkRule, nextState, type AlertRule, type AlertState } from '../../lib/alert-rules.js';
+import { checkRule, nextState, type AlertRule, type AlertState } from '../../lib/rules/alerts.js';
 import { refusalOf } from './refusal.js';
 
 describe('rule validation', () => {

@@ -1,9 +1,9 @@
 /**
- * lib/index-key-writer.ts: index stores get a separate instance of ordered-binary's writeKey that
+ * lib/harper/index-key-writer.ts: index stores get a separate instance of ordered-binary's writeKey that
  * encodes every key exactly as lmdb's own, and nothing else is touched.
  */
 import { describe, expect, it } from 'vitest';
-import { orderedBinaryInstances, separateIndexKeyWriter, type IndexedTable } from '../../lib/index-key-writer.js';
+import { orderedBinaryInstances, separateIndexKeyWriter, type IndexedTable } from '../../lib/harper/index-key-writer.js';
 
 const KEYS: unknown[] = ['sensor-101@1764577675123.001@127.0.0.1:1-abc123', 'site-a/101', '', 'ü€😀', 0, -1.5, 1764577675123.25, true, null, ['a', 2, 'b'], Symbol.for('remote-ids')];
 

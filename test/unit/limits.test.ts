@@ -1,6 +1,6 @@
-/** Size, depth, content-type and path limits (lib/limits.ts). */
+/** Size, depth, content-type and path limits (lib/rules/limits.ts). */
 import { describe, expect, it } from 'vitest';
-import { checkPathLength, checkRequestBody, checkSizeAndDepth, LIMITS, MAX_WIRE_BYTES } from '../../lib/limits.js';
+import { checkPathLength, checkRequestBody, checkSizeAndDepth, LIMITS, MAX_WIRE_BYTES } from '../../lib/rules/limits.js';
 import { refusalOf, refusalOfAsync } from './refusal.js';
 
 /** An object nested `depth` levels deep. */

@@ -1,6 +1,6 @@
-/** The sort workaround for `readings` queries (lib/query-fix.ts). */
+/** The sort workaround for `readings` queries (lib/harper/sort-condition-workaround.ts). */
 import { describe, expect, it } from 'vitest';
-import { MAX_SORTED_ROWS, needsSortWorkaround, sortedSearch, type Query } from '../../lib/query-fix.js';
+import { MAX_SORTED_ROWS, needsSortWorkaround, sortedSearch, type Query } from '../../lib/harper/sort-condition-workaround.js';
 import { refusalOfAsync } from './refusal.js';
 
 interface Row {

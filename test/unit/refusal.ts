@@ -1,6 +1,6 @@
 /** What a refused call throws, as the client receives it (the JSON body and the HTTP status). */
 import { expect } from 'vitest';
-import { Refusal, type RefusalBody } from '../../lib/errors.js';
+import { Refusal, type RefusalBody } from '../../lib/rules/errors.js';
 
 export function refusalOf(run: () => unknown): RefusalBody & { statusCode: number } {
   try {

@@ -1,6 +1,6 @@
-/** Replay parameters (lib/replay.ts): read from URL or topic, checked, bounded. */
+/** Replay parameters (lib/streams/replay.ts): read from URL or topic, checked, bounded. */
 import { describe, expect, it } from 'vitest';
-import { REPLAY_WINDOW_MS, replayOptions, TABLE_REPLAY_WINDOW_MS, withReplay } from '../../lib/replay.js';
+import { REPLAY_WINDOW_MS, replayOptions, TABLE_REPLAY_WINDOW_MS, withReplay } from '../../lib/streams/replay.js';
 import { refusalOf } from './refusal.js';
 
 const NOW = 1_800_000_000_000;

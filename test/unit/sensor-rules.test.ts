@@ -1,6 +1,6 @@
-/** The `sensors` rules (lib/sensor-rules.ts): what a reading is and how each mistake is refused. */
+/** The `sensors` rules (lib/rules/sensors.ts): what a reading is and how each mistake is refused. */
 import { describe, expect, it } from 'vitest';
-import { checkPatch, checkReading, checkSensorId, WRITABLE_FIELDS } from '../../lib/sensor-rules.js';
+import { checkPatch, checkReading, checkSensorId, WRITABLE_FIELDS } from '../../lib/rules/sensors.js';
 import { refusalOf } from './refusal.js';
 
 const bytes = (text: string, contentType = 'application/json') => ({ contentType, data: new Uint8Array(Buffer.from(text)) });

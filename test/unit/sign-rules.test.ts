@@ -1,6 +1,6 @@
-/** The LED sign's rules (lib/sign-rules.ts): the sign record and its per-field topics. */
+/** The LED sign's rules (lib/rules/signs.ts): the sign record and its per-field topics. */
 import { describe, expect, it } from 'vitest';
-import { checkSign, checkSignField, MAX_MESSAGE, parseFieldTopic, scalarOf } from '../../lib/sign-rules.js';
+import { checkSign, checkSignField, MAX_MESSAGE, parseFieldTopic, scalarOf } from '../../lib/rules/signs.js';
 import { refusalOf } from './refusal.js';
 
 describe('sign fields', () => {

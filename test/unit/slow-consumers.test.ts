@@ -1,9 +1,9 @@
 /**
- * The slow-consumer watchdog (lib/slow-consumers.ts) on stand-in subscriptions, with the clock
+ * The slow-consumer watchdog (lib/streams/slow-consumers.ts) on stand-in subscriptions, with the clock
  * and the watchdog's interval driven by the test: who is cut off, when, and what they are told.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { endAll, watchConsumer, type MqttConnection } from '../../lib/slow-consumers.js';
+import { endAll, watchConsumer, type MqttConnection } from '../../lib/streams/slow-consumers.js';
 
 interface Event {
   localTime?: number;

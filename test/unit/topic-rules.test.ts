@@ -1,6 +1,6 @@
-/** The catch-all topic space's rules (lib/topic-rules.ts). */
+/** The catch-all topic space's rules (lib/rules/topics.ts). */
 import { describe, expect, it } from 'vitest';
-import { checkTopic, checkTopicWrite } from '../../lib/topic-rules.js';
+import { checkTopic, checkTopicWrite } from '../../lib/rules/topics.js';
 import { refusalOf } from './refusal.js';
 
 describe('topic names', () => {

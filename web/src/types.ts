@@ -93,7 +93,7 @@ export interface Frame<T> {
   version?: number;
 }
 
-/** A refusal, the same on every protocol (lib/errors.ts on the server). */
+/** A refusal, the same on every protocol (lib/rules/errors.ts on the server). */
 export interface ApiError {
   error: string;
   field?: string;

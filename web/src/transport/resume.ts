@@ -10,7 +10,7 @@
  */
 import type { Frame } from '../types.js';
 
-/** Why the server ended a subscription with a last error event (lib/slow-consumers.ts, lib/shutdown.ts). */
+/** Why the server ended a subscription with a last error event (lib/streams/slow-consumers.ts, lib/resources/server-notice.ts). */
 export type EndReason = 'slow_consumer' | 'server_shutting_down';
 
 /** What one message of a Harper stream is to its reader. */

@@ -1,0 +1,62 @@
+/**
+ * The `readings` history: one reading per accepted, stored sensor write, committed by the group
+ * commit just ahead of the state update (lib/resources/sensors.ts), so none can be missed and each belongs
+ * to an acknowledged write. Non-retained MQTT publishes are ephemeral by design and leave no
+ * reading.
+ */
+import { tables } from 'harperdb';
+import { writer } from '../write-path/writer-identity.js';
+import { guardedTable } from '../access/guarded-table.js';
+import { LIMITS } from '../rules/limits.js';
+import { needsSortWorkaround, sortedSearch, type Query } from '../harper/sort-condition-workaround.js';
+import type { InstanceBoundTableClass } from '../harper/types.js';
+import type { SensorRecord } from '../rules/sensors.js';
+
+export interface ReadingRecord {
+  /** <sensorId>@<time>@<writer>: the writer names the node, thread and process (lib/write-path/writer-identity.ts). */
+  id: string;
+  sensorId: string;
+  /** Server time of the write (the sensor's updatedAt). */
+  time: number;
+  deviceTime?: number;
+  location: string;
+  temperature: number;
+  humidity?: number;
+  battery?: number;
+}
+
+const ReadingsTable = tables.readings as unknown as InstanceBoundTableClass<ReadingRecord> & { setTTLExpiration(seconds: number): void };
+
+/** Retention: READINGS_RETENTION_DAYS (default 7, as in schema.graphql). */
+const retentionDays = Number(process.env.READINGS_RETENTION_DAYS ?? 7);
+if (Number.isFinite(retentionDays) && retentionDays > 0) ReadingsTable.setTTLExpiration(retentionDays * 86_400);
+
+export function readingOf(record: SensorRecord): ReadingRecord {
+  const reading: ReadingRecord = {
+    id: `${record.id}@${record.updatedAt}@${writer()}`,
+    sensorId: record.id,
+    time: record.updatedAt,
+    location: record.location,
+    temperature: record.temperature,
+  };
+  if (record.time !== undefined) reading.deviceTime = record.time;
+  if (record.humidity !== undefined) reading.humidity = record.humidity;
+  if (record.battery !== undefined) reading.battery = record.battery;
+  return reading;
+}
+
+/** Appends the reading within `context`'s transaction (pass the resource doing the state write). */
+export function appendReading(record: SensorRecord, context: unknown): Promise<unknown> {
+  return ReadingsTable.put(readingOf(record), context);
+}
+
+/**
+ * The readings resource: queried over REST (by sensor, time range, sorted, paged, CSV); the policy
+ * table lets nobody write it over a protocol.
+ */
+export class Readings extends guardedTable(ReadingsTable, { resource: 'readings', maxIdLength: LIMITS.maxTopicLength }) {
+  search(query?: Query): AsyncIterable<ReadingRecord> {
+    if (needsSortWorkaround(query)) return sortedSearch(query!, (filterOnly) => super.search(filterOnly) as AsyncIterable<ReadingRecord>);
+    return super.search(query) as AsyncIterable<ReadingRecord>;
+  }
+}

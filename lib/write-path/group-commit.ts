@@ -1,0 +1,265 @@
+/**
+ * Group commit: the stored writes of one worker thread are committed together, in batches formed
+ * once per turn of the event loop, and each write is acknowledged only once its batch committed.
+ * A batch may commit in phases, each a transaction of its own committed after the one before
+ * (lib/resources/sensors.ts: the readings and alerts, then the states).
+ *
+ * Why batches. A commit has a fixed cost (a Harper transaction, its audit entries, a place in an
+ * LMDB write cycle) that dwarfs the cost of the records in it; committing every message on its
+ * own made the component several times slower than a plain table (profile in bench/README.md).
+ * Writes that arrive while earlier ones are being prepared wait for the next turn, so a quiet
+ * server commits each write at once and a busy one commits many per transaction.
+ *
+ * Order per record. Every write takes a slot in its record's queue the moment it arrives (before
+ * Harper loads the record or checks rights, which may take different times for different
+ * writes). A batch holds at most one write per record: two writes of one record in one
+ * transaction would share one audit entry, and subscribers would see one event for two writes.
+ * A record's next write goes into a later batch, and batches are prepared one after the other
+ * and handed to Harper's commit in the order they were formed (per phase), so their commit
+ * timestamps increase in that order. A later batch may be handed over while an earlier one is still being
+ * written: LMDB applies them in that order, and when the later one's check of the record's
+ * version fails because the earlier one changed it, Harper retries it against the new version.
+ * Harper keeps the write with the newest timestamp, so a record's state always ends at its last
+ * write, and every write of it reaches subscribers in arrival order. (Harper itself runs
+ * concurrent writes of one record in overlapping transactions whose timestamps follow no order,
+ * and drops the one that commits last when its timestamp is older: which is why this order is
+ * ours to keep.)
+ *
+ * A write that reads its record's current state (a PATCH) waits until every earlier write of
+ * that record has committed, so it merges into the state they left.
+ *
+ * Batch bound. Harper 4.7 commits a transaction of 100 writes or more differently (one LMDB
+ * callback transaction); a batch holds at most MAX_BATCH writes, so its records (a state and a
+ * reading each, plus alerts) normally stay below that.
+ */
+import { transaction, type HarperContext } from '../harper/types.js';
+
+/** Writes committed together in one transaction, at most. */
+const MAX_BATCH = Number(process.env.GROUP_COMMIT_MAX_BATCH ?? 40);
+
+/** What a batch's transaction writes for each of its writes (a promise, or not, when it is done). */
+export type StoreFunction<Stored> = (record: Stored, context: HarperContext) => unknown;
+/** Builds the record to store, in the batch's transaction; a throw refuses this write alone. */
+export type Prepare<Stored> = (context: HarperContext) => Stored | Promise<Stored>;
+
+interface Slot<Stored> {
+  key: string;
+  prepare?: Prepare<Stored>;
+  readsCurrent: boolean;
+  done?: { resolve(record: Stored): void; reject(error: unknown): void };
+}
+
+export interface Reservation<Stored> {
+  /**
+   * Writes this slot's record: resolves with it once committed, rejects if it was refused.
+   * `readsCurrent`: `prepare` reads the record's stored state, so it runs only once every earlier
+   * write of the record has committed.
+   */
+  commit(prepare: Prepare<Stored>, options?: { readsCurrent?: boolean }): Promise<Stored>;
+  /** Gives the slot up without writing (the request failed before it reached `commit`). */
+  cancel(): void;
+  readonly key: string;
+  readonly filled: boolean;
+}
+
+const isThenable = (value: unknown): value is PromiseLike<unknown> => typeof (value as { then?: unknown } | null)?.then === 'function';
+
+export class GroupCommit<Stored> {
+  /** Per record, its writes not yet in a batch, in arrival order. */
+  private readonly queues = new Map<string, Slot<Stored>[]>();
+  /** Per record, how many of its writes are in batches that have not committed yet. */
+  private readonly unsettled = new Map<string, number>();
+  /** Records whose first queued write can join the next batch. */
+  private readonly ready = new Set<string>();
+  private scheduled = false;
+  /** Per phase: resolves once the last batch formed has handed that phase's transaction over. */
+  private readonly handedOver: Promise<void>[];
+  /** The deepest record queue since `takeDeepestQueue` was last called (for lib/metrics/counters.ts). */
+  private deepest = 0;
+  /** Told of each batch once it has settled: seconds from its forming, writes it stored. Once per batch, never per write. */
+  onBatch?: (seconds: number, stored: number) => void;
+
+  /**
+   * `phases` write one write's records, each phase in a transaction of its own per batch, phase
+   * after phase (the first also prepares the records); `afterCommit` sees each committed record,
+   * in commit order; `inTransaction` is Harper's `transaction` (replaceable for unit tests).
+   */
+  constructor(
+    private readonly phases: StoreFunction<Stored>[],
+    private readonly afterCommit: (record: Stored) => void = () => undefined,
+    private readonly inTransaction: typeof transaction = transaction,
+  ) {
+    this.handedOver = phases.map(() => Promise.resolve());
+  }
+
+  /** Takes the next place in `key`'s order, now. */
+  reserve(key: string): Reservation<Stored> {
+    const slot: Slot<Stored> = { key, readsCurrent: false };
+    const queue = this.queues.get(key);
+    if (queue) {
+      if (queue.push(slot) > this.deepest) this.deepest = queue.length;
+    } else this.queues.set(key, [slot]);
+    return {
+      commit: (prepare, options) =>
+        new Promise<Stored>((resolve, reject) => {
+          slot.prepare = prepare;
+          slot.readsCurrent = options?.readsCurrent === true;
+          slot.done = { resolve, reject };
+          this.check(key);
+        }),
+      cancel: () => {
+        if (slot.prepare) return;
+        const list = this.queues.get(key);
+        const index = list?.indexOf(slot) ?? -1;
+        if (index < 0) return;
+        list!.splice(index, 1);
+        if (list!.length === 0) this.queues.delete(key);
+        else if (index === 0) this.check(key);
+      },
+      key,
+      get filled() {
+        return slot.prepare !== undefined;
+      },
+    };
+  }
+
+  /** The deepest record queue (writes waiting for a batch) since the last call, then starts over. */
+  takeDeepestQueue(): number {
+    const deepest = Math.max(this.deepest, this.queues.size > 0 ? 1 : 0);
+    this.deepest = 0;
+    return deepest;
+  }
+
+  /** Marks `key` ready when its first queued write can join a batch. */
+  private check(key: string): void {
+    const first = this.queues.get(key)?.[0];
+    if (!first?.prepare || (first.readsCurrent && this.unsettled.has(key))) return;
+    this.ready.add(key);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /** Forms this turn's batches: each takes at most one write per record, in arrival order. */
+  private flush(): void {
+    this.scheduled = false;
+    while (this.ready.size > 0) {
+      const round = [...this.ready];
+      this.ready.clear();
+      for (let start = 0; start < round.length; start += MAX_BATCH) {
+        const batch: Slot<Stored>[] = [];
+        for (const key of round.slice(start, start + MAX_BATCH)) {
+          const queue = this.queues.get(key)!;
+          batch.push(queue.shift()!);
+          this.unsettled.set(key, (this.unsettled.get(key) ?? 0) + 1);
+          if (queue.length === 0) this.queues.delete(key);
+        }
+        // This batch's place in each phase's order of hand-over.
+        const turns = this.phases.map((_, phase) => {
+          const previous = this.handedOver[phase];
+          let release!: () => void;
+          this.handedOver[phase] = new Promise<void>((resolve) => (release = resolve));
+          return { previous, release };
+        });
+        void this.commitBatch(batch, turns);
+      }
+      // The next write of each record goes into a later batch of this same turn.
+      for (const key of round) this.check(key);
+    }
+  }
+
+  /**
+   * Runs the batch's phases: each is handed over after the same phase of the batch before it and
+   * after this batch's previous phase, in the same turn of the event loop as that one when it can,
+   * so that LMDB commits them in one write (Harper batches the commits of one turn). The writes
+   * are settled once every phase has committed; a refused write stops at the phase that refused
+   * it; a failed commit fails every write of the batch.
+   */
+  private async commitBatch(batch: Slot<Stored>[], turns: { previous: Promise<void>; release: () => void }[]): Promise<void> {
+    const formed = this.onBatch ? performance.now() : 0;
+    const records: (Stored | undefined)[] = [];
+    const refused: unknown[] = [];
+    const commits: Promise<unknown>[] = [];
+    let previousPhase: Promise<void> = Promise.resolve();
+    for (const [phase, store] of this.phases.entries()) {
+      const { previous, release } = turns[phase];
+      await previous;
+      await previousPhase;
+      if (phase > 0 && !records.some((record) => record !== undefined)) {
+        release();
+        continue;
+      }
+      let handedOver!: () => void;
+      previousPhase = new Promise<void>((resolve) => (handedOver = resolve));
+      const done = () => {
+        release();
+        handedOver();
+      };
+      const context: HarperContext = {};
+      const committed = this.inTransaction(context, () => {
+        const work = phase === 0 ? this.prepareAll(batch, store, context, records, refused) : this.storeAll(store, context, records, refused);
+        // Harper calls commit in its own reaction to `work`, registered after this one: the
+        // queued microtask runs after it.
+        const after = () => queueMicrotask(done);
+        work.then(after, after);
+        return work;
+      });
+      committed.catch(done); // in case Harper failed before running the callback (then a no-op)
+      commits.push(committed);
+    }
+    const outcomes = await Promise.allSettled(commits);
+    const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+    this.settle(batch, records, refused, failed ? (failed.reason ?? new Error('commit failed')) : undefined);
+    if (this.onBatch) {
+      let stored = 0;
+      if (!failed) for (const record of records) if (record !== undefined) stored++;
+      this.onBatch((performance.now() - formed) / 1000, stored);
+    }
+  }
+
+  private async prepareAll(batch: Slot<Stored>[], store: StoreFunction<Stored>, context: HarperContext, records: (Stored | undefined)[], refused: unknown[]): Promise<void> {
+    for (const [i, slot] of batch.entries()) {
+      try {
+        // Awaited only when there is something to wait for: most writes are synchronous here.
+        const prepared = slot.prepare!(context);
+        const record = isThenable(prepared) ? await prepared : (prepared as Stored);
+        const stored = store(record, context);
+        if (isThenable(stored)) await stored;
+        records[i] = record;
+      } catch (error) {
+        refused[i] = error;
+      }
+    }
+  }
+
+  private async storeAll(store: StoreFunction<Stored>, context: HarperContext, records: (Stored | undefined)[], refused: unknown[]): Promise<void> {
+    for (const [i, record] of records.entries()) {
+      if (record === undefined) continue;
+      try {
+        const stored = store(record, context);
+        if (isThenable(stored)) await stored;
+      } catch (error) {
+        records[i] = undefined;
+        refused[i] = error;
+      }
+    }
+  }
+
+  private settle(batch: Slot<Stored>[], records: (Stored | undefined)[], refused: unknown[], failure: unknown): void {
+    for (const [i, slot] of batch.entries()) {
+      const record = records[i];
+      if (failure !== undefined || record === undefined) slot.done!.reject(failure ?? refused[i]);
+      else {
+        this.afterCommit(record);
+        slot.done!.resolve(record);
+      }
+      const left = this.unsettled.get(slot.key)! - 1;
+      if (left > 0) this.unsettled.set(slot.key, left);
+      else {
+        this.unsettled.delete(slot.key);
+        this.check(slot.key); // a write waiting to read the committed state may go now
+      }
+    }
+  }
+}
