@@ -55,7 +55,11 @@ export async function mqttClient(system: Target, name: string): Promise<MqttClie
 }
 
 /** Counts a delivered reading; latency from the `time` the publisher put in the payload. */
-export function makeHandler(sub: Sub, run: { base: number; count: number; t0: number; seen: Uint8Array[]; latencies: number[]; onProgress: () => void }, index: number) {
+export function makeHandler(
+  sub: Sub,
+  run: { base: number; count: number; t0: number; seen: Uint8Array[]; latencies: number[]; onProgress: () => void },
+  index: number,
+) {
   return (value: unknown): void => {
     const at = now();
     if (!value || typeof value !== 'object') return;
@@ -101,7 +105,10 @@ export function sseSub(system: Target, onValue: (v: unknown) => void): Promise<S
     const sub: Sub = { received: 0, unique: 0, duplicates: 0, ready: false, close: () => req?.destroy() };
     req = request(
       `${system.sseBase}/sensors/`,
-      { agent: false, headers: { accept: 'text/event-stream', ...(system.auth ? { authorization: basicAuth(system.auth) } : {}) } },
+      {
+        agent: false,
+        headers: { accept: 'text/event-stream', ...(system.auth ? { authorization: basicAuth(system.auth) } : {}) },
+      },
       (res) => {
         if (res.statusCode !== 200) {
           fail(new Error(`SSE ${res.statusCode}`));

@@ -104,7 +104,8 @@ export async function startProfiling(port: number, count: number): Promise<() =>
 /** Where a function comes from, for the summary: our compiled code, Harper, Node, or V8 itself. */
 function originOf(url: string, name: string): string {
   if (url.includes('/dist/lib/') || url.includes('/dist/shared/') || url.includes('/dist/resources')) return 'ours';
-  if (url.includes('harperdb') || url.includes('/lmdb/') || url.includes('msgpackr') || url.includes('mqtt-packet')) return 'harper';
+  if (url.includes('harperdb') || url.includes('/lmdb/') || url.includes('msgpackr') || url.includes('mqtt-packet'))
+    return 'harper';
   if (url.startsWith('node:')) return 'node';
   if (name === '(garbage collector)') return 'gc';
   if (name === '(idle)' || name === '(program)') return name;
@@ -129,7 +130,13 @@ export function summarise(profile: CpuProfile, limit = 25): string {
     const origin = originOf(frame.url, frame.functionName);
     byOrigin.set(origin, (byOrigin.get(origin) ?? 0) + micros);
   }
-  const line = ([name, micros]: [string, number]) => `${(micros / 1000).toFixed(0).padStart(7)} ms ${((100 * micros) / total).toFixed(1).padStart(5)} %  ${name}`;
+  const line = ([name, micros]: [string, number]) =>
+    `${(micros / 1000).toFixed(0).padStart(7)} ms ${((100 * micros) / total).toFixed(1).padStart(5)} %  ${name}`;
   const sorted = (map: Map<string, number>) => [...map.entries()].sort((a, b) => b[1] - a[1]);
-  return ['  by origin:', ...sorted(byOrigin).map(line), '  top functions (self time):', ...sorted(byFunction).slice(0, limit).map(line)].join('\n');
+  return [
+    '  by origin:',
+    ...sorted(byOrigin).map(line),
+    '  top functions (self time):',
+    ...sorted(byFunction).slice(0, limit).map(line),
+  ].join('\n');
 }

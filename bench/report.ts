@@ -127,10 +127,27 @@ function pad(cells: string[], widths: number[]): string {
 }
 
 /** The component with one thread (npm start's default): what every ratio is taken against. */
-const reference = (rows: Summary[], scenario: string) => rows.find((r) => r.system === 'component' && r.threads === 1 && r.scenario === scenario && r.rounds > 0);
+const reference = (rows: Summary[], scenario: string) =>
+  rows.find((r) => r.system === 'component' && r.threads === 1 && r.scenario === scenario && r.rounds > 0);
 
 export function table(rows: Summary[], scs: Scenario[]): string {
-  const header = ['scenario', 'system', 'sent', 'delivered', 'lost', 'dup', 'msg/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'RSS MB', 'CPU µs/msg', 'spread', 'vs (c)'];
+  const header = [
+    'scenario',
+    'system',
+    'sent',
+    'delivered',
+    'lost',
+    'dup',
+    'msg/s',
+    'p50 ms',
+    'p95 ms',
+    'p99 ms',
+    'max ms',
+    'RSS MB',
+    'CPU µs/msg',
+    'spread',
+    'vs (c)',
+  ];
   const lines: string[][] = [];
   for (const sc of scs) {
     const c = reference(rows, sc.key);
@@ -142,8 +159,15 @@ export function table(rows: Summary[], scs: Scenario[]): string {
       }
       // Ratios against (c): throughput for max-rate scenarios (higher is better), p99 for fixed
       // rates (lower is better). The spread is the min-max of that measure over the rounds.
-      const ratio = !c ? '-' : sc.mode === 'max' ? `${fmt(r.throughput / c.throughput, 2)}x tput` : `${fmt(r.p99 / c.p99, 2)}x p99`;
-      const spread = r.rounds > 1 ? `${fmt(r.spread[0], sc.mode === 'max' ? 0 : 1)}-${fmt(r.spread[1], sc.mode === 'max' ? 0 : 1)}` : '';
+      const ratio = !c
+        ? '-'
+        : sc.mode === 'max'
+          ? `${fmt(r.throughput / c.throughput, 2)}x tput`
+          : `${fmt(r.p99 / c.p99, 2)}x p99`;
+      const spread =
+        r.rounds > 1
+          ? `${fmt(r.spread[0], sc.mode === 'max' ? 0 : 1)}-${fmt(r.spread[1], sc.mode === 'max' ? 0 : 1)}`
+          : '';
       lines.push([
         sc.key,
         label + (r.error ? ' !' : ''),
@@ -164,7 +188,9 @@ export function table(rows: Summary[], scs: Scenario[]): string {
     }
   }
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
-  return [pad(header, widths), widths.map((w) => '-'.repeat(w)).join('  '), ...lines.map((l) => pad(l, widths))].join('\n');
+  return [pad(header, widths), widths.map((w) => '-'.repeat(w)).join('  '), ...lines.map((l) => pad(l, widths))].join(
+    '\n',
+  );
 }
 
 /**
@@ -172,7 +198,8 @@ export function table(rows: Summary[], scs: Scenario[]): string {
  * worker thread: the component may cost (almost) nothing over Harper itself.
  */
 export function targets(rows: Summary[]): string[] {
-  const get = (system: SystemKey, scenario: string) => rows.find((r) => r.system === system && r.threads === 1 && r.scenario === scenario && r.rounds > 0);
+  const get = (system: SystemKey, scenario: string) =>
+    rows.find((r) => r.system === system && r.threads === 1 && r.scenario === scenario && r.rounds > 0);
   const lines: string[] = [];
   const check = (name: string, value: number | undefined, ok: (v: number) => boolean, shown: (v: number) => string) => {
     if (value === undefined || !Number.isFinite(value)) lines.push(`  [ n/a ] ${name}`);
@@ -185,21 +212,56 @@ export function targets(rows: Summary[]): string[] {
   };
   const x = (v: number) => `${fmt(v, 2)}x`;
   for (const scenario of ['tput-mqtt', 'tput-sse', 'tput-ws', 'tput-rest-sse']) {
-    check(`${scenario}: component >= 1.0x the plain table's throughput (first milestone 0.85x)`, ratio(scenario, (r) => r.throughput), (v) => v >= 1, (v) => `${x(v)}${v < 1 ? (v >= 0.85 ? ' (milestone met)' : ' (milestone missed)') : ''}`);
+    check(
+      `${scenario}: component >= 1.0x the plain table's throughput (first milestone 0.85x)`,
+      ratio(scenario, (r) => r.throughput),
+      (v) => v >= 1,
+      (v) => `${x(v)}${v < 1 ? (v >= 0.85 ? ' (milestone met)' : ' (milestone missed)') : ''}`,
+    );
   }
-  check("tput-fanout-only: component >= 0.9x the plain table's throughput", ratio('tput-fanout-only', (r) => r.throughput), (v) => v >= 0.9, x);
+  check(
+    "tput-fanout-only: component >= 0.9x the plain table's throughput",
+    ratio('tput-fanout-only', (r) => r.throughput),
+    (v) => v >= 0.9,
+    x,
+  );
   for (const scenario of ['lat-mqtt', 'lat-sse']) {
-    check(`${scenario}: component p99 <= 1.5x the plain table's`, ratio(scenario, (r) => r.p99), (v) => v <= 1.5, x);
+    check(
+      `${scenario}: component p99 <= 1.5x the plain table's`,
+      ratio(scenario, (r) => r.p99),
+      (v) => v <= 1.5,
+      x,
+    );
   }
   for (const scenario of ['fanout-mqtt', 'fanout-sse']) {
-    check(`${scenario}: component loses nothing`, get('component', scenario)?.lost, (v) => v === 0, (v) => `${v} lost`);
-    check(`${scenario}: component p99 <= 1.5x the plain table's`, ratio(scenario, (r) => r.p99), (v) => v <= 1.5, x);
+    check(
+      `${scenario}: component loses nothing`,
+      get('component', scenario)?.lost,
+      (v) => v === 0,
+      (v) => `${v} lost`,
+    );
+    check(
+      `${scenario}: component p99 <= 1.5x the plain table's`,
+      ratio(scenario, (r) => r.p99),
+      (v) => v <= 1.5,
+      x,
+    );
   }
-  check("stretch, lat-sse: component p99 <= 2x the stack's", ratio('lat-sse', (r) => r.p99, 'stack'), (v) => v <= 2, x);
+  check(
+    "stretch, lat-sse: component p99 <= 2x the stack's",
+    ratio('lat-sse', (r) => r.p99, 'stack'),
+    (v) => v <= 2,
+    x,
+  );
   return lines;
 }
 
-const COLORS: Record<SystemKey, string> = { mosquitto: '#7f7f7f', stack: '#1f77b4', component: '#d62728', plain: '#ff7f0e' };
+const COLORS: Record<SystemKey, string> = {
+  mosquitto: '#7f7f7f',
+  stack: '#1f77b4',
+  component: '#d62728',
+  plain: '#ff7f0e',
+};
 
 function escapeXml(s: string): string {
   return s.replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]!);
@@ -211,10 +273,22 @@ function escapeXml(s: string): string {
  * second thread count are drawn lighter.
  */
 export function chart(rows: Summary[], scs: Scenario[], subtitle: string): string {
-  const variants = [...new Map(rows.map((r) => [`${r.system}/${r.threads}`, { system: r.system, threads: r.threads }])).values()];
+  const variants = [
+    ...new Map(rows.map((r) => [`${r.system}/${r.threads}`, { system: r.system, threads: r.threads }])).values(),
+  ];
   const panels = [
-    { title: 'throughput, msg/s (higher is better)', log: false, scs: scs.filter((s) => s.mode === 'max'), value: (r: Summary) => r.throughput },
-    { title: 'p99 latency, ms, log scale (lower is better)', log: true, scs: scs.filter((s) => s.mode === 'rate'), value: (r: Summary) => r.p99 },
+    {
+      title: 'throughput, msg/s (higher is better)',
+      log: false,
+      scs: scs.filter((s) => s.mode === 'max'),
+      value: (r: Summary) => r.throughput,
+    },
+    {
+      title: 'p99 latency, ms, log scale (lower is better)',
+      log: true,
+      scs: scs.filter((s) => s.mode === 'rate'),
+      value: (r: Summary) => r.p99,
+    },
   ].filter((p) => p.scs.length);
   const W = 900;
   const panelH = 260;
@@ -224,12 +298,19 @@ export function chart(rows: Summary[], scs: Scenario[], subtitle: string): strin
   variants.forEach((v, i) => {
     const x = 20 + (i % 5) * 170;
     const y = 60 + Math.floor(i / 5) * 16;
-    parts.push(`<rect x="${x}" y="${y}" width="12" height="12" fill="${COLORS[v.system]}" fill-opacity="${v.threads > 1 ? 0.5 : 1}"/>`);
-    parts.push(`<text x="${x + 16}" y="${y + 11}" font-size="12">${escapeXml(variantLabel(v.system, v.threads))}</text>`);
+    parts.push(
+      `<rect x="${x}" y="${y}" width="12" height="12" fill="${COLORS[v.system]}" fill-opacity="${v.threads > 1 ? 0.5 : 1}"/>`,
+    );
+    parts.push(
+      `<text x="${x + 16}" y="${y + 11}" font-size="12">${escapeXml(variantLabel(v.system, v.threads))}</text>`,
+    );
   });
   let y = 80 + Math.ceil(variants.length / 5) * 16;
   for (const panel of panels) {
-    const values = rows.filter((r) => r.rounds > 0 && panel.scs.some((s) => s.key === r.scenario)).map(panel.value).filter((v) => Number.isFinite(v) && v > 0);
+    const values = rows
+      .filter((r) => r.rounds > 0 && panel.scs.some((s) => s.key === r.scenario))
+      .map(panel.value)
+      .filter((v) => Number.isFinite(v) && v > 0);
     const maxV = Math.max(1e-9, ...values);
     // Linear: 0..max. Log: decades from 0.1 ms (or lower) to the decade above the largest value.
     const lo = panel.log ? Math.min(-1, Math.floor(Math.log10(Math.min(...values, 0.1)))) : 0;
@@ -240,30 +321,48 @@ export function chart(rows: Summary[], scs: Scenario[], subtitle: string): strin
     const plotTop = y + 30;
     const plotH = panelH - 70;
     parts.push(`<text x="20" y="${y + 16}" font-size="14" font-weight="bold">${escapeXml(panel.title)}</text>`);
-    const ticks = panel.log ? Array.from({ length: hi - lo + 1 }, (_, i) => 10 ** (lo + i)) : [0, 1, 2, 3, 4].map((t) => (maxV * t) / 4);
+    const ticks = panel.log
+      ? Array.from({ length: hi - lo + 1 }, (_, i) => 10 ** (lo + i))
+      : [0, 1, 2, 3, 4].map((t) => (maxV * t) / 4);
     for (const v of ticks) {
       const ty = plotTop + plotH - plotH * scale(v);
       parts.push(`<line x1="${left}" x2="${left + plotW}" y1="${ty}" y2="${ty}" stroke="#ddd"/>`);
-      parts.push(`<text x="${left - 6}" y="${ty + 4}" font-size="10" text-anchor="end">${v < 1 ? String(v) : fmt(v, 0)}</text>`);
+      parts.push(
+        `<text x="${left - 6}" y="${ty + 4}" font-size="10" text-anchor="end">${v < 1 ? String(v) : fmt(v, 0)}</text>`,
+      );
     }
     const groupW = plotW / panel.scs.length;
     const barW = Math.min(40, (groupW - 20) / variants.length);
     panel.scs.forEach((sc, g) => {
       const gx = left + g * groupW + (groupW - barW * variants.length) / 2;
       variants.forEach((variant, i) => {
-        const r = rows.find((row) => row.system === variant.system && row.threads === variant.threads && row.scenario === sc.key && row.rounds > 0);
+        const r = rows.find(
+          (row) =>
+            row.system === variant.system &&
+            row.threads === variant.threads &&
+            row.scenario === sc.key &&
+            row.rounds > 0,
+        );
         const v = r ? panel.value(r) : NaN;
         const x = gx + i * barW;
         if (!Number.isFinite(v)) {
-          parts.push(`<text x="${x + barW / 2}" y="${plotTop + plotH - 4}" font-size="9" text-anchor="middle" fill="#999">n/a</text>`);
+          parts.push(
+            `<text x="${x + barW / 2}" y="${plotTop + plotH - 4}" font-size="9" text-anchor="middle" fill="#999">n/a</text>`,
+          );
           return;
         }
         const h = Math.max(1, plotH * scale(v));
         const label = `${variantLabel(variant.system, variant.threads)} ${sc.key}: ${fmt(v, 2)}`;
-        parts.push(`<rect x="${x}" y="${plotTop + plotH - h}" width="${barW - 2}" height="${h}" fill="${COLORS[variant.system]}" fill-opacity="${variant.threads > 1 ? 0.5 : 1}"><title>${escapeXml(label)}</title></rect>`);
-        parts.push(`<text x="${x + barW / 2 - 1}" y="${plotTop + plotH - h - 3}" font-size="9" text-anchor="middle">${fmt(v, v < 10 ? 1 : 0)}</text>`);
+        parts.push(
+          `<rect x="${x}" y="${plotTop + plotH - h}" width="${barW - 2}" height="${h}" fill="${COLORS[variant.system]}" fill-opacity="${variant.threads > 1 ? 0.5 : 1}"><title>${escapeXml(label)}</title></rect>`,
+        );
+        parts.push(
+          `<text x="${x + barW / 2 - 1}" y="${plotTop + plotH - h - 3}" font-size="9" text-anchor="middle">${fmt(v, v < 10 ? 1 : 0)}</text>`,
+        );
       });
-      parts.push(`<text x="${left + g * groupW + groupW / 2}" y="${plotTop + plotH + 16}" font-size="11" text-anchor="middle">${escapeXml(sc.title)}</text>`);
+      parts.push(
+        `<text x="${left + g * groupW + groupW / 2}" y="${plotTop + plotH + 16}" font-size="11" text-anchor="middle">${escapeXml(sc.title)}</text>`,
+      );
     });
     y += panelH;
   }

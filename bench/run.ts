@@ -7,7 +7,17 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { chart, fmt, summarise, table, targets, variantLabel, type Result, type Scenario, type SystemKey } from './report.js';
+import {
+  chart,
+  fmt,
+  summarise,
+  table,
+  targets,
+  variantLabel,
+  type Result,
+  type Scenario,
+  type SystemKey,
+} from './report.js';
 import { startProfiling, summarise as profileSummary } from './profile.js';
 import { COMPONENT_DIR } from '../launcher/harper-process.js';
 import { say } from './progress.js';
@@ -72,7 +82,9 @@ function report(run: SavedRun, svgFile: string): void {
   console.log('');
   console.log(table(rows, run.scenarios));
   console.log('');
-  console.log(`Targets (medians of ${run.rounds} round(s), component and plain table with 1 thread each; informative, not a pass/fail test):`);
+  console.log(
+    `Targets (medians of ${run.rounds} round(s), component and plain table with 1 thread each; informative, not a pass/fail test):`,
+  );
   for (const line of targets(rows)) console.log(line);
   writeFileSync(svgFile, chart(rows, run.scenarios, subtitle));
   console.log('');
@@ -81,8 +93,12 @@ function report(run: SavedRun, svgFile: string): void {
 
 function list<T extends string>(value: string | undefined, allowed: readonly T[], what: string): T[] | undefined {
   if (value === undefined) return undefined;
-  const items = value.split(',').map((s) => s.trim()).filter(Boolean);
-  for (const item of items) if (!allowed.includes(item as T)) throw new UsageError(`unknown ${what} "${item}" (one of: ${allowed.join(', ')})`);
+  const items = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const item of items)
+    if (!allowed.includes(item as T)) throw new UsageError(`unknown ${what} "${item}" (one of: ${allowed.join(', ')})`);
   return items as T[];
 }
 
@@ -114,17 +130,27 @@ async function main(): Promise<number> {
   const quick = values.quick!;
   const systems = list(values.systems, ALL_SYSTEMS, 'system') ?? ALL_SYSTEMS;
   let scs = scenarios(quick);
-  const wanted = list(values.scenarios, scenarios(false).map((s) => s.key), 'scenario');
-  if (wanted) scs = scenarios(quick).concat(scenarios(false)).filter((s, i, all) => wanted.includes(s.key) && all.findIndex((o) => o.key === s.key) === i);
+  const wanted = list(
+    values.scenarios,
+    scenarios(false).map((s) => s.key),
+    'scenario',
+  );
+  if (wanted)
+    scs = scenarios(quick)
+      .concat(scenarios(false))
+      .filter((s, i, all) => wanted.includes(s.key) && all.findIndex((o) => o.key === s.key) === i);
   // Harper's thread counts: the full run adds two threads to npm start's one, to show what a
   // second worker thread buys on this machine.
   const threadCounts = (values.threads ?? (quick ? '1' : '1,2')).split(',').map((t) => Number(t.trim()));
-  if (threadCounts.some((t) => !Number.isInteger(t) || t < 1)) throw new UsageError('--threads takes positive integers, e.g. 1 or 1,2');
+  if (threadCounts.some((t) => !Number.isInteger(t) || t < 1))
+    throw new UsageError('--threads takes positive integers, e.g. 1 or 1,2');
   const rounds = Number(values.repeat ?? 1);
   if (!Number.isInteger(rounds) || rounds < 1) throw new UsageError('--repeat must be a positive integer');
   // Every round runs each system (each Harper with each thread count) once, one at a time, so
   // the rounds interleave the systems and a disturbance on the machine hits them alike.
-  const variants = systems.flatMap((key): { key: SystemKey; threads: number }[] => (key === 'component' || key === 'plain' ? threadCounts.map((threads) => ({ key, threads })) : [{ key, threads: 1 }]));
+  const variants = systems.flatMap((key): { key: SystemKey; threads: number }[] =>
+    key === 'component' || key === 'plain' ? threadCounts.map((threads) => ({ key, threads })) : [{ key, threads: 1 }],
+  );
   if (!existsSync(resolve(COMPONENT_DIR, 'dist', 'bench', 'stack', 'bridge.js')) && systems.includes('stack'))
     throw new UsageError('dist/bench/stack/bridge.js is missing: run through `npm run bench`, which builds it');
 
@@ -136,7 +162,9 @@ async function main(): Promise<number> {
   const workDir = mkdtempSync(join(tmpdir(), 'backbone-bench-'));
 
   const started = Date.now();
-  say(`bench: ${quick ? 'quick' : 'full'} run, ${rounds} round(s), systems ${systems.join(', ')}; Harper threads ${threadCounts.join(', ')}; scenarios ${scs.map((s) => s.key).join(', ')}`);
+  say(
+    `bench: ${quick ? 'quick' : 'full'} run, ${rounds} round(s), systems ${systems.join(', ')}; Harper threads ${threadCounts.join(', ')}; scenarios ${scs.map((s) => s.key).join(', ')}`,
+  );
   const results: Result[] = [];
   let current: RunningSystem | undefined;
   const interrupt = () => {
@@ -155,7 +183,8 @@ async function main(): Promise<number> {
         current = await startSystem(key, workDir, threads, values.profile ? resolve(values.profile) : undefined);
       } catch (error) {
         say(`[${name}] failed to start: ${(error as Error).message}`);
-        for (const sc of scs) results.push({ system: key, threads, round, scenario: sc.key, error: 'did not start' } as Result);
+        for (const sc of scs)
+          results.push({ system: key, threads, round, scenario: sc.key, error: 'did not start' } as Result);
         continue;
       }
       say(`[${name}] up in ${((Date.now() - t) / 1000).toFixed(1)} s (pids ${current.pids().join(', ')})`);
@@ -164,14 +193,22 @@ async function main(): Promise<number> {
           if ((sc.via === 'sse' && !current.sseBase) || (sc.via === 'ws' && !current.ws)) continue;
           const label = `[${name}] ${sc.key}`;
           try {
-            const stopProfiling = values.profile && current.inspectorPort ? await startProfiling(current.inspectorPort, threads) : undefined;
+            const stopProfiling =
+              values.profile && current.inspectorPort
+                ? await startProfiling(current.inspectorPort, threads)
+                : undefined;
             const r: Result = { ...(await runScenario(current, sc, (i + 1) * 1_000_000, label)), threads, round };
             if (stopProfiling) {
               const profiles = await stopProfiling();
               profiles.forEach((profile, thread) => {
-                const file = join(resolve(values.profile!), `${key}-${threads}t-${sc.key}-r${round}-t${thread}.cpuprofile`);
+                const file = join(
+                  resolve(values.profile!),
+                  `${key}-${threads}t-${sc.key}-r${round}-t${thread}.cpuprofile`,
+                );
                 writeFileSync(file, JSON.stringify(profile));
-                say(`${label}: profile of thread ${thread} in ${relative(process.cwd(), file)}\n${profileSummary(profile)}`);
+                say(
+                  `${label}: profile of thread ${thread} in ${relative(process.cwd(), file)}\n${profileSummary(profile)}`,
+                );
               });
             }
             results.push(r);
@@ -193,7 +230,15 @@ async function main(): Promise<number> {
   rmSync(workDir, { recursive: true, force: true });
 
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const run: SavedRun = { quick, rounds, threads: threadCounts, systems, scenarios: scs, results, startedAt: new Date(started).toISOString() };
+  const run: SavedRun = {
+    quick,
+    rounds,
+    threads: threadCounts,
+    systems,
+    scenarios: scs,
+    results,
+    startedAt: new Date(started).toISOString(),
+  };
   const jsonFile = join(outDir, `bench-${stamp}.json`);
   writeFileSync(jsonFile, JSON.stringify(run, null, 2) + '\n');
   report(run, join(outDir, `bench-${stamp}.svg`));

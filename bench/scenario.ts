@@ -21,21 +21,63 @@ export function scenarios(quick: boolean): Scenario[] {
       { key: 'tput-mqtt', title: 'MQTT->MQTT max rate', via: 'mqtt', subscribers: 1, mode: 'max', count: 500 },
       { key: 'tput-sse', title: 'MQTT->SSE max rate', via: 'sse', subscribers: 1, mode: 'max', count: 500 },
       { key: 'lat-sse', title: 'MQTT->SSE @200/s', via: 'sse', subscribers: 1, mode: 'rate', rate: 200, count: 200 },
-      { key: 'fanout-mqtt', title: 'fan-out 1->10 MQTT @200/s', via: 'mqtt', subscribers: 10, mode: 'rate', rate: 200, count: 200, rss: true },
+      {
+        key: 'fanout-mqtt',
+        title: 'fan-out 1->10 MQTT @200/s',
+        via: 'mqtt',
+        subscribers: 10,
+        mode: 'rate',
+        rate: 200,
+        count: 200,
+        rss: true,
+      },
     ];
   return [
     { key: 'tput-mqtt', title: 'MQTT->MQTT max rate', via: 'mqtt', subscribers: 1, mode: 'max', count: 20000 },
     { key: 'tput-sse', title: 'MQTT->SSE max rate', via: 'sse', subscribers: 1, mode: 'max', count: 20000 },
-    { key: 'tput-rest-sse', title: 'REST->SSE max rate', via: 'sse', pub: 'rest', subscribers: 1, mode: 'max', count: 5000 },
+    {
+      key: 'tput-rest-sse',
+      title: 'REST->SSE max rate',
+      via: 'sse',
+      pub: 'rest',
+      subscribers: 1,
+      mode: 'max',
+      count: 5000,
+    },
     { key: 'tput-ws', title: 'MQTT->WebSocket max rate', via: 'ws', subscribers: 1, mode: 'max', count: 10000 },
-    { key: 'tput-fanout-only', title: 'MQTT->MQTT no retain, max', via: 'mqtt', retain: false, subscribers: 1, mode: 'max', count: 10000 },
+    {
+      key: 'tput-fanout-only',
+      title: 'MQTT->MQTT no retain, max',
+      via: 'mqtt',
+      retain: false,
+      subscribers: 1,
+      mode: 'max',
+      count: 10000,
+    },
     { key: 'lat-mqtt', title: 'MQTT->MQTT @200/s', via: 'mqtt', subscribers: 1, mode: 'rate', rate: 200, count: 1600 },
     { key: 'lat-sse', title: 'MQTT->SSE @200/s', via: 'sse', subscribers: 1, mode: 'rate', rate: 200, count: 1600 },
-    { key: 'fanout-mqtt', title: 'fan-out 1->50 MQTT @500/s', via: 'mqtt', subscribers: 50, mode: 'rate', rate: 500, count: 3000, rss: true },
-    { key: 'fanout-sse', title: 'fan-out 1->50 SSE @500/s', via: 'sse', subscribers: 50, mode: 'rate', rate: 500, count: 3000, rss: true },
+    {
+      key: 'fanout-mqtt',
+      title: 'fan-out 1->50 MQTT @500/s',
+      via: 'mqtt',
+      subscribers: 50,
+      mode: 'rate',
+      rate: 500,
+      count: 3000,
+      rss: true,
+    },
+    {
+      key: 'fanout-sse',
+      title: 'fan-out 1->50 SSE @500/s',
+      via: 'sse',
+      subscribers: 50,
+      mode: 'rate',
+      rate: 500,
+      count: 3000,
+      rss: true,
+    },
   ];
 }
-
 
 export function percentile(sorted: number[], p: number): number {
   if (!sorted.length) return NaN;
@@ -92,7 +134,11 @@ async function localGroup(spec: GroupSpec, onProgress: () => void): Promise<Grou
       const counted: { handle?: (v: unknown) => void } = {};
       const handler = (v: unknown) => counted.handle?.(v);
       const sub =
-        spec.via === 'mqtt' ? await mqttSub(spec.target, handler) : spec.via === 'ws' ? await wsSub(spec.target, handler) : await sseSub(spec.target, handler);
+        spec.via === 'mqtt'
+          ? await mqttSub(spec.target, handler)
+          : spec.via === 'ws'
+            ? await wsSub(spec.target, handler)
+            : await sseSub(spec.target, handler);
       counted.handle = makeHandler(sub, run, i);
       subs.push(sub);
     }
@@ -126,15 +172,21 @@ async function localGroup(spec: GroupSpec, onProgress: () => void): Promise<Grou
  */
 function workerGroup(spec: GroupSpec): Promise<Group> {
   return new Promise((resolveGroup, fail) => {
-    const worker = new Worker(fileURLToPath(new URL('./subscriber-worker.js', import.meta.url)), { workerData: { benchSubscribers: spec } });
+    const worker = new Worker(fileURLToPath(new URL('./subscriber-worker.js', import.meta.url)), {
+      workerData: { benchSubscribers: spec },
+    });
     const state = { ready: 0, unique: 0, min: 0, last: spec.t0 };
     let finished: ((r: GroupResult) => void) | undefined;
-    worker.on('message', (m: { type: string } & Record<string, number> & { result?: GroupResult; message?: string }) => {
-      if (m.type === 'subscribed') resolveGroup(group);
-      else if (m.type === 'progress') Object.assign(state, { ready: m.ready, unique: m.unique, min: m.min, last: m.last });
-      else if (m.type === 'done') finished?.(m.result!);
-      else if (m.type === 'error') fail(new Error(m.message));
-    });
+    worker.on(
+      'message',
+      (m: { type: string } & Record<string, number> & { result?: GroupResult; message?: string }) => {
+        if (m.type === 'subscribed') resolveGroup(group);
+        else if (m.type === 'progress')
+          Object.assign(state, { ready: m.ready, unique: m.unique, min: m.min, last: m.last });
+        else if (m.type === 'done') finished?.(m.result!);
+        else if (m.type === 'error') fail(new Error(m.message));
+      },
+    );
     worker.once('error', fail);
     const group: Group = {
       readyCount: () => state.ready,
@@ -163,7 +215,14 @@ export async function subscriberWorker(spec: GroupSpec): Promise<void> {
     port.postMessage({ type: 'error', message: (error as Error).message });
     return;
   }
-  const report = () => port.postMessage({ type: 'progress', ready: group.readyCount(), unique: group.totalUnique(), min: group.minUnique(), last: group.lastReceive() });
+  const report = () =>
+    port.postMessage({
+      type: 'progress',
+      ready: group.readyCount(),
+      unique: group.totalUnique(),
+      min: group.minUnique(),
+      last: group.lastReceive(),
+    });
   const timer = setInterval(report, 20);
   port.postMessage({ type: 'subscribed' });
   port.on('message', async (m) => {
@@ -176,7 +235,12 @@ export async function subscriberWorker(spec: GroupSpec): Promise<void> {
   });
 }
 
-export async function runScenario(system: RunningSystem, sc: Scenario, base: number, label: string): Promise<Omit<Result, 'threads' | 'round'>> {
+export async function runScenario(
+  system: RunningSystem,
+  sc: Scenario,
+  base: number,
+  label: string,
+): Promise<Omit<Result, 'threads' | 'round'>> {
   const t0 = now();
   let pump = (): void => {};
   const publisher = await mqttClient(system, 'pub');
@@ -184,7 +248,14 @@ export async function runScenario(system: RunningSystem, sc: Scenario, base: num
   let rssTimer: NodeJS.Timeout | undefined;
   let group: Group | undefined;
   try {
-    const spec: GroupSpec = { target: { mqttUrl: system.mqttUrl, sseBase: system.sseBase, auth: system.auth }, via: sc.via, subscribers: sc.subscribers, base, count: sc.count, t0 };
+    const spec: GroupSpec = {
+      target: { mqttUrl: system.mqttUrl, sseBase: system.sseBase, auth: system.auth },
+      via: sc.via,
+      subscribers: sc.subscribers,
+      base,
+      count: sc.count,
+      t0,
+    };
     // Max rate: the publisher reacts to each delivery, so the subscriber stays on this thread.
     group = sc.mode === 'max' ? await localGroup(spec, () => pump()) : await workerGroup(spec);
     const subs = group;
@@ -192,8 +263,12 @@ export async function runScenario(system: RunningSystem, sc: Scenario, base: num
     const warmTopic = `sensors/${sc.key}-warm`;
     const warmDeadline = Date.now() + 20_000;
     while (subs.readyCount() < sc.subscribers) {
-      if (Date.now() > warmDeadline) throw new Error(`subscribers not live after 20 s (${subs.readyCount()}/${sc.subscribers})`);
-      publisher.publish(warmTopic, JSON.stringify({ location: 'bench', temperature: 0, time: now() }), { qos: 1, retain: true });
+      if (Date.now() > warmDeadline)
+        throw new Error(`subscribers not live after 20 s (${subs.readyCount()}/${sc.subscribers})`);
+      publisher.publish(warmTopic, JSON.stringify({ location: 'bench', temperature: 0, time: now() }), {
+        qos: 1,
+        retain: true,
+      });
       await new Promise((r) => setTimeout(r, 100));
     }
 
@@ -207,7 +282,11 @@ export async function runScenario(system: RunningSystem, sc: Scenario, base: num
         const req = request(`${system.sseBase}/sensors/${sc.key}-${seq % SENSORS_PER_SCENARIO}`, {
           method: 'PUT',
           agent,
-          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), ...(system.auth ? { authorization: basicAuth(system.auth) } : {}) },
+          headers: {
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(payload),
+            ...(system.auth ? { authorization: basicAuth(system.auth) } : {}),
+          },
         });
         req.on('response', (res) => {
           if (res.statusCode !== 204 && res.statusCode !== 200) restErrors++;
@@ -217,7 +296,10 @@ export async function runScenario(system: RunningSystem, sc: Scenario, base: num
         req.end(payload);
         return;
       }
-      publisher.publish(`sensors/${sc.key}-${seq % SENSORS_PER_SCENARIO}`, payload, { qos: 1, retain: sc.retain !== false });
+      publisher.publish(`sensors/${sc.key}-${seq % SENSORS_PER_SCENARIO}`, payload, {
+        qos: 1,
+        retain: sc.retain !== false,
+      });
     };
     const minUnique = (): number => subs.minUnique();
     const totalUnique = (): number => subs.totalUnique();
@@ -229,7 +311,11 @@ export async function runScenario(system: RunningSystem, sc: Scenario, base: num
     let lastCount = 0;
 
     if (sc.rss) {
-      const sample = () => (rssMax = Math.max(rssMax, system.pids().reduce((n, pid) => n + rssKb(pid), 0)));
+      const sample = () =>
+        (rssMax = Math.max(
+          rssMax,
+          system.pids().reduce((n, pid) => n + rssKb(pid), 0),
+        ));
       sample();
       rssTimer = setInterval(sample, 250);
     }

@@ -28,7 +28,6 @@ export interface RunningSystem {
   stop: () => Promise<void>;
 }
 
-
 export function tcpAccepts(port: number): Promise<boolean> {
   return new Promise((done) => {
     const socket = tcpConnect({ host: '127.0.0.1', port }, () => {
@@ -40,7 +39,9 @@ export function tcpAccepts(port: number): Promise<boolean> {
 }
 
 function exitOf(child: ChildProcess): Promise<void> {
-  return new Promise((done) => (child.exitCode !== null || child.signalCode !== null ? done() : child.once('exit', () => done())));
+  return new Promise((done) =>
+    child.exitCode !== null || child.signalCode !== null ? done() : child.once('exit', () => done()),
+  );
 }
 
 export async function stopChild(child: ChildProcess): Promise<void> {
@@ -56,11 +57,18 @@ async function startMosquitto(workDir: string): Promise<{ child: ChildProcess; p
   const conf = join(workDir, `mosquitto-${port}.conf`);
   // A broker alone: anonymous on loopback, nothing persisted; queues long enough that a slow
   // subscriber is not silently dropped at the default of 1000 queued messages.
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\n`);
+  writeFileSync(
+    conf,
+    `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\n`,
+  );
   const child = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (d) => (err += String(d)));
-  const failed = new Promise<never>((_, fail) => child.once('error', (e) => fail(new Error(`cannot run mosquitto (${e.message}); install it: apt-get install mosquitto`))));
+  const failed = new Promise<never>((_, fail) =>
+    child.once('error', (e) =>
+      fail(new Error(`cannot run mosquitto (${e.message}); install it: apt-get install mosquitto`)),
+    ),
+  );
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`mosquitto exited: ${err}`);
@@ -93,7 +101,12 @@ export function cpuMs(pid: number): number {
 /** Linux's clock ticks per second for /proc times (USER_HZ, 100 on every common platform). */
 const CLOCK_TICKS = 100;
 
-export async function startSystem(key: SystemKey, workDir: string, threads: number, profileDir?: string): Promise<RunningSystem> {
+export async function startSystem(
+  key: SystemKey,
+  workDir: string,
+  threads: number,
+  profileDir?: string,
+): Promise<RunningSystem> {
   if (key === 'mosquitto') {
     const { child, port } = await startMosquitto(workDir);
     return { key, mqttUrl: `mqtt://127.0.0.1:${port}`, pids: () => [child.pid!], stop: () => stopChild(child) };
@@ -103,9 +116,13 @@ export async function startSystem(key: SystemKey, workDir: string, threads: numb
     const httpPort = await freePort();
     const dbFile = join(workDir, `stack-${httpPort}.db`);
     const bridgeJs = resolve(COMPONENT_DIR, 'dist', 'bench', 'stack', 'bridge.js');
-    const bridge = spawn(process.execPath, [bridgeJs, '--mqtt', `mqtt://127.0.0.1:${broker.port}`, '--port', String(httpPort), '--db', dbFile], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const bridge = spawn(
+      process.execPath,
+      [bridgeJs, '--mqtt', `mqtt://127.0.0.1:${broker.port}`, '--port', String(httpPort), '--db', dbFile],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     await new Promise<void>((ready, fail) => {
       const timer = setTimeout(() => fail(new Error('the stack bridge did not start within 15 s')), 15_000);
       createInterface({ input: bridge.stdout! }).on('line', (line) => {
@@ -137,14 +154,15 @@ export async function startSystem(key: SystemKey, workDir: string, threads: numb
   const dataDir = mkdtempSync(join(workDir, `harper-${key}-`));
   const ports = { http: await freePort(), mqtt: await freePort(), operations: await freePort() };
   const admin = { username: 'admin', password: randomBytes(16).toString('hex') };
-    // Worker i's inspector listens on inspectorPort + i (a free port and, by and large, those after it).
+  // Worker i's inspector listens on inspectorPort + i (a free port and, by and large, those after it).
   const inspectorPort = profileDir ? await freePort() : undefined;
   const env = { LOGGING_LEVEL: 'warn', ...(inspectorPort ? inspectorEnvironment(inspectorPort) : {}) };
   const instance = await startHarper({ dataDir, ports, admin, componentDir, threads, env });
-  if (key === 'component') await assertComponentLoaded(instance.httpUrl, admin).catch(async (error: unknown) => {
-    await instance.stop();
-    throw error;
-  });
+  if (key === 'component')
+    await assertComponentLoaded(instance.httpUrl, admin).catch(async (error: unknown) => {
+      await instance.stop();
+      throw error;
+    });
   const pid = (): number => {
     try {
       return Number(readFileSync(join(instance.rootPath, 'hdb.pid'), 'utf8').trim()) || instance.pid;
@@ -181,7 +199,9 @@ async function assertComponentLoaded(httpUrl: string, admin: AdminCredentials): 
   });
   const body = await response.text();
   if (response.status !== 400 || !body.includes('missing_field')) {
-    throw new Error(`the component's resources did not load (PUT of an empty sensor answered ${response.status} ${body.slice(0, 200)}); see Harper's log`);
+    throw new Error(
+      `the component's resources did not load (PUT of an empty sensor answered ${response.status} ${body.slice(0, 200)}); see Harper's log`,
+    );
   }
 }
 
@@ -189,7 +209,10 @@ async function assertComponentLoaded(httpUrl: string, admin: AdminCredentials): 
 function plainTableComponent(workDir: string): string {
   const dir = join(workDir, 'plain-table');
   mkdirSync(join(dir, 'web'), { recursive: true });
-  writeFileSync(join(dir, 'config.yaml'), "rest: true\ngraphqlSchema:\n  files: 'schema.graphql'\nstatic:\n  files: 'web/**'\n");
+  writeFileSync(
+    join(dir, 'config.yaml'),
+    "rest: true\ngraphqlSchema:\n  files: 'schema.graphql'\nstatic:\n  files: 'web/**'\n",
+  );
   writeFileSync(join(dir, 'schema.graphql'), 'type sensors @table @export {\n  id: ID @primaryKey\n}\n');
   // The launcher waits for "/" to answer 200.
   writeFileSync(join(dir, 'web', 'index.html'), '<!doctype html><title>plain table</title>\n');

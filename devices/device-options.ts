@@ -30,11 +30,17 @@ export class UsageError extends Error {}
  * `purpose` names the connection in its MQTT client id, `<username>.<purpose>-<pid>`: the server
  * accepts a device's client ids only under its own name (lib/mqtt/connections.ts).
  */
-export function connectionFrom(values: { url?: string; username?: string; password?: string }, purpose: string): ConnectionOptions {
+export function connectionFrom(
+  values: { url?: string; username?: string; password?: string },
+  purpose: string,
+): ConnectionOptions {
   const url = values.url ?? process.env.DEVICE_URL ?? 'mqtt://localhost:1883';
   const username = values.username ?? process.env.DEVICE_USERNAME;
   const password = values.password ?? process.env.DEVICE_PASSWORD;
-  if (!username || !password) throw new UsageError('credentials needed: --username/--password or DEVICE_USERNAME/DEVICE_PASSWORD (create a device with npm run users -- add <name> --role device)');
+  if (!username || !password)
+    throw new UsageError(
+      'credentials needed: --username/--password or DEVICE_USERNAME/DEVICE_PASSWORD (create a device with npm run users -- add <name> --role device)',
+    );
   return { url, username, password, clientId: `${username}.${purpose}-${process.pid}` };
 }
 
@@ -57,7 +63,9 @@ export async function connect(options: ConnectionOptions): Promise<MqttClient> {
 export function run(main: () => Promise<void>): void {
   main().catch((error: unknown) => {
     console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
-    process.exit(error instanceof UsageError || (error as { code?: string }).code?.startsWith?.('ERR_PARSE_ARGS') ? 2 : 1);
+    process.exit(
+      error instanceof UsageError || (error as { code?: string }).code?.startsWith?.('ERR_PARSE_ARGS') ? 2 : 1,
+    );
   });
 }
 

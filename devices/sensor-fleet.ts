@@ -5,7 +5,15 @@
  * sensor ids: npm run users -- add <gateway> --role device --sensors demo-1,demo-2,...).
  */
 import { parseArgs } from 'node:util';
-import { CONNECTION_HELP, CONNECTION_OPTIONS, UsageError, connect, connectionFrom, positiveNumber, run } from './device-options.js';
+import {
+  CONNECTION_HELP,
+  CONNECTION_OPTIONS,
+  UsageError,
+  connect,
+  connectionFrom,
+  positiveNumber,
+  run,
+} from './device-options.js';
 
 const HELP = `Simulated sensor fleet: publishes readings to sensors/<id> over MQTT.
 
@@ -60,7 +68,10 @@ run(async () => {
     },
   });
   if (values.help) return void console.log(HELP);
-  const ids = (values.sensors ?? 'demo-1,demo-2,demo-3,demo-4').split(',').map((id) => id.trim()).filter(Boolean);
+  const ids = (values.sensors ?? 'demo-1,demo-2,demo-3,demo-4')
+    .split(',')
+    .map((id) => id.trim())
+    .filter(Boolean);
   if (ids.length === 0) throw new UsageError('--sensors needs at least one id');
   const interval = positiveNumber('interval', values.interval, 2) * 1000;
   const qos = values.qos === undefined ? 1 : Number(values.qos);
@@ -69,11 +80,20 @@ run(async () => {
   const connection = connectionFrom(values, 'fleet');
   const client = await connect(connection);
   const log = (line: string) => values.quiet || console.log(line);
-  log(`fleet: ${ids.length} sensors -> ${connection.url} as ${connection.username}, every ${interval / 1000} s, QoS ${qos}${values['no-retain'] ? ', not retained' : ''}`);
+  log(
+    `fleet: ${ids.length} sensors -> ${connection.url} as ${connection.username}, every ${interval / 1000} s, QoS ${qos}${values['no-retain'] ? ', not retained' : ''}`,
+  );
 
   const fleet: Drift[] = ids.map((id, i) => {
     const base = 18 + ((i * 7) % 10);
-    return { id, location: LOCATIONS[i % LOCATIONS.length], base, temperature: base, humidity: 45 + (i % 20), battery: 100 - (i % 30) };
+    return {
+      id,
+      location: LOCATIONS[i % LOCATIONS.length],
+      base,
+      temperature: base,
+      humidity: 45 + (i % 20),
+      battery: 100 - (i % 30),
+    };
   });
   const heated = values.heat;
   if (heated !== undefined && !ids.includes(heated)) throw new UsageError(`--heat ${heated} is not one of --sensors`);
@@ -94,16 +114,28 @@ run(async () => {
       step(sensor, started);
       // A heater switching on: the hot phase jumps up at once and back down after it.
       const temperature = sensor.id === heated && hot() ? sensor.temperature + 12 : sensor.temperature;
-      const reading = { location: sensor.location, temperature: round(temperature, 2), humidity: round(sensor.humidity, 1), battery: round(sensor.battery, 1), time: Date.now() };
+      const reading = {
+        location: sensor.location,
+        temperature: round(temperature, 2),
+        humidity: round(sensor.humidity, 1),
+        battery: round(sensor.battery, 1),
+        time: Date.now(),
+      };
       try {
-        await client.publishAsync(`sensors/${sensor.id}`, JSON.stringify(reading), { qos, retain: !values['no-retain'] });
+        await client.publishAsync(`sensors/${sensor.id}`, JSON.stringify(reading), {
+          qos,
+          retain: !values['no-retain'],
+        });
         sent++;
-        log(`${new Date().toISOString()} sensors/${sensor.id} ${reading.temperature} °C ${reading.humidity} % battery ${reading.battery} %`);
+        log(
+          `${new Date().toISOString()} sensors/${sensor.id} ${reading.temperature} °C ${reading.humidity} % battery ${reading.battery} %`,
+        );
       } catch (error) {
         console.error(`sensors/${sensor.id}: refused (${(error as Error).message})`);
       }
     }
-    if (round_ < limit) await new Promise((resolve) => setTimeout(resolve, Math.max(0, interval - (Date.now() - started))));
+    if (round_ < limit)
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, interval - (Date.now() - started))));
   }
   log(`fleet: sent ${sent} readings`);
   await stop(0);

@@ -50,8 +50,10 @@ const WIDTH = 64;
 function draw(id: string, state: SignState & { updatedBy?: string }, tty: boolean): string {
   const level = state.power === 'on' ? state.brightness : 0;
   const bar = '█'.repeat(level) + '·'.repeat(15 - level);
-  const text = state.power === 'on' ? state.message.padEnd(Math.min(WIDTH, Math.max(state.message.length, 16))) : ' '.repeat(16);
-  if (!tty) return `sign ${id}: power ${state.power}, brightness ${state.brightness} [${bar}], colour ${state.color}, message "${state.message}"${state.updatedBy ? ` (by ${state.updatedBy})` : ''}`;
+  const text =
+    state.power === 'on' ? state.message.padEnd(Math.min(WIDTH, Math.max(state.message.length, 16))) : ' '.repeat(16);
+  if (!tty)
+    return `sign ${id}: power ${state.power}, brightness ${state.brightness} [${bar}], colour ${state.color}, message "${state.message}"${state.updatedBy ? ` (by ${state.updatedBy})` : ''}`;
   const [r, g, b] = [1, 3, 5].map((i) => parseInt(state.color.slice(i, i + 2), 16));
   const dim = (value: number) => Math.round((value * Math.max(level, 1)) / 15);
   const lit = state.power === 'on' ? `\x1b[1;38;2;${dim(r)};${dim(g)};${dim(b)}m` : '\x1b[2m';
@@ -61,7 +63,14 @@ function draw(id: string, state: SignState & { updatedBy?: string }, tty: boolea
 
 run(async () => {
   const { values } = parseArgs({
-    options: { ...CONNECTION_OPTIONS, sign: { type: 'string' }, message: { type: 'string' }, delay: { type: 'string' }, 'exit-after': { type: 'string' }, quiet: { type: 'boolean', default: false } },
+    options: {
+      ...CONNECTION_OPTIONS,
+      sign: { type: 'string' },
+      message: { type: 'string' },
+      delay: { type: 'string' },
+      'exit-after': { type: 'string' },
+      quiet: { type: 'boolean', default: false },
+    },
   });
   if (values.help) return void console.log(HELP);
   const connection = connectionFrom(values, 'sign');
@@ -85,13 +94,16 @@ run(async () => {
   };
   const report = async () => {
     await client.publishAsync(`signs/${id}`, JSON.stringify(shown), { qos: 1, retain: true });
-    log(`sign ${id}: reported message "${shown.message}", power ${shown.power}, brightness ${shown.brightness}, colour ${shown.color}`);
+    log(
+      `sign ${id}: reported message "${shown.message}", power ${shown.power}, brightness ${shown.brightness}, colour ${shown.color}`,
+    );
   };
 
   let showing: ReturnType<typeof setTimeout> | undefined;
   /** The desired state waiting to be shown after --delay. */
   let target: SignState | undefined;
-  const reportNow = () => void report().catch((error: Error) => console.error(`sign ${id}: report refused (${error.message})`));
+  const reportNow = () =>
+    void report().catch((error: Error) => console.error(`sign ${id}: report refused (${error.message})`));
   client.on('message', (_topic, payload) => {
     if (payload.length === 0) return;
     heard = true;
@@ -116,7 +128,8 @@ run(async () => {
     if (FIELDS.some((field) => twin.reported?.[field] !== shown[field])) reportNow();
   });
   const granted = await client.subscribeAsync(`signs/${id}`, { qos: 1 });
-  if ((granted[0]?.qos ?? MQTT5_REASON.FAILURE) >= MQTT5_REASON.FAILURE) throw new UsageError(`not allowed to subscribe to signs/${id} as ${connection.username}`);
+  if ((granted[0]?.qos ?? MQTT5_REASON.FAILURE) >= MQTT5_REASON.FAILURE)
+    throw new UsageError(`not allowed to subscribe to signs/${id} as ${connection.username}`);
   log(`sign ${id}: listening on signs/${id} at ${connection.url}`);
   // A sign nobody has set or heard of yet has no record to receive: report what it shows.
   setTimeout(() => {

@@ -68,15 +68,35 @@ function numbers(value: string | undefined, variable: string, count: number, bas
  * CLUSTER_REPLICATION_PORTS (comma-separated). Each node's data lives in <dataDir>/<name>.
  */
 export function clusterLayout(dataDir: string, env: NodeJS.ProcessEnv = process.env): ClusterNodeSpec[] {
-  const hosts = env.CLUSTER_HOSTS ? env.CLUSTER_HOSTS.split(',').map((host) => host.trim()).filter(Boolean) : CLUSTER_DEFAULTS.hosts;
+  const hosts = env.CLUSTER_HOSTS
+    ? env.CLUSTER_HOSTS.split(',')
+        .map((host) => host.trim())
+        .filter(Boolean)
+    : CLUSTER_DEFAULTS.hosts;
   if (hosts.length < 1 || hosts.length > 26) throw new Error('CLUSTER_HOSTS must name 1 to 26 hosts');
   const http = numbers(env.CLUSTER_HTTP_PORTS, 'CLUSTER_HTTP_PORTS', hosts.length, CLUSTER_DEFAULTS.http);
   const mqtt = numbers(env.CLUSTER_MQTT_PORTS, 'CLUSTER_MQTT_PORTS', hosts.length, CLUSTER_DEFAULTS.mqtt);
-  const operations = numbers(env.CLUSTER_OPERATIONS_PORTS, 'CLUSTER_OPERATIONS_PORTS', hosts.length, CLUSTER_DEFAULTS.operations);
-  const replication = numbers(env.CLUSTER_REPLICATION_PORTS, 'CLUSTER_REPLICATION_PORTS', hosts.length, CLUSTER_DEFAULTS.replication);
+  const operations = numbers(
+    env.CLUSTER_OPERATIONS_PORTS,
+    'CLUSTER_OPERATIONS_PORTS',
+    hosts.length,
+    CLUSTER_DEFAULTS.operations,
+  );
+  const replication = numbers(
+    env.CLUSTER_REPLICATION_PORTS,
+    'CLUSTER_REPLICATION_PORTS',
+    hosts.length,
+    CLUSTER_DEFAULTS.replication,
+  );
   return hosts.map((hostname, i) => {
     const name = String.fromCharCode(97 + i);
-    return { name, hostname, ports: { http: http[i], mqtt: mqtt[i], operations: operations[i] }, replicationPort: replication[i], dataDir: join(dataDir, name) };
+    return {
+      name,
+      hostname,
+      ports: { http: http[i], mqtt: mqtt[i], operations: operations[i] },
+      replicationPort: replication[i],
+      dataDir: join(dataDir, name),
+    };
   });
 }
 
@@ -92,7 +112,11 @@ export function addressOf(node: ClusterNodeSpec): ClusterNodeAddress {
 }
 
 /** Starts one node with this component (its replication listener and hostname included). */
-export function startClusterNode(node: ClusterNodeSpec, admin: AdminCredentials, options: { onLine?: (line: string) => void } = {}): Promise<HarperInstance> {
+export function startClusterNode(
+  node: ClusterNodeSpec,
+  admin: AdminCredentials,
+  options: { onLine?: (line: string) => void } = {},
+): Promise<HarperInstance> {
   return startHarper({
     dataDir: node.dataDir,
     ports: node.ports,
@@ -107,14 +131,16 @@ interface ClusterStatus {
   connections?: { name?: string; url?: string; database_sockets?: { database: string; connected: boolean }[] }[];
 }
 
-const clientOf = (node: ClusterNodeSpec, admin: AdminCredentials) => new OperationsClient(addressOf(node).operationsUrl, admin);
+const clientOf = (node: ClusterNodeSpec, admin: AdminCredentials) =>
+  new OperationsClient(addressOf(node).operationsUrl, admin);
 
 /** The peers this node replicates the `data` database with right now. */
 async function connectedPeers(node: ClusterNodeSpec, admin: AdminCredentials): Promise<Set<string>> {
   const status = await clientOf(node, admin).call<ClusterStatus>({ operation: 'cluster_status' });
   const peers = new Set<string>();
   for (const connection of status.connections ?? []) {
-    if (connection.database_sockets?.some((socket) => socket.database === 'data' && socket.connected)) peers.add(connection.name ?? '');
+    if (connection.database_sockets?.some((socket) => socket.database === 'data' && socket.connected))
+      peers.add(connection.name ?? '');
   }
   return peers;
 }
@@ -123,7 +149,11 @@ async function connectedPeers(node: ClusterNodeSpec, admin: AdminCredentials): P
  * Joins every node to the first with `add_node` (skipped for nodes it already knows: the join is
  * stored and survives restarts), then waits until every node replicates `data` with every other.
  */
-export async function joinCluster(nodes: ClusterNodeSpec[], admin: AdminCredentials, timeoutMs = 60_000): Promise<void> {
+export async function joinCluster(
+  nodes: ClusterNodeSpec[],
+  admin: AdminCredentials,
+  timeoutMs = 60_000,
+): Promise<void> {
   const [first, ...others] = nodes;
   const addNodes = async (all: boolean) => {
     const known = await clientOf(first, admin).call<ClusterStatus>({ operation: 'cluster_status' });
@@ -158,7 +188,11 @@ export async function joinCluster(nodes: ClusterNodeSpec[], admin: AdminCredenti
  * after a join the nodes copy each other's databases, and in tests under load a write made in
  * those first moments did not always reach the other node; the probe proves the path end to end.
  */
-export async function waitUntilReplicating(nodes: ClusterNodeSpec[], admin: AdminCredentials, timeoutMs = 60_000): Promise<void> {
+export async function waitUntilReplicating(
+  nodes: ClusterNodeSpec[],
+  admin: AdminCredentials,
+  timeoutMs = 60_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   await waitUntilConnected(nodes, admin, deadline);
   const probes = new Map<string, number>();
@@ -170,13 +204,27 @@ export async function waitUntilReplicating(nodes: ClusterNodeSpec[], admin: Admi
       lastWrite = Date.now();
       for (const node of nodes) {
         probes.set(node.hostname, lastWrite);
-        await clientOf(node, admin).call({ operation: 'upsert', database: 'data', table: 'clusterProbes', records: [{ id: node.hostname, time: lastWrite }] });
+        await clientOf(node, admin).call({
+          operation: 'upsert',
+          database: 'data',
+          table: 'clusterProbes',
+          records: [{ id: node.hostname, time: lastWrite }],
+        });
       }
     }
     missing = [];
     for (const node of nodes) {
-      const seen = await clientOf(node, admin).call<{ id: string; time: number }[]>({ operation: 'search_by_value', database: 'data', table: 'clusterProbes', attribute: 'id', value: '*', get_attributes: ['id', 'time'] });
-      for (const other of nodes) if (other !== node && seen.find((probe) => probe.id === other.hostname)?.time !== probes.get(other.hostname)) missing.push(`${other.name}->${node.name}`);
+      const seen = await clientOf(node, admin).call<{ id: string; time: number }[]>({
+        operation: 'search_by_value',
+        database: 'data',
+        table: 'clusterProbes',
+        attribute: 'id',
+        value: '*',
+        get_attributes: ['id', 'time'],
+      });
+      for (const other of nodes)
+        if (other !== node && seen.find((probe) => probe.id === other.hostname)?.time !== probes.get(other.hostname))
+          missing.push(`${other.name}->${node.name}`);
     }
     if (missing.length === 0) return;
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -191,7 +239,8 @@ async function waitUntilConnected(nodes: ClusterNodeSpec[], admin: AdminCredenti
     missing = [];
     for (const node of nodes) {
       const peers = await connectedPeers(node, admin);
-      for (const other of nodes) if (other !== node && !peers.has(other.hostname)) missing.push(`${node.name}->${other.name}`);
+      for (const other of nodes)
+        if (other !== node && !peers.has(other.hostname)) missing.push(`${node.name}->${other.name}`);
     }
     if (missing.length === 0) return;
     // Polled: replication connections are set up in the background (certificate exchange, retries).
@@ -205,6 +254,7 @@ export function writeClusterFile(file: string, nodes: ClusterNodeSpec[]): void {
 }
 
 export function readClusterFile(file: string): ClusterNodeAddress[] {
-  if (!existsSync(file)) throw new Error(`no cluster node list at ${file}: start the cluster with npm run cluster first`);
+  if (!existsSync(file))
+    throw new Error(`no cluster node list at ${file}: start the cluster with npm run cluster first`);
   return (JSON.parse(readFileSync(file, 'utf8')) as { nodes: ClusterNodeAddress[] }).nodes;
 }

@@ -42,9 +42,15 @@ export function dataFolder(env: NodeJS.ProcessEnv = process.env): string {
  * HDB_ADMIN_USERNAME/HDB_ADMIN_PASSWORD, else the file npm start (or npm run cluster) saved, which
  * is returned too so that rotating the admin can keep it current.
  */
-export function targetCredentials(savedFile: string, env: NodeJS.ProcessEnv = process.env): (AdminCredentials & { file?: string }) | undefined {
-  if (env.CLI_TARGET_USERNAME && env.CLI_TARGET_PASSWORD) return { username: env.CLI_TARGET_USERNAME, password: env.CLI_TARGET_PASSWORD };
-  if (env.HDB_ADMIN_USERNAME && env.HDB_ADMIN_PASSWORD) return { username: env.HDB_ADMIN_USERNAME, password: env.HDB_ADMIN_PASSWORD };
-  if (existsSync(savedFile)) return { ...(JSON.parse(readFileSync(savedFile, 'utf8')) as AdminCredentials), file: savedFile };
+export function targetCredentials(
+  savedFile: string,
+  env: NodeJS.ProcessEnv = process.env,
+): (AdminCredentials & { file?: string }) | undefined {
+  if (env.CLI_TARGET_USERNAME && env.CLI_TARGET_PASSWORD)
+    return { username: env.CLI_TARGET_USERNAME, password: env.CLI_TARGET_PASSWORD };
+  if (env.HDB_ADMIN_USERNAME && env.HDB_ADMIN_PASSWORD)
+    return { username: env.HDB_ADMIN_USERNAME, password: env.HDB_ADMIN_PASSWORD };
+  if (existsSync(savedFile))
+    return { ...(JSON.parse(readFileSync(savedFile, 'utf8')) as AdminCredentials), file: savedFile };
   return undefined;
 }

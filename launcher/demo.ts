@@ -16,7 +16,10 @@ import { OperationsClient } from './operations-client.js';
 
 export const DEMO_SENSORS = ['demo-1', 'demo-2', 'demo-3', 'demo-4'];
 /** The demo signs and what each shows until an operator sets it. */
-export const DEMO_SIGNS: Record<string, string> = { '2FE598': 'Hello from Harper!', '7C41B0': 'Live over MQTT, WebSocket, SSE' };
+export const DEMO_SIGNS: Record<string, string> = {
+  '2FE598': 'Hello from Harper!',
+  '7C41B0': 'Live over MQTT, WebSocket, SSE',
+};
 const FLEET_USER = 'demo-fleet';
 /** The sensor that runs hot for 10 s of every 30 s, and the rule that watches it. */
 const HOT_SENSOR = 'demo-4';
@@ -56,7 +59,13 @@ async function ensureRule(httpUrl: string, admin: AdminCredentials): Promise<voi
   if (!created.ok) throw new Error(`demo rule ${id}: ${created.status} ${await created.text()}`);
 }
 
-export async function startDemo(options: { dataDir: string; admin: AdminCredentials; operationsUrl: string; mqttUrl: string; httpUrl: string }): Promise<Demo> {
+export async function startDemo(options: {
+  dataDir: string;
+  admin: AdminCredentials;
+  operationsUrl: string;
+  mqttUrl: string;
+  httpUrl: string;
+}): Promise<Demo> {
   const client = new OperationsClient(options.operationsUrl, options.admin);
   const passwords = await ensureUsers(client, join(options.dataDir, 'demo-devices.json'));
   await ensureRule(options.httpUrl, options.admin);

@@ -86,7 +86,8 @@ export const HARPER_BIN = join(COMPONENT_DIR, 'node_modules', 'harperdb', 'bin',
  * which is code execution for anyone who reaches its port. The settings we want are set through
  * HARPER_SET_CONFIG below, never through these.
  */
-const WEAKENING_ENV = /^(AUTHENTICATION_.*|DEV_MODE|DEFAULTS_MODE|MQTT_REQUIREAUTHENTICATION|OPERATIONSAPI_NETWORK_CORS.*|THREADS_DEBUG.*|LOCALSTUDIO_.*)$/i;
+const WEAKENING_ENV =
+  /^(AUTHENTICATION_.*|DEV_MODE|DEFAULTS_MODE|MQTT_REQUIREAUTHENTICATION|OPERATIONSAPI_NETWORK_CORS.*|THREADS_DEBUG.*|LOCALSTUDIO_.*)$/i;
 
 function weakens(name: string, value: string | undefined): boolean {
   if (WEAKENING_ENV.test(name)) return true;
@@ -108,7 +109,9 @@ export function harperSafeEnvironment(env: NodeJS.ProcessEnv = process.env): Nod
   }
   if (dropped.length > 0 && !droppedNoticeShown) {
     droppedNoticeShown = true;
-    console.warn(`Not passed to Harper (it would weaken authentication; authorizeLocal stays off): ${dropped.sort().join(', ')}`);
+    console.warn(
+      `Not passed to Harper (it would weaken authentication; authorizeLocal stays off): ${dropped.sort().join(', ')}`,
+    );
   }
   return safe;
 }
@@ -200,7 +203,10 @@ export async function startHarper(options: HarperOptions): Promise<HarperInstanc
   const rootPath = resolve(options.dataDir, 'root');
   const home = resolve(options.dataDir, 'home');
   const running = runningHarper(rootPath);
-  if (running) throw new Error(`Harper is already running from ${options.dataDir} (pid ${running}); stop it before starting another.`);
+  if (running)
+    throw new Error(
+      `Harper is already running from ${options.dataDir} (pid ${running}); stop it before starting another.`,
+    );
   mkdirSync(home, { recursive: true });
   // options.env is the caller's own (tests, the cluster script): it is trusted, the inherited one is not.
   const env = { ...harperSafeEnvironment(process.env), ...harperEnvironment(options, rootPath, home), ...options.env };
@@ -209,7 +215,9 @@ export async function startHarper(options: HarperOptions): Promise<HarperInstanc
   // A bare instance starts from its own folder: started from an application folder, Harper warns
   // that we may have meant to run that application.
   const child = spawn(process.execPath, args, { env, cwd: bare ? home : undefined, stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise<number | string>((done) => child.once('exit', (code, signal) => done(code ?? signal ?? 'unknown')));
+  const exited = new Promise<number | string>((done) =>
+    child.once('exit', (code, signal) => done(code ?? signal ?? 'unknown')),
+  );
   const recent: string[] = [];
   let started = false;
   for (const stream of [child.stdout, child.stderr]) {
@@ -241,7 +249,11 @@ export async function startHarper(options: HarperOptions): Promise<HarperInstanc
   return instance;
 }
 
-async function stopChild(child: ChildProcess, exited: Promise<number | string>, signal: NodeJS.Signals): Promise<number | string> {
+async function stopChild(
+  child: ChildProcess,
+  exited: Promise<number | string>,
+  signal: NodeJS.Signals,
+): Promise<number | string> {
   if (child.exitCode === null && child.signalCode === null) child.kill(signal);
   const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
   try {
@@ -255,7 +267,12 @@ async function stopChild(child: ChildProcess, exited: Promise<number | string>, 
  * Ready means: the component's page is served over HTTP (for a bare instance, any HTTP answer: it
  * has no page) and the MQTT listener accepts.
  */
-async function waitUntilServing(instance: HarperInstance, exited: Promise<number | string>, timeoutMs: number, bare: boolean): Promise<void> {
+async function waitUntilServing(
+  instance: HarperInstance,
+  exited: Promise<number | string>,
+  timeoutMs: number,
+  bare: boolean,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let gone: number | string | undefined;
   void exited.then((code) => (gone = code));

@@ -45,7 +45,9 @@ export class OperationsClient {
         signal: AbortSignal.timeout(15_000),
       });
     } catch (error) {
-      throw new OperationsError(`cannot reach Harper's operations API at ${this.url} (${(error as Error).cause ?? (error as Error).message}); is Harper running?`);
+      throw new OperationsError(
+        `cannot reach Harper's operations API at ${this.url} (${(error as Error).cause ?? (error as Error).message}); is Harper running?`,
+      );
     }
     const text = await response.text();
     let body: unknown = text;
@@ -56,8 +58,12 @@ export class OperationsClient {
     }
     if (response.status === 401) throw new OperationsError(`the admin credentials for ${this.url} were refused`, 401);
     if (!response.ok) {
-      const message = typeof body === 'object' && body && 'error' in body ? String((body as { error: unknown }).error) : text;
-      throw new OperationsError(`${String(operation.operation)} failed (${response.status}): ${message}`, response.status);
+      const message =
+        typeof body === 'object' && body && 'error' in body ? String((body as { error: unknown }).error) : text;
+      throw new OperationsError(
+        `${String(operation.operation)} failed (${response.status}): ${message}`,
+        response.status,
+      );
     }
     return body as T;
   }
@@ -80,7 +86,9 @@ export class OperationsClient {
   }
 
   async listUsers(): Promise<HarperUserSummary[]> {
-    const users = await this.call<{ username: string; active: boolean; role?: { role?: string } | string }[]>({ operation: 'list_users' });
+    const users = await this.call<{ username: string; active: boolean; role?: { role?: string } | string }[]>({
+      operation: 'list_users',
+    });
     return users.map((user) => ({
       username: user.username,
       active: user.active,
@@ -97,7 +105,13 @@ export class OperationsClient {
   }
 
   async grantsOf(username: string): Promise<DeviceGrantsRecord | undefined> {
-    const found = await this.call<DeviceGrantsRecord[]>({ operation: 'search_by_id', database: 'data', table: 'devices', ids: [username], get_attributes: ['*'] });
+    const found = await this.call<DeviceGrantsRecord[]>({
+      operation: 'search_by_id',
+      database: 'data',
+      table: 'devices',
+      ids: [username],
+      get_attributes: ['*'],
+    });
     return found[0];
   }
 }

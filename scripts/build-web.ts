@@ -38,4 +38,6 @@ for (const compiled of ['app.js', 'shared/codes.js']) {
   }
 }
 const kib = (path: string) => `${(statSync(path).size / 1024).toFixed(0)} KiB`;
-console.log(`build:web: web/dist/ compiled, web/vendor/ has ${VENDOR.map((file) => `${basename(file)} (${kib(join(target, basename(file)))})`).join(', ')}`);
+console.log(
+  `build:web: web/dist/ compiled, web/vendor/ has ${VENDOR.map((file) => `${basename(file)} (${kib(join(target, basename(file)))})`).join(', ')}`,
+);

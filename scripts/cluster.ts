@@ -15,13 +15,28 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { resolveCredentials } from '../launcher/credentials.js';
-import { addressOf, clusterLayout, joinCluster, startClusterNode, writeClusterFile, type ClusterNodeSpec } from '../launcher/cluster-nodes.js';
+import {
+  addressOf,
+  clusterLayout,
+  joinCluster,
+  startClusterNode,
+  writeClusterFile,
+  type ClusterNodeSpec,
+} from '../launcher/cluster-nodes.js';
 import { COMPONENT_DIR, type HarperInstance } from '../launcher/harper-process.js';
 
 const clusterDir = resolve(process.env.DATA_DIR ?? join(COMPONENT_DIR, '.harper'), 'cluster');
 
-function summary(nodes: ClusterNodeSpec[], admin: { username: string; password: string; source: string }, credentialsFile: string): string {
-  const lines = ['', `${nodes.length} Harper nodes are running this component, joined by Harper's replication. Data: ${clusterDir}`, ''];
+function summary(
+  nodes: ClusterNodeSpec[],
+  admin: { username: string; password: string; source: string },
+  credentialsFile: string,
+): string {
+  const lines = [
+    '',
+    `${nodes.length} Harper nodes are running this component, joined by Harper's replication. Data: ${clusterDir}`,
+    '',
+  ];
   for (const node of nodes) {
     const address = addressOf(node);
     lines.push(
@@ -80,10 +95,15 @@ async function main(): Promise<void> {
   try {
     await Promise.all(
       nodes.map(async (node) => {
-        const instance = await startClusterNode(node, admin, { onLine: (line) => console.log(`[${node.name}] ${line}`) });
+        const instance = await startClusterNode(node, admin, {
+          onLine: (line) => console.log(`[${node.name}] ${line}`),
+        });
         running.push(instance);
         void instance.exited.then((code) => {
-          if (!stopping) console.error(`Node ${node.name.toUpperCase()} stopped (${code}); the other nodes keep running. Ctrl-C stops them.`);
+          if (!stopping)
+            console.error(
+              `Node ${node.name.toUpperCase()} stopped (${code}); the other nodes keep running. Ctrl-C stops them.`,
+            );
         });
       }),
     );

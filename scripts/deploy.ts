@@ -17,12 +17,29 @@
  * credentials), test scratch, sources or node_modules can travel with it.
  */
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { builtinModules } from 'node:module';
 import { dataFolder, targetCredentials } from '../launcher/credentials.js';
-import { COMPONENT_DIR, HARPER_BIN, HARPER_SETTINGS, OPERATIONS_BODY_BYTES, harperSafeEnvironment, type AdminCredentials } from '../launcher/harper-process.js';
+import {
+  COMPONENT_DIR,
+  HARPER_BIN,
+  HARPER_SETTINGS,
+  OPERATIONS_BODY_BYTES,
+  harperSafeEnvironment,
+  type AdminCredentials,
+} from '../launcher/harper-process.js';
 import { OperationsClient } from '../launcher/operations-client.js';
 
 /** What the deployed component consists of, relative to the repository (config.yaml names them). */
@@ -56,10 +73,14 @@ function checkRuntimeImports(stageDir: string): void {
   const builtins = new Set(builtinModules);
   for (const file of filesUnder(join(stageDir, 'dist')).filter((name) => name.endsWith('.js'))) {
     const code = readFileSync(join(stageDir, 'dist', file), 'utf8');
-    for (const [, specifier] of code.matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*|\brequire[A-Za-z]*\(\s*)['"]([^'"]+)['"]/g)) {
+    for (const [, specifier] of code.matchAll(
+      /(?:\bfrom\s*|\bimport\s*\(?\s*|\brequire[A-Za-z]*\(\s*)['"]([^'"]+)['"]/g,
+    )) {
       const bare = specifier.startsWith('node:') ? specifier.slice(5) : specifier;
       if (specifier.startsWith('.') || specifier === 'harperdb' || builtins.has(bare)) continue;
-      throw new Error(`dist/${file} imports "${specifier}", which a deployed component cannot resolve: only harperdb and Node built-ins are available there`);
+      throw new Error(
+        `dist/${file} imports "${specifier}", which a deployed component cannot resolve: only harperdb and Node built-ins are available there`,
+      );
     }
   }
 }
@@ -72,11 +93,26 @@ function stagePackage(stageDir: string): string[] {
   mkdirSync(stageDir, { recursive: true });
   for (const entry of PACKAGE_CONTENTS) {
     // Source maps point at TypeScript sources that are not shipped.
-    cpSync(join(COMPONENT_DIR, entry), join(stageDir, entry), { recursive: true, filter: (source) => !source.endsWith('.map') });
+    cpSync(join(COMPONENT_DIR, entry), join(stageDir, entry), {
+      recursive: true,
+      filter: (source) => !source.endsWith('.map'),
+    });
   }
-  const own = JSON.parse(readFileSync(join(COMPONENT_DIR, 'package.json'), 'utf8')) as { name: string; version: string; description?: string; engines?: unknown };
+  const own = JSON.parse(readFileSync(join(COMPONENT_DIR, 'package.json'), 'utf8')) as {
+    name: string;
+    version: string;
+    description?: string;
+    engines?: unknown;
+  };
   // "type": "module" makes Node load dist/ as the ES modules tsc wrote.
-  const manifest = { name: own.name, version: own.version, description: own.description, private: true, type: 'module', engines: own.engines };
+  const manifest = {
+    name: own.name,
+    version: own.version,
+    description: own.description,
+    private: true,
+    type: 'module',
+    engines: own.engines,
+  };
   writeFileSync(join(stageDir, 'package.json'), JSON.stringify(manifest, null, 2) + '\n');
   checkRuntimeImports(stageDir);
   return filesUnder(stageDir);
@@ -95,12 +131,20 @@ interface DeployResult {
   files: string[];
 }
 
-function runHarperCli(args: string[], cwd: string, admin: AdminCredentials): Promise<{ code: number | null; output: string }> {
+function runHarperCli(
+  args: string[],
+  cwd: string,
+  admin: AdminCredentials,
+): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
     // Credentials go by environment (Harper's convention), never on the command line where `ps` shows them.
     const child = spawn(process.execPath, [HARPER_BIN, ...args], {
       cwd,
-      env: { ...harperSafeEnvironment(process.env), CLI_TARGET_USERNAME: admin.username, CLI_TARGET_PASSWORD: admin.password },
+      env: {
+        ...harperSafeEnvironment(process.env),
+        CLI_TARGET_USERNAME: admin.username,
+        CLI_TARGET_PASSWORD: admin.password,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
@@ -115,10 +159,16 @@ async function waitForJob(client: OperationsClient, id: string, timeoutMs = 120_
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     // The operations API may be restarting itself: a refused call is retried.
-    const job = await client.call<{ status?: string; message?: string }[] | { status?: string; message?: string }>({ operation: 'get_job', id }).catch(() => undefined);
+    const job = await client
+      .call<{ status?: string; message?: string }[] | { status?: string; message?: string }>({
+        operation: 'get_job',
+        id,
+      })
+      .catch(() => undefined);
     const record = Array.isArray(job) ? job[0] : job;
     if (record?.status === 'COMPLETE') return;
-    if (record?.status === 'ERROR') throw new Error(`the restart after the deploy failed: ${record.message ?? 'no message'}`);
+    if (record?.status === 'ERROR')
+      throw new Error(`the restart after the deploy failed: ${record.message ?? 'no message'}`);
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
   throw new Error(`the restart after the deploy did not finish within ${timeoutMs} ms`);
@@ -135,12 +185,15 @@ async function waitForJob(client: OperationsClient, id: string, timeoutMs = 120_
  * others the same way (README, Security).
  */
 async function applyHarperLimits(client: OperationsClient): Promise<void> {
-  const config = await client.call<{ operationsApi?: { network?: { maxRequestBodySize?: unknown } } }>({ operation: 'get_configuration' });
+  const config = await client.call<{ operationsApi?: { network?: { maxRequestBodySize?: unknown } } }>({
+    operation: 'get_configuration',
+  });
   const settings: Record<string, unknown> = {
     http_maxRequestBodySize: HARPER_SETTINGS.http.maxRequestBodySize,
     storage_prefetchWrites: HARPER_SETTINGS.storage.prefetchWrites,
   };
-  if (config.operationsApi?.network?.maxRequestBodySize === undefined) settings.operationsApi_network_maxRequestBodySize = OPERATIONS_BODY_BYTES;
+  if (config.operationsApi?.network?.maxRequestBodySize === undefined)
+    settings.operationsApi_network_maxRequestBodySize = OPERATIONS_BODY_BYTES;
   await client.call({ operation: 'set_configuration', ...settings });
 }
 
@@ -149,11 +202,18 @@ async function deploy(options: DeployOptions): Promise<DeployResult> {
   try {
     const files = stagePackage(stageDir);
     await applyHarperLimits(new OperationsClient(options.target, options.admin));
-    const args = ['deploy', `target=${options.target}`, `project=${options.project}`, `restart=${options.restart}`, ...(options.replicated ? ['replicated=true'] : [])];
+    const args = [
+      'deploy',
+      `target=${options.target}`,
+      `project=${options.project}`,
+      `restart=${options.restart}`,
+      ...(options.replicated ? ['replicated=true'] : []),
+    ];
     const { code, output } = await runHarperCli(args, stageDir, options.admin);
     // Harper's CLI prints the answer as YAML and exits 0 even when the operation failed.
     const message = /^message: "?(.*?)"?$/m.exec(output)?.[1];
-    if (code !== 0 || !message || !/deployed/i.test(message)) throw new Error(`harperdb deploy failed: ${output.trim() || `exit code ${code}`}`);
+    if (code !== 0 || !message || !/deployed/i.test(message))
+      throw new Error(`harperdb deploy failed: ${output.trim() || `exit code ${code}`}`);
     const job = /^restartJobId: (\S+)$/m.exec(output)?.[1];
     if (job) await waitForJob(new OperationsClient(options.target, options.admin), job);
     return { message, files };
@@ -167,14 +227,17 @@ function deployOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): Om
   const args = new Map<string, string>();
   for (const arg of argv) {
     const match = /^([a-z_]+)=(.*)$/.exec(arg);
-    if (!match || !['target', 'project', 'restart', 'replicated'].includes(match[1])) throw new Error(`unknown argument "${arg}" (target=, project=, restart=, replicated=)`);
+    if (!match || !['target', 'project', 'restart', 'replicated'].includes(match[1]))
+      throw new Error(`unknown argument "${arg}" (target=, project=, restart=, replicated=)`);
     args.set(match[1], match[2]);
   }
   const target = args.get('target') ?? env.CLI_TARGET ?? `http://localhost:${env.OPERATIONSAPI_NETWORK_PORT || 9925}`;
   const project = args.get('project') ?? env.DEPLOY_PROJECT ?? 'iot-backbone';
-  if (!/^[a-zA-Z0-9_-]+$/.test(project)) throw new Error(`project "${project}" must be letters, digits, _ and - (it names a folder on the target)`);
+  if (!/^[a-zA-Z0-9_-]+$/.test(project))
+    throw new Error(`project "${project}" must be letters, digits, _ and - (it names a folder on the target)`);
   const restart = args.get('restart') ?? env.DEPLOY_RESTART ?? 'rolling';
-  if (restart !== 'rolling' && restart !== 'true' && restart !== 'false') throw new Error('restart must be rolling, true or false');
+  if (restart !== 'rolling' && restart !== 'true' && restart !== 'false')
+    throw new Error('restart must be rolling, true or false');
   const replicated = (args.get('replicated') ?? env.DEPLOY_REPLICATED ?? 'false') === 'true';
   return { target, project, restart, replicated };
 }
@@ -191,9 +254,13 @@ async function main(argv: string[]): Promise<void> {
   const options = deployOptions(argv);
   const admin = targetCredentials(join(dataFolder(), 'credentials.json'));
   if (!admin) throw new Error('no admin credentials for the target: set CLI_TARGET_USERNAME and CLI_TARGET_PASSWORD');
-  console.log(`Deploying ${options.project} to ${options.target}${options.replicated ? ' and every node it replicates with' : ''} (restart: ${options.restart})...`);
+  console.log(
+    `Deploying ${options.project} to ${options.target}${options.replicated ? ' and every node it replicates with' : ''} (restart: ${options.restart})...`,
+  );
   const result = await deploy({ ...options, admin });
-  console.log(`${result.message}\n${result.files.length} files deployed (compiled code, schema, roles, config, web assets); restart done.`);
+  console.log(
+    `${result.message}\n${result.files.length} files deployed (compiled code, schema, roles, config, web assets); restart done.`,
+  );
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {

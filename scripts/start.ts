@@ -65,9 +65,19 @@ async function main(): Promise<void> {
   if (dev) {
     // tsc --watch keeps dist/ current; a change there restarts Harper (below). Wait for its first
     // pass so that pass's output does not trigger a restart.
-    compiler = spawn(process.execPath, [join(COMPONENT_DIR, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', COMPONENT_DIR, '--watch', '--preserveWatchOutput'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    compiler = spawn(
+      process.execPath,
+      [
+        join(COMPONENT_DIR, 'node_modules', 'typescript', 'bin', 'tsc'),
+        '-p',
+        COMPONENT_DIR,
+        '--watch',
+        '--preserveWatchOutput',
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     const output = createInterface({ input: compiler.stdout! });
     await new Promise<void>((resolve) =>
       output.on('line', (line) => {
@@ -141,7 +151,13 @@ async function main(): Promise<void> {
   let devices: Demo | undefined;
   if (demo) {
     try {
-      devices = await startDemo({ dataDir, admin, operationsUrl: `http://127.0.0.1:${ports.operations}`, mqttUrl: `mqtt://127.0.0.1:${ports.mqtt}`, httpUrl: `http://127.0.0.1:${ports.http}` });
+      devices = await startDemo({
+        dataDir,
+        admin,
+        operationsUrl: `http://127.0.0.1:${ports.operations}`,
+        mqttUrl: `mqtt://127.0.0.1:${ports.mqtt}`,
+        httpUrl: `http://127.0.0.1:${ports.http}`,
+      });
     } catch (error) {
       console.error(`Demo devices not started: ${(error as Error).message}`);
     }

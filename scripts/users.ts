@@ -60,14 +60,23 @@ A device named 101 may write sensors/101 and read its own sign; grants add more 
 class UsageError extends Error {}
 
 /** The operations API of every node to apply changes to, and the admin credentials for them. */
-function targets(cluster: boolean, url: string | undefined): { urls: string[]; admin: AdminCredentials & { file?: string } } {
+function targets(
+  cluster: boolean,
+  url: string | undefined,
+): { urls: string[]; admin: AdminCredentials & { file?: string } } {
   const folder = cluster ? join(dataFolder(), 'cluster') : dataFolder();
   const urls = cluster
     ? readClusterFile(join(folder, 'nodes.json')).map((node) => node.operationsUrl)
-    : (url || process.env.CLI_TARGET || `http://localhost:${process.env.OPERATIONSAPI_NETWORK_PORT || 9925}`).split(',').map((item) => item.trim()).filter(Boolean);
+    : (url || process.env.CLI_TARGET || `http://localhost:${process.env.OPERATIONSAPI_NETWORK_PORT || 9925}`)
+        .split(',')
+        .map((item) => item.trim())
+        .filter(Boolean);
   const file = join(folder, 'credentials.json');
   const admin = targetCredentials(file);
-  if (!admin) throw new UsageError(`no admin credentials: set CLI_TARGET_USERNAME and CLI_TARGET_PASSWORD (or HDB_ADMIN_USERNAME and HDB_ADMIN_PASSWORD), or run ${cluster ? 'npm run cluster' : 'npm start'} once to create ${file}`);
+  if (!admin)
+    throw new UsageError(
+      `no admin credentials: set CLI_TARGET_USERNAME and CLI_TARGET_PASSWORD (or HDB_ADMIN_USERNAME and HDB_ADMIN_PASSWORD), or run ${cluster ? 'npm run cluster' : 'npm start'} once to create ${file}`,
+    );
   return { urls, admin };
 }
 
@@ -95,8 +104,13 @@ async function dropIfPresent(client: OperationsClient, username: string): Promis
 
 function idList(value: string | undefined): string[] | undefined {
   if (value === undefined) return undefined;
-  const ids = value.split(',').map((id) => id.trim()).filter(Boolean);
-  for (const id of ids) if (!/^[A-Za-z0-9_:-]+(\/[A-Za-z0-9_:-]+)*$/.test(id) || id.length > 128) throw new UsageError(`"${id}" is not a valid id`);
+  const ids = value
+    .split(',')
+    .map((id) => id.trim())
+    .filter(Boolean);
+  for (const id of ids)
+    if (!/^[A-Za-z0-9_:-]+(\/[A-Za-z0-9_:-]+)*$/.test(id) || id.length > 128)
+      throw new UsageError(`"${id}" is not a valid id`);
   return ids;
 }
 
@@ -104,7 +118,8 @@ const generatePassword = () => randomBytes(18).toString('base64url');
 
 /** The first line of standard input (a pipe or a file; a terminal would echo it, so not that). */
 async function passwordFromStdin(): Promise<string> {
-  if (process.stdin.isTTY) throw new UsageError('--password-stdin reads a pipe or file, e.g. printf \'%s\\n\' "$PASS" | npm run users -- ...');
+  if (process.stdin.isTTY)
+    throw new UsageError('--password-stdin reads a pipe or file, e.g. printf \'%s\\n\' "$PASS" | npm run users -- ...');
   let text = '';
   for await (const chunk of process.stdin) {
     text += String(chunk);
@@ -144,11 +159,16 @@ export async function main(argv: string[]): Promise<number> {
   }
   const needName = () => {
     if (!name) throw new UsageError(`"${command}" needs a user name`);
-    if (!USER_NAME.test(name)) throw new UsageError(`"${name}" is not a valid user name (letters, digits, _ . @ : -, at most 128)`);
+    if (!USER_NAME.test(name))
+      throw new UsageError(`"${name}" is not a valid user name (letters, digits, _ . @ : -, at most 128)`);
     return name;
   };
-  if (values.password !== undefined && values['password-stdin']) throw new UsageError('give --password or --password-stdin, not both');
-  if (values.password !== undefined) console.error('warning: --password is visible to other users of this machine (ps) and stays in your shell history; prefer --password-stdin');
+  if (values.password !== undefined && values['password-stdin'])
+    throw new UsageError('give --password or --password-stdin, not both');
+  if (values.password !== undefined)
+    console.error(
+      'warning: --password is visible to other users of this machine (ps) and stays in your shell history; prefer --password-stdin',
+    );
   const chosenPassword = values['password-stdin'] ? await passwordFromStdin() : values.password;
   const { urls, admin } = targets(values.cluster, values.url);
   const clients = urls.map((url) => new OperationsClient(url, admin));
@@ -162,7 +182,8 @@ export async function main(argv: string[]): Promise<number> {
       const username = needName();
       const role = values.role as Role | undefined;
       if (!role || !ROLES.includes(role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
-      if (role === 'device' && !DEVICE_NAME.test(username)) throw new UsageError(`a device name is its sensor id: letters, digits, _ : - only ("${username}")`);
+      if (role === 'device' && !DEVICE_NAME.test(username))
+        throw new UsageError(`a device name is its sensor id: letters, digits, _ : - only ("${username}")`);
       const sensors = idList(values.sensors);
       const signs = idList(values.signs);
       if (role !== 'device' && (sensors || signs)) throw new UsageError('--sensors and --signs are for devices');
@@ -170,10 +191,13 @@ export async function main(argv: string[]): Promise<number> {
       // The first node decides whether the user is new (a duplicate is an error there).
       await client.addUser(username, role, password);
       await Promise.all(others.map((node) => ensureUser(node, username, role, password)));
-      if (role === 'device') await everywhere((node) => node.setGrants({ id: username, sensors: sensors ?? [], signs: signs ?? [] }));
+      if (role === 'device')
+        await everywhere((node) => node.setGrants({ id: username, sensors: sensors ?? [], signs: signs ?? [] }));
       out(
         `Added ${role} "${username}". Password (shown once, store it now):\n  ${password}` +
-          (role === 'device' ? `\nIt may write sensors/${username}${sensors?.length ? ` and ${sensors.map((id) => `sensors/${id}`).join(', ')}` : ''}.` : ''),
+          (role === 'device'
+            ? `\nIt may write sensors/${username}${sensors?.length ? ` and ${sensors.map((id) => `sensors/${id}`).join(', ')}` : ''}.`
+            : ''),
         { username, role, password, sensors, signs },
       );
       return 0;
@@ -183,9 +207,16 @@ export async function main(argv: string[]): Promise<number> {
       const user = await findUser(client, username);
       if (user.role !== 'device') throw new UsageError(`"${username}" is a ${user.role}, not a device`);
       const current = await client.grantsOf(username);
-      const grants = { id: username, sensors: idList(values.sensors) ?? current?.sensors ?? [], signs: idList(values.signs) ?? current?.signs ?? [] };
+      const grants = {
+        id: username,
+        sensors: idList(values.sensors) ?? current?.sensors ?? [],
+        signs: idList(values.signs) ?? current?.signs ?? [],
+      };
       await everywhere((node) => node.setGrants(grants));
-      out(`Device "${username}" may act for sensors [${grants.sensors.join(', ')}] and signs [${grants.signs.join(', ')}] besides its own.`, grants);
+      out(
+        `Device "${username}" may act for sensors [${grants.sensors.join(', ')}] and signs [${grants.signs.join(', ')}] besides its own.`,
+        grants,
+      );
       return 0;
     }
     case 'rotate': {
@@ -194,7 +225,8 @@ export async function main(argv: string[]): Promise<number> {
       const user = await findUser(client, username);
       await everywhere((node) => ensureUser(node, username, user.role, password));
       // Rotating the admin that npm start saved: keep its file current, or the next start fails.
-      if (admin.file && username === admin.username) writeFileSync(admin.file, JSON.stringify({ username, password }, null, 2) + '\n', { mode: 0o600 });
+      if (admin.file && username === admin.username)
+        writeFileSync(admin.file, JSON.stringify({ username, password }, null, 2) + '\n', { mode: 0o600 });
       out(`New password for "${username}" (shown once, store it now):\n  ${password}`, { username, password });
       return 0;
     }
@@ -209,11 +241,18 @@ export async function main(argv: string[]): Promise<number> {
     case 'list': {
       const perNode = await Promise.all(clients.map((node) => node.listUsers()));
       const byName = new Map<string, HarperUserSummary>();
-      for (const users of perNode) for (const user of users) if (!byName.has(user.username)) byName.set(user.username, user);
+      for (const users of perNode)
+        for (const user of users) if (!byName.has(user.username)) byName.set(user.username, user);
       const rows = await Promise.all(
         [...byName.values()].map(async (user) => {
-          const missingOn = urls.filter((_, i) => !perNode[i].some((other) => other.username === user.username && other.role === user.role));
-          return { ...user, grants: user.role === 'device' ? await client.grantsOf(user.username) : undefined, ...(missingOn.length ? { missingOn } : {}) };
+          const missingOn = urls.filter(
+            (_, i) => !perNode[i].some((other) => other.username === user.username && other.role === user.role),
+          );
+          return {
+            ...user,
+            grants: user.role === 'device' ? await client.grantsOf(user.username) : undefined,
+            ...(missingOn.length ? { missingOn } : {}),
+          };
         }),
       );
       out(
@@ -237,8 +276,11 @@ main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
     if (error instanceof UsageError || error instanceof OperationsError) console.error(`error: ${error.message}`);
-    else if (error instanceof TypeError && (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) console.error(`error: ${error.message} (try --help)`);
+    else if (error instanceof TypeError && (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'))
+      console.error(`error: ${error.message} (try --help)`);
     else console.error(error);
-    process.exit(error instanceof UsageError || (error as { code?: string }).code?.startsWith?.('ERR_PARSE_ARGS') ? 2 : 1);
+    process.exit(
+      error instanceof UsageError || (error as { code?: string }).code?.startsWith?.('ERR_PARSE_ARGS') ? 2 : 1,
+    );
   },
 );

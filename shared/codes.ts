@@ -38,4 +38,3 @@ export const MQTT3_CONNACK = {
   BAD_USERNAME_OR_PASSWORD: 4,
   NOT_AUTHORIZED: 5,
 } as const;
-

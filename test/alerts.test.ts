@@ -43,7 +43,10 @@ const expected = [
 describe('rules', () => {
   it('operators and the admin write rules; viewers and devices may not', async () => {
     expect((await rest(harper, 'PUT', `/rules/${run}-a`, { json: hot(`${run}-x`), auth: operator })).status).toBe(204);
-    expect((await rest(harper, 'GET', `/rules/${run}-a`, { auth: viewer })).body).toMatchObject({ id: `${run}-a`, above: 30 });
+    expect((await rest(harper, 'GET', `/rules/${run}-a`, { auth: viewer })).body).toMatchObject({
+      id: `${run}-a`,
+      above: 30,
+    });
     const denied = await rest(harper, 'PUT', `/rules/${run}-a`, { json: hot(`${run}-y`), auth: viewer });
     expect(denied.status).toBe(403);
     const device = await createUser(harper, 'device', `${run}-dev`);
@@ -68,14 +71,20 @@ describe('rules', () => {
   });
 
   it('refuses a non-retained publish of a rule (it would not be stored)', async () => {
-    await expect(mqtt.publishAsync(`rules/${run}-np`, JSON.stringify(hot('*')), { qos: 1 })).rejects.toMatchObject({ code: 128 });
+    await expect(mqtt.publishAsync(`rules/${run}-np`, JSON.stringify(hot('*')), { qos: 1 })).rejects.toMatchObject({
+      code: 128,
+    });
     expect((await rest(harper, 'GET', `/rules/${run}-np`)).status).toBe(404);
   });
 });
 
 describe('alerts', () => {
   async function watchers(sensor: string): Promise<Subscriber[]> {
-    const list = [await mqttSubscriber(harper, `alerts/+/${sensor}/+`, { name: 'MQTT alerts/+/<sensor>/+' }), sseSubscriber(harper, '/alerts/', { name: 'SSE alerts' }), await wsSubscriber(harper, '/alerts/', { name: 'WS alerts' })];
+    const list = [
+      await mqttSubscriber(harper, `alerts/+/${sensor}/+`, { name: 'MQTT alerts/+/<sensor>/+' }),
+      sseSubscriber(harper, '/alerts/', { name: 'SSE alerts' }),
+      await wsSubscriber(harper, '/alerts/', { name: 'WS alerts' }),
+    ];
     // Live once a canary alert has reached all three: a rule on the same sensor's battery, toggled
     // by readings whose temperature (20) leaves the rule under test untouched.
     const canaryRule = `${run}-canary-${sensor}`;
@@ -83,7 +92,10 @@ describe('alerts', () => {
     let battery = 10;
     await untilLive(
       list,
-      () => rest(harper, 'PUT', `/sensors/${sensor}`, { json: { location: 'oven', temperature: 20, battery: (battery = battery === 80 ? 10 : 80) } }),
+      () =>
+        rest(harper, 'PUT', `/sensors/${sensor}`, {
+          json: { location: 'oven', temperature: 20, battery: (battery = battery === 80 ? 10 : 80) },
+        }),
       (item) => (item.topic ?? item.id ?? '').includes(canaryRule),
     );
     return list;
@@ -105,56 +117,96 @@ describe('alerts', () => {
   }
 
   async function latest(ruleId: string, sensor: string) {
-    const response = await rest<unknown[]>(harper, 'GET', `/alerts/?ruleId=${ruleId}&sensorId=${sensor}&sort(-time)&limit(1)`);
+    const response = await rest<unknown[]>(
+      harper,
+      'GET',
+      `/alerts/?ruleId=${ruleId}&sensorId=${sensor}&sort(-time)&limit(1)`,
+    );
     return response.body[0];
   }
 
-  it.each(['one at a time', 'in a burst'] as const)('a scripted sequence of readings, %s, yields exactly the expected alerts on MQTT, SSE and WebSocket', async (pace) => {
-    const sensor = `${run}-${pace === 'in a burst' ? 'burst' : 'step'}`;
-    const ruleId = `${run}-hot-${pace === 'in a burst' ? 'b' : 's'}`;
-    expect((await rest(harper, 'PUT', `/rules/${ruleId}`, { json: hot(sensor), auth: operator })).status).toBe(204);
-    const subscribers = await watchers(sensor);
-    const before = Date.now();
-    try {
-      const publish = (temperature: number) => mqtt.publishAsync(`sensors/${sensor}`, JSON.stringify({ location: 'oven', temperature }), { qos: 1, retain: true });
-      if (pace === 'in a burst') await Promise.all(sequence.map(publish));
-      else for (const temperature of sequence) await publish(temperature);
-      // A non-retained publish is not a stored reading and is not evaluated.
-      await mqtt.publishAsync(`sensors/${sensor}`, JSON.stringify({ location: 'oven', temperature: 99 }), { qos: 1 });
-      // The last expected alert marks the end; everything before it has arrived by then.
-      for (const subscriber of subscribers) {
-        // Every expected alert arrives, each exactly once.
-        const received = () => subscriber.inbox.filter(isAlertOf(ruleId, sensor)).length;
-        await subscriber.inbox.waitFor(() => received() >= expected.length, 5000, `${expected.length} alerts at ${subscriber.name}`);
-        expect(transitions(subscriber, ruleId, sensor), subscriber.name).toEqual(expected);
-        if (pace === 'one at a time') {
-          // Spaced out, they also arrive in order.
-          const arrival = subscriber.inbox.filter(isAlertOf(ruleId, sensor)).map((item) => valueField(item, 'value'));
-          expect(arrival, subscriber.name).toEqual(expected.map((alert) => alert.value));
-        }
-      }
-      expect(await latest(ruleId, sensor)).toMatchObject({ ruleId, sensorId: sensor, state: 'resolved', field: 'temperature', value: 20 });
-      const all = await rest<{ state: string; value: number }[]>(harper, 'GET', `/alerts/?ruleId=${ruleId}&sensorId=${sensor}&sort(time)`);
-      expect(all.body.map(({ state, value }) => ({ state, value }))).toEqual(expected);
-      // A dashboard that was away replays them: SSE on the alerts table from a time before.
-      const replay = sseSubscriber(harper, `/alerts/?startTime=${before}`);
+  it.each(['one at a time', 'in a burst'] as const)(
+    'a scripted sequence of readings, %s, yields exactly the expected alerts on MQTT, SSE and WebSocket',
+    async (pace) => {
+      const sensor = `${run}-${pace === 'in a burst' ? 'burst' : 'step'}`;
+      const ruleId = `${run}-hot-${pace === 'in a burst' ? 'b' : 's'}`;
+      expect((await rest(harper, 'PUT', `/rules/${ruleId}`, { json: hot(sensor), auth: operator })).status).toBe(204);
+      const subscribers = await watchers(sensor);
+      const before = Date.now();
       try {
-        await replay.inbox.waitFor((item) => isAlertOf(ruleId, sensor)(item) && valueField(item, 'value') === 20);
-        expect(transitions(replay, ruleId, sensor)).toEqual(expected);
+        const publish = (temperature: number) =>
+          mqtt.publishAsync(`sensors/${sensor}`, JSON.stringify({ location: 'oven', temperature }), {
+            qos: 1,
+            retain: true,
+          });
+        if (pace === 'in a burst') await Promise.all(sequence.map(publish));
+        else for (const temperature of sequence) await publish(temperature);
+        // A non-retained publish is not a stored reading and is not evaluated.
+        await mqtt.publishAsync(`sensors/${sensor}`, JSON.stringify({ location: 'oven', temperature: 99 }), { qos: 1 });
+        // The last expected alert marks the end; everything before it has arrived by then.
+        for (const subscriber of subscribers) {
+          // Every expected alert arrives, each exactly once.
+          const received = () => subscriber.inbox.filter(isAlertOf(ruleId, sensor)).length;
+          await subscriber.inbox.waitFor(
+            () => received() >= expected.length,
+            5000,
+            `${expected.length} alerts at ${subscriber.name}`,
+          );
+          expect(transitions(subscriber, ruleId, sensor), subscriber.name).toEqual(expected);
+          if (pace === 'one at a time') {
+            // Spaced out, they also arrive in order.
+            const arrival = subscriber.inbox.filter(isAlertOf(ruleId, sensor)).map((item) => valueField(item, 'value'));
+            expect(arrival, subscriber.name).toEqual(expected.map((alert) => alert.value));
+          }
+        }
+        expect(await latest(ruleId, sensor)).toMatchObject({
+          ruleId,
+          sensorId: sensor,
+          state: 'resolved',
+          field: 'temperature',
+          value: 20,
+        });
+        const all = await rest<{ state: string; value: number }[]>(
+          harper,
+          'GET',
+          `/alerts/?ruleId=${ruleId}&sensorId=${sensor}&sort(time)`,
+        );
+        expect(all.body.map(({ state, value }) => ({ state, value }))).toEqual(expected);
+        // A dashboard that was away replays them: SSE on the alerts table from a time before.
+        const replay = sseSubscriber(harper, `/alerts/?startTime=${before}`);
+        try {
+          await replay.inbox.waitFor((item) => isAlertOf(ruleId, sensor)(item) && valueField(item, 'value') === 20);
+          expect(transitions(replay, ruleId, sensor)).toEqual(expected);
+        } finally {
+          await replay.close();
+        }
       } finally {
-        await replay.close();
+        await Promise.all(subscribers.map((subscriber) => subscriber.close()));
       }
-    } finally {
-      await Promise.all(subscribers.map((subscriber) => subscriber.close()));
-    }
-  });
+    },
+  );
 
   it('a rule for "*" covers every sensor, and "below" fires on low values', async () => {
     const ruleId = `${run}-dry`;
-    expect((await rest(harper, 'PUT', `/rules/${ruleId}`, { json: { sensorId: '*', field: 'humidity', below: 20, hysteresis: 5 }, auth: operator })).status).toBe(204);
+    expect(
+      (
+        await rest(harper, 'PUT', `/rules/${ruleId}`, {
+          json: { sensorId: '*', field: 'humidity', below: 20, hysteresis: 5 },
+          auth: operator,
+        })
+      ).status,
+    ).toBe(204);
     try {
-      for (const [sensor, humidity] of [[`${run}-h1`, 15], [`${run}-h2`, 50], [`${run}-h1`, 22], [`${run}-h1`, 26]] as const) {
-        expect((await rest(harper, 'PUT', `/sensors/${sensor}`, { json: { location: 'h', temperature: 20, humidity } })).status).toBe(204);
+      for (const [sensor, humidity] of [
+        [`${run}-h1`, 15],
+        [`${run}-h2`, 50],
+        [`${run}-h1`, 22],
+        [`${run}-h1`, 26],
+      ] as const) {
+        expect(
+          (await rest(harper, 'PUT', `/sensors/${sensor}`, { json: { location: 'h', temperature: 20, humidity } }))
+            .status,
+        ).toBe(204);
       }
       expect(await latest(ruleId, `${run}-h1`)).toMatchObject({ state: 'resolved', value: 26 });
       expect(await latest(ruleId, `${run}-h2`)).toBeUndefined();

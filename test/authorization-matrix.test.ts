@@ -17,13 +17,22 @@ const harper = inject('harper');
 const run = Date.now().toString(36);
 
 type RoleName = 'admin' | 'operator' | 'viewer' | 'device' | 'anonymous';
-type Action = 'read own' | 'read other' | 'subscribe own' | 'subscribe other' | 'wildcard subscribe' | 'write own' | 'write other';
+type Action =
+  'read own' | 'read other' | 'subscribe own' | 'subscribe other' | 'wildcard subscribe' | 'write own' | 'write other';
 type Protocol = 'REST' | 'SSE' | 'WebSocket' | 'MQTT 5' | 'MQTT 3.1.1' | 'MQTT/WS';
 type Verdict = 'allow' | 'deny';
 
 const roles: RoleName[] = ['admin', 'operator', 'viewer', 'device', 'anonymous'];
 const protocols: Protocol[] = ['REST', 'SSE', 'WebSocket', 'MQTT 5', 'MQTT 3.1.1', 'MQTT/WS'];
-const actions: Action[] = ['read own', 'read other', 'subscribe own', 'subscribe other', 'wildcard subscribe', 'write own', 'write other'];
+const actions: Action[] = [
+  'read own',
+  'read other',
+  'subscribe own',
+  'subscribe other',
+  'wildcard subscribe',
+  'write own',
+  'write other',
+];
 
 /** Which protocol carries which action (REST reads and writes; SSE only subscribes; ...). */
 const carries: Record<Protocol, Action[]> = {
@@ -71,7 +80,9 @@ beforeAll(async () => {
   credentials.set('device', await createUser(harper, 'device', usernames.device));
   // Every "own" and the "other" sensor exist, so a permitted subscription starts with their state.
   for (const id of [...roles.map(ownOf), other]) {
-    expect((await rest(harper, 'PUT', `/sensors/${id}`, { json: { location: 'matrix', temperature: 0 } })).status).toBe(204);
+    expect((await rest(harper, 'PUT', `/sensors/${id}`, { json: { location: 'matrix', temperature: 0 } })).status).toBe(
+      204,
+    );
   }
 });
 
@@ -81,7 +92,10 @@ afterAll(() => {
   for (const protocol of protocols) {
     lines.push(`\n${protocol}`.padEnd(12) + actions.map((action) => action.padEnd(width)).join(''));
     for (const role of roles) {
-      lines.push(`  ${role}`.padEnd(12) + actions.map((action) => (results.get(`${role}|${protocol}|${action}`) ?? '-').padEnd(width)).join(''));
+      lines.push(
+        `  ${role}`.padEnd(12) +
+          actions.map((action) => (results.get(`${role}|${protocol}|${action}`) ?? '-').padEnd(width)).join(''),
+      );
     }
   }
   console.log(`\nAuthorisation matrix (verdict, as observed):${lines.join('\n')}\n`);
@@ -89,7 +103,9 @@ afterAll(() => {
 
 /** Reads a sensor as the admin, to check what a write did or did not store. */
 async function storedTemperature(id: string): Promise<unknown> {
-  return ((await rest<{ temperature?: number }>(harper, 'GET', `/sensors/${id}`)).body as { temperature?: number } | undefined)?.temperature;
+  return (
+    (await rest<{ temperature?: number }>(harper, 'GET', `/sensors/${id}`)).body as { temperature?: number } | undefined
+  )?.temperature;
 }
 
 /** Runs one cell; returns what was observed as "allow" or "deny <how>". */
@@ -112,7 +128,10 @@ async function attempt(role: RoleName, protocol: Protocol, action: Action): Prom
           (async () => {
             socket.send(reading);
             const reply = await socket.inbox.waitFor((item) => item.type === 'ack' || item.type === 'error');
-            return { ok: reply.type === 'ack', how: reply.type === 'ack' ? 'ack' : `error ${(reply.value as { error: string }).error}` };
+            return {
+              ok: reply.type === 'ack',
+              how: reply.type === 'ack' ? 'ack' : `error ${(reply.value as { error: string }).error}`,
+            };
           })(),
         ]);
         await socket.close();
@@ -122,10 +141,12 @@ async function attempt(role: RoleName, protocol: Protocol, action: Action): Prom
         const client = await mqttFor(protocol, who);
         if (!client.ok) return { verdict: 'deny', how: client.how };
         try {
-          const ack = await client.client.publishAsync(`sensors/${id}`, JSON.stringify(reading), { qos: 1, retain: true }).then(
-            (packet) => reasonCodeOf(packet),
-            (error: { code?: number }) => error.code ?? -1,
-          );
+          const ack = await client.client
+            .publishAsync(`sensors/${id}`, JSON.stringify(reading), { qos: 1, retain: true })
+            .then(
+              (packet) => reasonCodeOf(packet),
+              (error: { code?: number }) => error.code ?? -1,
+            );
           // MQTT 3.1.1 cannot signal a refusal: its PUBACK says nothing, only storage decides.
           return protocol === 'MQTT 3.1.1'
             ? writeOutcome(id, reading.temperature, 'PUBACK')
@@ -182,7 +203,12 @@ async function attempt(role: RoleName, protocol: Protocol, action: Action): Prom
 }
 
 /** A write is allowed when it was stored; where the protocol can say so, its answer must agree. */
-async function writeOutcome(id: string, temperature: number, how: string, acknowledged?: boolean): Promise<{ verdict: Verdict; how: string }> {
+async function writeOutcome(
+  id: string,
+  temperature: number,
+  how: string,
+  acknowledged?: boolean,
+): Promise<{ verdict: Verdict; how: string }> {
   const stored = (await storedTemperature(id)) === temperature;
   if (acknowledged !== undefined && stored !== acknowledged) {
     throw new Error(`write to ${id} acknowledged=${acknowledged} but stored=${stored} (${how})`);
@@ -192,7 +218,11 @@ async function writeOutcome(id: string, temperature: number, how: string, acknow
 
 async function mqttFor(protocol: Protocol, who: AdminCredentials | null) {
   try {
-    const client = await connectMqtt(harper, { protocolVersion: protocol === 'MQTT 3.1.1' ? 4 : 5, overWebSocket: protocol === 'MQTT/WS', credentials: who });
+    const client = await connectMqtt(harper, {
+      protocolVersion: protocol === 'MQTT 3.1.1' ? 4 : 5,
+      overWebSocket: protocol === 'MQTT/WS',
+      credentials: who,
+    });
     return { ok: true as const, client };
   } catch (error) {
     return { ok: false as const, how: `CONNACK ${(error as { code?: number }).code ?? 'refused'}` };
@@ -214,7 +244,8 @@ for (const protocol of protocols) {
             if (protocol === 'WebSocket') expect(observed.how).toMatch(/close 3003|error forbidden/);
             if (protocol === 'MQTT 5' || protocol === 'MQTT/WS') expect(observed.how).toMatch(/SUBACK 135|PUBACK 128/);
           }
-          if (verdict === 'deny' && role === 'anonymous' && (protocol === 'REST' || protocol === 'SSE')) expect(observed.how).toMatch(/^401/);
+          if (verdict === 'deny' && role === 'anonymous' && (protocol === 'REST' || protocol === 'SSE'))
+            expect(observed.how).toMatch(/^401/);
         });
       }
     }
@@ -240,7 +271,8 @@ describe('a device interleaving allowed and forbidden publishes in a burst', () 
           client.publishAsync(topic, JSON.stringify(body), { qos: 1, retain: true }).then(
             (packet) => `${topic} PUBACK ${reasonCodeOf(packet)}`,
             // mqtt.js rejects a publish whose PUBACK carries an error reason code.
-            (error: Error & { code?: number }) => `${topic} ${error.code === undefined ? error.message : `PUBACK ${error.code}`}`,
+            (error: Error & { code?: number }) =>
+              `${topic} ${error.code === undefined ? error.message : `PUBACK ${error.code}`}`,
           ),
         );
       try {

@@ -59,19 +59,28 @@ async function startProbe(sensor: string): Promise<Probe> {
     const time = (value as { time?: number } | null)?.time;
     if (typeof time === 'number') latencies.get(via)!.push(Date.now() - time);
   };
-  const subscriber = await connectMqtt(harper.endpoints, { onMessage: (_topic, payload) => record('mqtt', parsePayload(payload)) });
+  const subscriber = await connectMqtt(harper.endpoints, {
+    onMessage: (_topic, payload) => record('mqtt', parsePayload(payload)),
+  });
   await subscriber.subscribeAsync(`sensors/${sensor}`, { qos: 1 });
   const sse = sseSubscriber(harper.endpoints, `/sensors/${sensor}`);
   const publisher = await connectMqtt(harper.endpoints);
   // The SSE stream opens with its first event: publish once before measuring.
-  await publisher.publishAsync(`sensors/${sensor}`, JSON.stringify({ location: 'probe', temperature: -1 }), { qos: 1, retain: true });
+  await publisher.publishAsync(`sensors/${sensor}`, JSON.stringify({ location: 'probe', temperature: -1 }), {
+    qos: 1,
+    retain: true,
+  });
   await sse.opened;
   sse.source.onmessage = (event) => record('sse', (JSON.parse(event.data) as { value?: unknown }).value);
   let running = true;
   const probe: Probe = { latencies, sent: 0, stop: async () => {} };
   const loop = (async () => {
     while (running) {
-      await publisher.publishAsync(`sensors/${sensor}`, JSON.stringify({ location: 'probe', temperature: probe.sent, time: Date.now() }), { qos: 1, retain: true });
+      await publisher.publishAsync(
+        `sensors/${sensor}`,
+        JSON.stringify({ location: 'probe', temperature: probe.sent, time: Date.now() }),
+        { qos: 1, retain: true },
+      );
       probe.sent++;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
@@ -81,7 +90,8 @@ async function startProbe(sensor: string): Promise<Probe> {
     await loop;
     // Every probe message must arrive at both subscribers.
     const deadline = Date.now() + 15_000;
-    while ([...latencies.values()].some((list) => list.length < probe.sent) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    while ([...latencies.values()].some((list) => list.length < probe.sent) && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 50));
     await publisher.endAsync();
     await subscriber.endAsync();
     sse.close();
@@ -107,7 +117,10 @@ function expectServed(load: string, probe: Probe, baseline: number, peak: number
       `probe latency ms MQTT p50 ${mqtt.p50} p99 ${mqtt.p99} max ${mqtt.max}, SSE p50 ${sse.p50} p99 ${sse.p99} max ${sse.max}`,
   );
   expect(peak - baseline).toBeLessThan(250);
-  for (const [via, seen] of [['mqtt', mqtt], ['sse', sse]] as const) {
+  for (const [via, seen] of [
+    ['mqtt', mqtt],
+    ['sse', sse],
+  ] as const) {
     expect(seen.count, via).toBe(probe.sent);
     expect(seen.p50, via).toBeLessThan(1_000);
     expect(seen.max, via).toBeLessThan(5_000);
@@ -131,9 +144,14 @@ describe('backpressure', () => {
       // Keep this client's own buffer small: the point is to outrun the server, not to fill our memory.
       for (let i = 0; i < 200 && stream.writableLength < 1 << 20; i++) {
         const sensor = sent++ % sensors;
-        flood.publish(`sensors/bp-flood-${sensor}`, JSON.stringify({ location: 'flood', temperature: sent }), { qos: 1, retain: true }, (error) => {
-          if (!error) acked[sensor]++;
-        });
+        flood.publish(
+          `sensors/bp-flood-${sensor}`,
+          JSON.stringify({ location: 'flood', temperature: sent }),
+          { qos: 1, retain: true },
+          (error) => {
+            if (!error) acked[sensor]++;
+          },
+        );
       }
       setImmediate(pump);
     };
@@ -151,7 +169,11 @@ describe('backpressure', () => {
     expect(sent - ackedAtStop).toBeGreaterThan(10_000);
     // Every acknowledged write is in the history (more may be: written, but the ack was cut off).
     for (let sensor = 0; sensor < sensors; sensor++) {
-      const history = await rest<unknown[]>(harper.endpoints, 'GET', `/readings/?sensorId=bp-flood-${sensor}&select(id)&limit(1000000)`);
+      const history = await rest<unknown[]>(
+        harper.endpoints,
+        'GET',
+        `/readings/?sensorId=bp-flood-${sensor}&select(id)&limit(1000000)`,
+      );
       expect(history.body.length, `bp-flood-${sensor}`).toBeGreaterThanOrEqual(acked[sensor]);
     }
   }, 90_000);
@@ -170,9 +192,16 @@ describe('backpressure', () => {
     const rss = watchRss();
 
     type Seen = { seq: number; localTime: number; error?: string; closed: boolean };
-    const seen: Record<'mqtt' | 'sse' | 'ws', Seen> = { mqtt: { seq: -1, localTime: 0, closed: false }, sse: { seq: -1, localTime: 0, closed: false }, ws: { seq: -1, localTime: 0, closed: false } };
+    const seen: Record<'mqtt' | 'sse' | 'ws', Seen> = {
+      mqtt: { seq: -1, localTime: 0, closed: false },
+      sse: { seq: -1, localTime: 0, closed: false },
+      ws: { seq: -1, localTime: 0, closed: false },
+    };
     /** Takes one frame (SSE/WS: {type, value, localTime}; MQTT: the value itself). */
-    const take = (via: keyof typeof seen, frame: { type?: string; value?: { seq?: number; error?: string }; localTime?: number; seq?: number } | null) => {
+    const take = (
+      via: keyof typeof seen,
+      frame: { type?: string; value?: { seq?: number; error?: string }; localTime?: number; seq?: number } | null,
+    ) => {
       if (frame?.type === 'error') seen[via].error = frame.value?.error;
       const seq = frame?.seq ?? frame?.value?.seq;
       if (typeof seq === 'number' && seq > seen[via].seq) seen[via].seq = seq;
@@ -180,13 +209,23 @@ describe('backpressure', () => {
     };
     const clientId = `stalled-${Date.now()}`;
     // MQTT: a durable QoS 1 subscription whose socket is no longer read.
-    const stalledMqtt: MqttClient = await connectMqtt(harper.endpoints, { clientId, clean: false, onMessage: (_topic, payload) => take('mqtt', parsePayload(payload) as { seq?: number }) });
+    const stalledMqtt: MqttClient = await connectMqtt(harper.endpoints, {
+      clientId,
+      clean: false,
+      onMessage: (_topic, payload) => take('mqtt', parsePayload(payload) as { seq?: number }),
+    });
     stalledMqtt.on('close', () => (seen.mqtt.closed = true));
     await stalledMqtt.subscribeAsync(topic, { qos: 1 });
     // SSE and WebSocket on the same record.
     const openSse = (query = '') =>
       new Promise<IncomingMessage>((resolve, reject) => {
-        request(`${harper.endpoints.httpUrl}/${topic}${query}`, { headers: { accept: 'text/event-stream', authorization: auth } }, resolve).on('error', reject).end();
+        request(
+          `${harper.endpoints.httpUrl}/${topic}${query}`,
+          { headers: { accept: 'text/event-stream', authorization: auth } },
+          resolve,
+        )
+          .on('error', reject)
+          .end();
       });
     const readSse = (response: IncomingMessage) => {
       let buffer = '';
@@ -224,7 +263,8 @@ describe('backpressure', () => {
     while (Date.now() - started < 8_000) {
       const due = Math.floor(((Date.now() - started) / 1000) * 500);
       const batch: Promise<unknown>[] = [];
-      while (published < due) batch.push(publisher.publishAsync(topic, JSON.stringify({ seq: published++, pad }), { qos: 1, retain: true }));
+      while (published < due)
+        batch.push(publisher.publishAsync(topic, JSON.stringify({ seq: published++, pad }), { qos: 1, retain: true }));
       await Promise.all(batch);
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
@@ -248,7 +288,10 @@ describe('backpressure', () => {
       }
     };
     // (An SSE response is not closed by Harper when its subscription ends: the error event is the end.)
-    await until(() => seen.mqtt.closed && seen.sse.error !== undefined && seen.ws.closed, 'the stalled subscribers to be cut off');
+    await until(
+      () => seen.mqtt.closed && seen.sse.error !== undefined && seen.ws.closed,
+      'the stalled subscribers to be cut off',
+    );
     expect({ sse: seen.sse.error, ws: seen.ws.error }).toEqual({ sse: 'slow_consumer', ws: 'slow_consumer' });
     expect(Math.max(seen.mqtt.seq, seen.sse.seq, seen.ws.seq)).toBeLessThan(last);
     stalledMqtt.end(true);
@@ -267,7 +310,10 @@ describe('backpressure', () => {
       onMessage: (_topic, payload) => take('mqtt', parsePayload(payload) as { seq?: number }),
     });
     console.log(`durable session resumed: CONNACK after ${Date.now() - connecting} ms`);
-    await until(() => seen.mqtt.seq === last && seen.sse.seq === last && seen.ws.seq === last, 'the resumed subscribers to reach the last message');
+    await until(
+      () => seen.mqtt.seq === last && seen.sse.seq === last && seen.ws.seq === last,
+      'the resumed subscribers to reach the last message',
+    );
     await resumedMqtt.endAsync();
     resumedWs.terminate();
     resumedSse.destroy();
@@ -314,12 +360,14 @@ describe('backpressure', () => {
 
     const started = Date.now();
     const acks: Promise<unknown>[] = [];
-    for (let seq = 0; seq < count; seq++) acks.push(publisher.publishAsync(topic, JSON.stringify({ seq }), { qos: 1, retain: false }));
+    for (let seq = 0; seq < count; seq++)
+      acks.push(publisher.publishAsync(topic, JSON.stringify({ seq }), { qos: 1, retain: false }));
     await Promise.all(acks);
     const publishedIn = Date.now() - started;
     const behindAtEnd = Math.max(...seen.map((s) => count - s.seqs.size));
     const deadline = Date.now() + 60_000;
-    while (seen.some((s) => s.seqs.size < count && !s.closed && !s.error) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    while (seen.some((s) => s.seqs.size < count && !s.closed && !s.error) && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 100));
     console.log(
       `server behind: ${count} messages to 50 subscribers published in ${publishedIn} ms; when the last was acknowledged the furthest subscriber ` +
         `still had ${behindAtEnd} to receive; all delivered after ${Date.now() - started} ms`,
@@ -333,4 +381,3 @@ describe('backpressure', () => {
     expect(outcome).toEqual(seen.map(() => ({ received: count, cutOff: false })));
   }, 120_000);
 });
-

@@ -31,15 +31,28 @@ interface Sensor {
   updatedAt: number;
 }
 
-const put = (node: HarperEndpoints, id: string, body: object, auth?: AdminCredentials) => rest(node, 'PUT', `/sensors/${id}`, { json: body, auth });
+const put = (node: HarperEndpoints, id: string, body: object, auth?: AdminCredentials) =>
+  rest(node, 'PUT', `/sensors/${id}`, { json: body, auth });
 const get = async <T>(node: HarperEndpoints, path: string) => (await rest<T>(node, 'GET', path)).body;
-const readings = (node: HarperEndpoints, sensorId: string) => get<{ id: string; temperature: number; time: number; location: string }[]>(node, `/readings/?sensorId=${sensorId}&sort(time)&limit(1000)`);
-const alerts = (node: HarperEndpoints, sensorId: string) => get<{ id: string; state: string; value: number }[]>(node, `/alerts/?sensorId=${sensorId}&sort(time)`);
+const readings = (node: HarperEndpoints, sensorId: string) =>
+  get<{ id: string; temperature: number; time: number; location: string }[]>(
+    node,
+    `/readings/?sensorId=${sensorId}&sort(time)&limit(1000)`,
+  );
+const alerts = (node: HarperEndpoints, sensorId: string) =>
+  get<{ id: string; state: string; value: number }[]>(node, `/alerts/?sensorId=${sensorId}&sort(time)`);
 
 /** Runs a compiled CLI of ours to the end. */
-function cli(script: string, args: string[], env: Record<string, string>, stdin?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function cli(
+  script: string,
+  args: string[],
+  env: Record<string, string>,
+  stdin?: string,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(COMPONENT_DIR, 'dist', 'scripts', script), ...args], { env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, [join(COMPONENT_DIR, 'dist', 'scripts', script), ...args], {
+      env: { ...process.env, ...env },
+    });
     if (stdin !== undefined) child.stdin.end(stdin);
     let stdout = '';
     let stderr = '';
@@ -61,19 +74,45 @@ describe('two nodes joined by Harper replication', () => {
 
   it('an MQTT publish on A reaches SSE, WebSocket and MQTT subscribers on B, retained and not; only the retained one is stored on B', async () => {
     const id = `${run}-fan`;
-    const subscribers = [sseSubscriber(B, `/sensors/${id}`, { name: 'SSE on B' }), await wsSubscriber(B, `/sensors/${id}`, { name: 'WS on B' }), await mqttSubscriber(B, `sensors/${id}`, { name: 'MQTT on B' })];
+    const subscribers = [
+      sseSubscriber(B, `/sensors/${id}`, { name: 'SSE on B' }),
+      await wsSubscriber(B, `/sensors/${id}`, { name: 'WS on B' }),
+      await mqttSubscriber(B, `sensors/${id}`, { name: 'MQTT on B' }),
+    ];
     const publisher = await connectMqtt(A);
     try {
       // The canary is itself a non-retained publish on A: each subscriber on B is live once it arrives.
       const isCanary = (item: Received) => valueField(item, 'location') === 'canary';
-      await untilLive(subscribers, () => publisher.publishAsync(`sensors/${id}`, JSON.stringify({ location: 'canary', temperature: 0 }), { qos: 1 }), isCanary);
-      await publisher.publishAsync(`sensors/${id}`, JSON.stringify({ location: 'lab', temperature: 21 }), { qos: 1, retain: true });
-      await publisher.publishAsync(`sensors/${id}`, JSON.stringify({ location: 'lab', temperature: 22 }), { qos: 1, retain: false });
+      await untilLive(
+        subscribers,
+        () =>
+          publisher.publishAsync(`sensors/${id}`, JSON.stringify({ location: 'canary', temperature: 0 }), { qos: 1 }),
+        isCanary,
+      );
+      await publisher.publishAsync(`sensors/${id}`, JSON.stringify({ location: 'lab', temperature: 21 }), {
+        qos: 1,
+        retain: true,
+      });
+      await publisher.publishAsync(`sensors/${id}`, JSON.stringify({ location: 'lab', temperature: 22 }), {
+        qos: 1,
+        retain: false,
+      });
       for (const subscriber of subscribers) {
-        await subscriber.inbox.waitFor((item) => valueField(item, 'temperature') === 21, 10_000, `${subscriber.name}: the retained publish`);
-        await subscriber.inbox.waitFor((item) => valueField(item, 'temperature') === 22, 10_000, `${subscriber.name}: the non-retained publish`);
+        await subscriber.inbox.waitFor(
+          (item) => valueField(item, 'temperature') === 21,
+          10_000,
+          `${subscriber.name}: the retained publish`,
+        );
+        await subscriber.inbox.waitFor(
+          (item) => valueField(item, 'temperature') === 22,
+          10_000,
+          `${subscriber.name}: the non-retained publish`,
+        );
       }
-      const stored = await eventually(() => get<Sensor>(B, `/sensors/${id}`), (sensor) => sensor?.temperature !== undefined);
+      const stored = await eventually(
+        () => get<Sensor>(B, `/sensors/${id}`),
+        (sensor) => sensor?.temperature !== undefined,
+      );
       expect(stored).toMatchObject({ id, location: 'lab', temperature: 21 });
     } finally {
       await publisher.endAsync();
@@ -84,33 +123,65 @@ describe('two nodes joined by Harper replication', () => {
   it('a REST write on B is readable on A', async () => {
     const id = `${run}-rest`;
     expect((await put(B, id, { location: 'hall', temperature: 19.5 })).status).toBe(204);
-    const seen = await eventually(() => rest<Sensor>(A, 'GET', `/sensors/${id}`), (response) => response.status === 200);
+    const seen = await eventually(
+      () => rest<Sensor>(A, 'GET', `/sensors/${id}`),
+      (response) => response.status === 200,
+    );
     expect(seen.body).toMatchObject({ id, location: 'hall', temperature: 19.5 });
   });
 
   it('history, alerts and statistics written on A are the same on B', async () => {
     const id = `${run}-hist`;
-    expect((await rest(A, 'PUT', `/rules/${run}-hot`, { json: { sensorId: id, field: 'temperature', above: 30, hysteresis: 2 } })).status).toBe(204);
+    expect(
+      (
+        await rest(A, 'PUT', `/rules/${run}-hot`, {
+          json: { sensorId: id, field: 'temperature', above: 30, hysteresis: 2 },
+        })
+      ).status,
+    ).toBe(204);
     const sequence = [25, 31, 32, 29, 27.5, 31, 20];
     for (const temperature of sequence) expect((await put(A, id, { location: 'lab', temperature })).status).toBe(204);
 
     const onA = await readings(A, id);
     expect(onA.map((reading) => reading.temperature)).toEqual(sequence);
-    expect(await eventually(() => readings(B, id), (list) => list.length >= sequence.length)).toEqual(onA);
+    expect(
+      await eventually(
+        () => readings(B, id),
+        (list) => list.length >= sequence.length,
+      ),
+    ).toEqual(onA);
 
     const alertsOnA = await alerts(A, id);
-    expect(alertsOnA.map((alert) => [alert.state, alert.value])).toEqual([['firing', 31], ['resolved', 27.5], ['firing', 31], ['resolved', 20]]);
-    expect(await eventually(() => alerts(B, id), (list) => list.length >= alertsOnA.length)).toEqual(alertsOnA);
+    expect(alertsOnA.map((alert) => [alert.state, alert.value])).toEqual([
+      ['firing', 31],
+      ['resolved', 27.5],
+      ['firing', 31],
+      ['resolved', 20],
+    ]);
+    expect(
+      await eventually(
+        () => alerts(B, id),
+        (list) => list.length >= alertsOnA.length,
+      ),
+    ).toEqual(alertsOnA);
 
     const statsOnA = await get<{ hour: { temperature: { count: number } } }>(A, `/stats/${id}`);
     expect(statsOnA.hour.temperature.count).toBe(sequence.length);
-    expect(await eventually(() => get<typeof statsOnA>(B, `/stats/${id}`), (stats) => stats.hour.temperature.count >= sequence.length)).toEqual(statsOnA);
+    expect(
+      await eventually(
+        () => get<typeof statsOnA>(B, `/stats/${id}`),
+        (stats) => stats.hour.temperature.count >= sequence.length,
+      ),
+    ).toEqual(statsOnA);
   });
 
   it('concurrent conflicting writes on A and B converge to the same state on both, and no reading is lost', async () => {
     const id = `${run}-conflict`;
     for (let i = 0; i < 20; i++) {
-      const [onA, onB] = await Promise.all([put(A, id, { location: 'A', temperature: i }), put(B, id, { location: 'B', temperature: 100 + i })]);
+      const [onA, onB] = await Promise.all([
+        put(A, id, { location: 'A', temperature: i }),
+        put(B, id, { location: 'B', temperature: 100 + i }),
+      ]);
       expect([onA.status, onB.status]).toEqual([204, 204]);
     }
     const converged = await eventually(
@@ -124,7 +195,8 @@ describe('two nodes joined by Harper replication', () => {
       async () => [await readings(A, id), await readings(B, id)],
       ([a, b]) => a.length >= 40 && b.length >= 40,
     );
-    const fromNode = (list: typeof both[0], location: string) => list.filter((reading) => reading.location === location).map((reading) => reading.temperature);
+    const fromNode = (list: (typeof both)[0], location: string) =>
+      list.filter((reading) => reading.location === location).map((reading) => reading.temperature);
     for (const list of both) {
       expect(fromNode(list, 'A')).toEqual(Array.from({ length: 20 }, (_, i) => i));
       expect(fromNode(list, 'B')).toEqual(Array.from({ length: 20 }, (_, i) => 100 + i));
@@ -138,13 +210,23 @@ describe('two nodes joined by Harper replication', () => {
     expect((await put(A, id, { location: 'A', temperature: 1000 })).status).toBe(204);
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect((await put(B, id, { location: 'B', temperature: 2000 })).status).toBe(204);
-    for (const node of [A, B]) expect(await eventually(() => get<Sensor>(node, `/sensors/${id}`), (sensor) => sensor.temperature === 2000)).toMatchObject({ location: 'B' });
+    for (const node of [A, B])
+      expect(
+        await eventually(
+          () => get<Sensor>(node, `/sensors/${id}`),
+          (sensor) => sensor.temperature === 2000,
+        ),
+      ).toMatchObject({ location: 'B' });
   });
 
   it('per-device rights hold on both nodes; the users CLI applies add, grant, rotate and remove to every node', async () => {
     const device = `${run}-dev`;
     const users = (args: string[]) =>
-      cli('users.js', [...args, '--json'], { CLI_TARGET: `${A.operationsUrl},${B.operationsUrl}`, CLI_TARGET_USERNAME: cluster.admin.username, CLI_TARGET_PASSWORD: cluster.admin.password });
+      cli('users.js', [...args, '--json'], {
+        CLI_TARGET: `${A.operationsUrl},${B.operationsUrl}`,
+        CLI_TARGET_USERNAME: cluster.admin.username,
+        CLI_TARGET_PASSWORD: cluster.admin.password,
+      });
     const added = await users(['add', device, '--role', 'device', '--sensors', `${device}-gw`]);
     expect(added.code, added.stderr).toBe(0);
     let credentials = { username: device, password: (JSON.parse(added.stdout) as { password: string }).password };
@@ -180,7 +262,11 @@ describe('two nodes joined by Harper replication', () => {
 
     const listed = await users(['list']);
     expect(listed.code, listed.stderr).toBe(0);
-    expect((JSON.parse(listed.stdout) as { username: string; missingOn?: string[] }[]).find((row) => row.username === device)).not.toHaveProperty('missingOn');
+    expect(
+      (JSON.parse(listed.stdout) as { username: string; missingOn?: string[] }[]).find(
+        (row) => row.username === device,
+      ),
+    ).not.toHaveProperty('missingOn');
 
     const removed = await users(['remove', device]);
     expect(removed.code, removed.stderr).toBe(0);
@@ -190,13 +276,23 @@ describe('two nodes joined by Harper replication', () => {
   it('dashboard sessions on both nodes end when the users CLI rotates or removes the user, and re-adding the name does not revive them', async () => {
     const name = `${run}-op`;
     const users = (args: string[], stdin?: string) =>
-      cli('users.js', [...args, '--json'], { CLI_TARGET: `${A.operationsUrl},${B.operationsUrl}`, CLI_TARGET_USERNAME: cluster.admin.username, CLI_TARGET_PASSWORD: cluster.admin.password }, stdin);
+      cli(
+        'users.js',
+        [...args, '--json'],
+        {
+          CLI_TARGET: `${A.operationsUrl},${B.operationsUrl}`,
+          CLI_TARGET_USERNAME: cluster.admin.username,
+          CLI_TARGET_PASSWORD: cluster.admin.password,
+        },
+        stdin,
+      );
     const login = async (node: HarperEndpoints, password: string) => {
       const response = await rest(node, 'POST', '/login', { auth: null, json: { username: name, password } });
       expect(response.status, response.text).toBe(200);
       return (response.headers.get('set-cookie') ?? '').split(';')[0];
     };
-    const loggedIn = async (node: HarperEndpoints, cookie: string) => (await rest(node, 'GET', '/login', { auth: null, headers: { cookie } })).status;
+    const loggedIn = async (node: HarperEndpoints, cookie: string) =>
+      (await rest(node, 'GET', '/login', { auth: null, headers: { cookie } })).status;
 
     const added = await users(['add', name, '--role', 'operator']);
     expect(added.code, added.stderr).toBe(0);
@@ -223,7 +319,12 @@ describe('two nodes joined by Harper replication', () => {
     await cluster.stop(nodeB);
     for (let i = 1; i <= 100; i++) expect((await put(A, id, { location: 'c', temperature: i })).status).toBe(204);
     await cluster.restart(nodeB);
-    const history = await eventually(() => readings(B, id), (list) => list.length >= 100, 30_000, 'catch-up');
+    const history = await eventually(
+      () => readings(B, id),
+      (list) => list.length >= 100,
+      30_000,
+      'catch-up',
+    );
     expect(history.map((reading) => reading.temperature)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
     expect(history).toEqual(await readings(A, id));
     expect(await get<Sensor>(B, `/sensors/${id}`)).toEqual(await get<Sensor>(A, `/sensors/${id}`));
@@ -239,7 +340,13 @@ describe('two nodes joined by Harper replication', () => {
       try {
         const acks: Promise<unknown>[] = [];
         for (let n = 1; n <= perSensor; n++) {
-          for (const id of sensors) acks.push(publisher.publishAsync(`sensors/${id}`, JSON.stringify({ location: phase, temperature: n }), { qos: 1, retain: true }));
+          for (const id of sensors)
+            acks.push(
+              publisher.publishAsync(`sensors/${id}`, JSON.stringify({ location: phase, temperature: n }), {
+                qos: 1,
+                retain: true,
+              }),
+            );
         }
         await Promise.all(acks);
       } finally {
@@ -249,8 +356,16 @@ describe('two nodes joined by Harper replication', () => {
     const expectSame = async (count: number) => {
       for (const id of sensors) {
         const onA = await readings(A, id);
-        expect(onA.map((reading) => reading.temperature), id).toEqual(Array.from({ length: count }, (_, i) => (i % perSensor) + 1));
-        const onB = await eventually(() => readings(B, id), (list) => list.length >= count, 30_000, `readings of ${id} on B`);
+        expect(
+          onA.map((reading) => reading.temperature),
+          id,
+        ).toEqual(Array.from({ length: count }, (_, i) => (i % perSensor) + 1));
+        const onB = await eventually(
+          () => readings(B, id),
+          (list) => list.length >= count,
+          30_000,
+          `readings of ${id} on B`,
+        );
         expect(onB, id).toEqual(onA);
         expect(await get<Sensor>(B, `/sensors/${id}`)).toEqual(await get<Sensor>(A, `/sensors/${id}`));
       }
@@ -277,35 +392,74 @@ describe('npm run cluster', () => {
       CLUSTER_OPERATIONS_PORTS: await ports(),
       CLUSTER_REPLICATION_PORTS: await ports(),
     };
-    const child = spawn(process.execPath, [join(COMPONENT_DIR, 'dist', 'scripts', 'cluster.js')], { env: { ...process.env, ...env, HDB_ADMIN_USERNAME: '', HDB_ADMIN_PASSWORD: '' } });
+    const child = spawn(process.execPath, [join(COMPONENT_DIR, 'dist', 'scripts', 'cluster.js')], {
+      env: { ...process.env, ...env, HDB_ADMIN_USERNAME: '', HDB_ADMIN_PASSWORD: '' },
+    });
     let stdout = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
     child.stderr.on('data', (chunk: Buffer) => (stdout += chunk));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
-      await eventually(async () => stdout, (text) => text.includes('Ctrl-C stops every node.') || child.exitCode !== null, 120_000, 'the cluster summary');
+      await eventually(
+        async () => stdout,
+        (text) => text.includes('Ctrl-C stops every node.') || child.exitCode !== null,
+        120_000,
+        'the cluster summary',
+      );
       expect(child.exitCode, stdout).toBeNull();
       const password = /password \(shown once, saved in .*credentials\.json\):\n\s+(\S+)/.exec(stdout)?.[1];
       expect(password, stdout).toBeTruthy();
       const admin = { username: 'admin', password: password! };
       expect(JSON.parse(readFileSync(join(dataDir, 'cluster', 'credentials.json'), 'utf8'))).toEqual(admin);
 
-      const nodes = (JSON.parse(readFileSync(join(dataDir, 'cluster', 'nodes.json'), 'utf8')) as { nodes: ClusterNodeAddress[] }).nodes;
+      const nodes = (
+        JSON.parse(readFileSync(join(dataDir, 'cluster', 'nodes.json'), 'utf8')) as { nodes: ClusterNodeAddress[] }
+      ).nodes;
       expect(nodes.map((node) => node.hostname)).toEqual(['127.0.0.1', '127.0.0.2']);
       for (const node of nodes) {
         expect(stdout).toContain(`Dashboard   ${node.httpUrl}/`);
         expect(stdout).toContain(`MQTT        ${node.mqttUrl}`);
       }
       expect(JSON.stringify(nodes)).not.toContain(password);
-      const [a, b] = nodes.map((node) => endpointsOf({ name: node.name, hostname: node.hostname, dataDir: '', replicationPort: 0, ports: { http: Number(new URL(node.httpUrl).port), mqtt: Number(new URL(node.mqttUrl).port), operations: Number(new URL(node.operationsUrl).port) } }, admin));
+      const [a, b] = nodes.map((node) =>
+        endpointsOf(
+          {
+            name: node.name,
+            hostname: node.hostname,
+            dataDir: '',
+            replicationPort: 0,
+            ports: {
+              http: Number(new URL(node.httpUrl).port),
+              mqtt: Number(new URL(node.mqttUrl).port),
+              operations: Number(new URL(node.operationsUrl).port),
+            },
+          },
+          admin,
+        ),
+      );
 
       expect((await put(a, `${run}-cli`, { location: 'cli', temperature: 5 })).status).toBe(204);
-      expect(await eventually(() => get<Sensor>(b, `/sensors/${run}-cli`), (sensor) => sensor?.temperature === 5)).toMatchObject({ location: 'cli' });
+      expect(
+        await eventually(
+          () => get<Sensor>(b, `/sensors/${run}-cli`),
+          (sensor) => sensor?.temperature === 5,
+        ),
+      ).toMatchObject({ location: 'cli' });
 
-      const added = await cli('users.js', ['--cluster', 'add', `${run}-viewer`, '--role', 'viewer', '--json'], { DATA_DIR: dataDir, CLI_TARGET_USERNAME: '', CLI_TARGET_PASSWORD: '', HDB_ADMIN_USERNAME: '', HDB_ADMIN_PASSWORD: '' });
+      const added = await cli('users.js', ['--cluster', 'add', `${run}-viewer`, '--role', 'viewer', '--json'], {
+        DATA_DIR: dataDir,
+        CLI_TARGET_USERNAME: '',
+        CLI_TARGET_PASSWORD: '',
+        HDB_ADMIN_USERNAME: '',
+        HDB_ADMIN_PASSWORD: '',
+      });
       expect(added.code, added.stderr).toBe(0);
-      const viewer = { username: `${run}-viewer`, password: (JSON.parse(added.stdout) as { password: string }).password };
-      for (const node of [a, b]) expect((await rest(node, 'GET', `/sensors/${run}-cli`, { auth: viewer })).status).toBe(200);
+      const viewer = {
+        username: `${run}-viewer`,
+        password: (JSON.parse(added.stdout) as { password: string }).password,
+      };
+      for (const node of [a, b])
+        expect((await rest(node, 'GET', `/sensors/${run}-cli`, { auth: viewer })).status).toBe(200);
     } finally {
       child.kill('SIGINT');
     }
@@ -314,7 +468,10 @@ describe('npm run cluster', () => {
     for (const name of ['a', 'b']) {
       const pidFile = join(dataDir, 'cluster', name, 'root', 'hdb.pid');
       const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) : 0;
-      expect(pid && existsSync(`/proc/${pid}`) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('harperdb'), `node ${name} still running`).toBeFalsy();
+      expect(
+        pid && existsSync(`/proc/${pid}`) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('harperdb'),
+        `node ${name} still running`,
+      ).toBeFalsy();
     }
     rmSync(dataDir, { recursive: true, force: true });
   }, 180_000);

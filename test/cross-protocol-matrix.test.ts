@@ -38,7 +38,8 @@ const publishers: Publisher[] = [
   {
     name: 'MQTT 3.1.1 retained QoS 1',
     stored: true,
-    publish: async (id, reading) => void (await mqtt311.publishAsync(`sensors/${id}`, JSON.stringify(reading), { qos: 1, retain: true })),
+    publish: async (id, reading) =>
+      void (await mqtt311.publishAsync(`sensors/${id}`, JSON.stringify(reading), { qos: 1, retain: true })),
   },
   {
     name: 'MQTT 5 retained QoS 1',
@@ -51,7 +52,8 @@ const publishers: Publisher[] = [
   {
     name: 'MQTT non-retained QoS 0',
     stored: false,
-    publish: async (id, reading) => void (await mqtt311.publishAsync(`sensors/${id}`, JSON.stringify(reading), { qos: 0 })),
+    publish: async (id, reading) =>
+      void (await mqtt311.publishAsync(`sensors/${id}`, JSON.stringify(reading), { qos: 0 })),
   },
   {
     name: 'WebSocket send',
@@ -59,7 +61,11 @@ const publishers: Publisher[] = [
     publish: async (id, reading) => {
       const socket = await wsSubscriber(harper, `/sensors/${id}`);
       socket.send(reading);
-      const reply = await socket.inbox.waitFor((item) => item.type === 'ack' || item.type === 'error', 5000, 'a WebSocket reply');
+      const reply = await socket.inbox.waitFor(
+        (item) => item.type === 'ack' || item.type === 'error',
+        5000,
+        'a WebSocket reply',
+      );
       expect(reply.value).toMatchObject({ type: 'ack', id });
       await socket.close();
     },
@@ -67,16 +73,20 @@ const publishers: Publisher[] = [
   {
     name: 'REST PUT',
     stored: true,
-    publish: async (id, reading) => expect((await rest(harper, 'PUT', `/sensors/${id}`, { json: reading })).status).toBe(204),
+    publish: async (id, reading) =>
+      expect((await rest(harper, 'PUT', `/sensors/${id}`, { json: reading })).status).toBe(204),
   },
   {
     name: 'REST PATCH',
     stored: true,
     prepare: async (id) => {
-      const created = await rest(harper, 'PUT', `/sensors/${id}`, { json: { location: 'before-patch', temperature: -50, humidity: 1 } });
+      const created = await rest(harper, 'PUT', `/sensors/${id}`, {
+        json: { location: 'before-patch', temperature: -50, humidity: 1 },
+      });
       expect(created.status).toBe(204);
     },
-    publish: async (id, reading) => expect((await rest(harper, 'PATCH', `/sensors/${id}`, { json: reading })).status).toBe(204),
+    publish: async (id, reading) =>
+      expect((await rest(harper, 'PATCH', `/sensors/${id}`, { json: reading })).status).toBe(204),
   },
   {
     name: 'REST POST collection',
@@ -154,7 +164,11 @@ describe('every publisher reaches every subscriber with identical values', () =>
       await publisher.publish(id, reading);
       const received = await Promise.all(
         subscribersOf(id).map((subscriber) =>
-          subscriber.inbox.waitFor((item) => isFor(item, id) && valueField(item, 'temperature') === reading.temperature, 5000, `${publisher.name} at ${subscriber.name}`),
+          subscriber.inbox.waitFor(
+            (item) => isFor(item, id) && valueField(item, 'temperature') === reading.temperature,
+            5000,
+            `${publisher.name} at ${subscriber.name}`,
+          ),
         ),
       );
       const row = new Map<string, number>();
@@ -178,7 +192,16 @@ describe('every publisher reaches every subscriber with identical values', () =>
 });
 
 function printMatrix(): void {
-  const columns = ['MQTT exact topic', 'MQTT sensors/#', 'MQTT sensors/+', 'MQTT over WebSocket', 'WS record', 'WS table', 'SSE record', 'SSE table'];
+  const columns = [
+    'MQTT exact topic',
+    'MQTT sensors/#',
+    'MQTT sensors/+',
+    'MQTT over WebSocket',
+    'WS record',
+    'WS table',
+    'SSE record',
+    'SSE table',
+  ];
   const width = 20;
   const lines = [['publisher \\ subscriber'.padEnd(28), ...columns.map((c) => c.padEnd(width))].join('')];
   for (const publisher of publishers) {

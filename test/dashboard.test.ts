@@ -26,7 +26,10 @@ const SIGN = '2FE598';
  * The README's picture is refreshed only on request (UPDATE_SCREENSHOT=1 npm test), so a test run
  * leaves the work tree clean; otherwise the same picture is rendered to .tmp/ and checked.
  */
-const SCREENSHOT = process.env.UPDATE_SCREENSHOT === '1' ? join(COMPONENT_DIR, 'docs', 'dashboard.png') : join(COMPONENT_DIR, '.tmp', 'dashboard.png');
+const SCREENSHOT =
+  process.env.UPDATE_SCREENSHOT === '1'
+    ? join(COMPONENT_DIR, 'docs', 'dashboard.png')
+    : join(COMPONENT_DIR, '.tmp', 'dashboard.png');
 
 let browser: Browser;
 let device: MqttClient;
@@ -71,7 +74,8 @@ async function signIn(target: Page, user: AdminCredentials): Promise<void> {
     await target.fill('#login-password', user.password);
     await target.click('#login-submit');
     await target.waitForSelector('#main:not([hidden]), #login-error:not([hidden])');
-    if (await target.isVisible('#login-error')) throw new Error(`sign-in refused: ${await target.textContent('#login-error')}`);
+    if (await target.isVisible('#login-error'))
+      throw new Error(`sign-in refused: ${await target.textContent('#login-error')}`);
   }
   await target.waitForSelector('#main:not([hidden])');
   await target.waitForSelector(`#user-name:text-is("${user.username}")`);
@@ -83,7 +87,10 @@ async function streamLive(target: Page, name: 'sensors' | 'alerts' | 'signs'): P
 }
 
 function publish(topic: string, payload: unknown): Promise<unknown> {
-  return device.publishAsync(topic, typeof payload === 'string' ? payload : JSON.stringify(payload), { qos: 1, retain: true });
+  return device.publishAsync(topic, typeof payload === 'string' ? payload : JSON.stringify(payload), {
+    qos: 1,
+    retain: true,
+  });
 }
 
 beforeAll(async () => {
@@ -92,13 +99,27 @@ beforeAll(async () => {
   operator = await createUser(harper, 'operator', `${run}-dash-op`);
   // Known state before the page opens: a sensor (so the table stream opens with its snapshot at
   // once, proving it live) and the demo sign.
-  expect((await rest(harper, 'PUT', `/sensors/${run}-canary`, { json: { location: 'dashboard test', temperature: 20 } })).status).toBe(204);
-  expect((await rest(harper, 'PUT', `/signs/${SIGN}`, { json: { message: 'Ready', brightness: 9, power: 'on', color: '#ffb020' } })).status).toBe(204);
+  expect(
+    (await rest(harper, 'PUT', `/sensors/${run}-canary`, { json: { location: 'dashboard test', temperature: 20 } }))
+      .status,
+  ).toBe(204);
+  expect(
+    (
+      await rest(harper, 'PUT', `/signs/${SIGN}`, {
+        json: { message: 'Ready', brightness: 9, power: 'on', color: '#ffb020' },
+      })
+    ).status,
+  ).toBe(204);
   // The sign's device shows what the page asks for and reports it.
   signDevice = await createUser(harper, 'device', SIGN);
   const watch = await mqttSubscriber(harper, `signs/${SIGN}`);
   signSimulator = startSign();
-  await watch.inbox.waitFor((item) => (valueField(item, 'pending') as string[] | undefined)?.length === 0 && valueField(item, 'reportedBy') === SIGN, 10_000, 'the sign device in step');
+  await watch.inbox.waitFor(
+    (item) =>
+      (valueField(item, 'pending') as string[] | undefined)?.length === 0 && valueField(item, 'reportedBy') === SIGN,
+    10_000,
+    'the sign device in step',
+  );
   await watch.close();
   tab = await openPage(browser);
   page = tab.page;
@@ -174,12 +195,19 @@ describe('dashboard in a browser', () => {
       const message = `From the dashboard ${run}`;
       await page.fill('#sign-message', message);
       await page.press('#sign-message', 'Enter');
-      const received = await subscriber.inbox.waitFor((item) => valueField(item, 'message') === message, 5000, 'the new message over MQTT');
+      const received = await subscriber.inbox.waitFor(
+        (item) => valueField(item, 'message') === message,
+        5000,
+        'the new message over MQTT',
+      );
       expect(received.value).toMatchObject({ id: SIGN, message, updatedBy: operator.username });
       const stored = await rest<Record<string, unknown>>(harper, 'GET', `/signs/${SIGN}`);
       expect(stored.body).toMatchObject({ message, updatedBy: operator.username });
       // And the page's own sign follows the stored state.
-      await page.waitForFunction((text) => document.querySelector<HTMLCanvasElement>('#sign-canvas')?.dataset.message === text, message);
+      await page.waitForFunction(
+        (text) => document.querySelector<HTMLCanvasElement>('#sign-canvas')?.dataset.message === text,
+        message,
+      );
       expect(await page.isHidden('#sign-message-error')).toBe(true);
 
       // The other controls write their own field.
@@ -228,9 +256,18 @@ describe('dashboard in a browser', () => {
     const before = (await rest<{ message: string; brightness: number }>(harper, 'GET', `/signs/${SIGN}`)).body;
     // What the server says about each bad input (the page must show exactly that).
     const tooLong = 'x'.repeat(65);
-    const longRefusal = await rest<{ message: string; field: string }>(harper, 'PATCH', `/signs/${SIGN}`, { json: { message: tooLong } });
-    const brightRefusal = await rest<{ message: string; field: string }>(harper, 'PATCH', `/signs/${SIGN}`, { json: { brightness: 16 } });
-    expect([longRefusal.status, longRefusal.body.field, brightRefusal.status, brightRefusal.body.field]).toEqual([400, 'message', 400, 'brightness']);
+    const longRefusal = await rest<{ message: string; field: string }>(harper, 'PATCH', `/signs/${SIGN}`, {
+      json: { message: tooLong },
+    });
+    const brightRefusal = await rest<{ message: string; field: string }>(harper, 'PATCH', `/signs/${SIGN}`, {
+      json: { brightness: 16 },
+    });
+    expect([longRefusal.status, longRefusal.body.field, brightRefusal.status, brightRefusal.body.field]).toEqual([
+      400,
+      'message',
+      400,
+      'brightness',
+    ]);
 
     await page.fill('#sign-message', tooLong);
     expect(await page.textContent('#sign-message-count')).toBe('65/64');
@@ -252,7 +289,10 @@ describe('dashboard in a browser', () => {
     // The slider goes back to what the sign shows.
     expect(await page.inputValue('#sign-brightness')).toBe(String(before.brightness));
 
-    expect((await rest(harper, 'GET', `/signs/${SIGN}`)).body).toMatchObject({ message: before.message, brightness: before.brightness });
+    expect((await rest(harper, 'GET', `/signs/${SIGN}`)).body).toMatchObject({
+      message: before.message,
+      brightness: before.brightness,
+    });
     expect(await page.getAttribute('#sign-canvas', 'data-message')).toBe(before.message);
 
     // A good message clears the error.
@@ -266,7 +306,13 @@ describe('dashboard in a browser', () => {
     await signIn(page, operator);
     await streamLive(page, 'signs');
     const other = `${run}-lobby`;
-    expect((await rest(harper, 'PUT', `/signs/${other}`, { json: { message: 'Lobby sign', brightness: 5, power: 'on', color: '#00ff00' } })).status).toBe(204);
+    expect(
+      (
+        await rest(harper, 'PUT', `/signs/${other}`, {
+          json: { message: 'Lobby sign', brightness: 5, power: 'on', color: '#00ff00' },
+        })
+      ).status,
+    ).toBe(204);
     const item = (id: string) => `#sign-list button[data-sign-id="${id}"]`;
     await page.waitForSelector(`${item(other)} .sign-item-preview:text-is("Lobby sign")`);
     await page.waitForSelector(`${item(SIGN)}[aria-pressed="true"]`);
@@ -313,7 +359,13 @@ describe('dashboard in a browser', () => {
     // A sign whose display takes a second to change: the pending state lasts at least that long.
     const slow = startSign(device, ['--delay', '1000', '--message', 'Booted']);
     try {
-      await expect.poll(async () => (await rest<{ reported?: { message?: string } }>(harper, 'GET', `/signs/${id}`)).body.reported?.message, { timeout: 10_000 }).toBe('Booted');
+      await expect
+        .poll(
+          async () =>
+            (await rest<{ reported?: { message?: string } }>(harper, 'GET', `/signs/${id}`)).body.reported?.message,
+          { timeout: 10_000 },
+        )
+        .toBe('Booted');
       await page.goto(`${harper.httpUrl}/?sign=${id}`);
       await signIn(page, operator);
       await streamLive(page, 'signs');
@@ -327,8 +379,16 @@ describe('dashboard in a browser', () => {
       expect(await seen()).toEqual(['pending', 'shown']);
       const took = Number(await page.getAttribute('#sign-sync', 'data-took-ms'));
       expect(took).toBeGreaterThanOrEqual(1000);
-      expect(await page.textContent('#sign-sync')).toContain(took < 10_000 ? `${(took / 1000).toFixed(1)} s` : `${(took / 1000).toFixed(0)} s`);
-      const stored = (await rest<{ shownAt: number; updatedAt: number; updatedBy: string; reported: { message: string } }>(harper, 'GET', `/signs/${id}`)).body;
+      expect(await page.textContent('#sign-sync')).toContain(
+        took < 10_000 ? `${(took / 1000).toFixed(1)} s` : `${(took / 1000).toFixed(0)} s`,
+      );
+      const stored = (
+        await rest<{ shownAt: number; updatedAt: number; updatedBy: string; reported: { message: string } }>(
+          harper,
+          'GET',
+          `/signs/${id}`,
+        )
+      ).body;
       expect(stored).toMatchObject({ message, updatedBy: operator.username, reported: { message }, pending: [] });
       expect(stored.shownAt - stored.updatedAt).toBe(took);
     } finally {
@@ -340,7 +400,13 @@ describe('dashboard in a browser', () => {
     const id = `${run}-away`;
     const device = await createUser(harper, 'device', id);
     let sign = startSign(device, ['--message', 'Before']);
-    await expect.poll(async () => (await rest<{ reported?: { message?: string } }>(harper, 'GET', `/signs/${id}`)).body.reported?.message, { timeout: 10_000 }).toBe('Before');
+    await expect
+      .poll(
+        async () =>
+          (await rest<{ reported?: { message?: string } }>(harper, 'GET', `/signs/${id}`)).body.reported?.message,
+        { timeout: 10_000 },
+      )
+      .toBe('Before');
     await sign.stop();
     await page.goto(`${harper.httpUrl}/?sign=${id}`);
     await signIn(page, operator);
@@ -373,8 +439,13 @@ describe('dashboard in a browser', () => {
     } catch (error) {
       // What the panel showed, to tell a missing event from a slow one.
       const shown = await page.evaluate(() => ({
-        lanes: [...document.querySelectorAll<HTMLElement>('.lane')].map((lane) => `${lane.id} ${lane.dataset.state} connections=${lane.dataset.connections} received=${lane.dataset.received} duplicates=${lane.dataset.duplicates}`),
-        rows: [...document.querySelectorAll('#protocol-events tr')].map((row) => row.textContent?.replace(/\s+/g, ' ').trim()),
+        lanes: [...document.querySelectorAll<HTMLElement>('.lane')].map(
+          (lane) =>
+            `${lane.id} ${lane.dataset.state} connections=${lane.dataset.connections} received=${lane.dataset.received} duplicates=${lane.dataset.duplicates}`,
+        ),
+        rows: [...document.querySelectorAll('#protocol-events tr')].map((row) =>
+          row.textContent?.replace(/\s+/g, ' ').trim(),
+        ),
       }));
       throw new Error(`${(error as Error).message}\npanel: ${JSON.stringify(shown, null, 1)}`, { cause: error });
     }
@@ -386,14 +457,20 @@ describe('dashboard in a browser', () => {
     await publish(`sensors/${id}`, { location: 'protocols', temperature: 10 });
     await page.fill('#protocol-sensor', id);
     await page.press('#protocol-sensor', 'Enter');
-    for (const lane of ['sse', 'ws', 'mqtt']) await page.waitForSelector(`#lane-${lane}[data-state="live"]`, { timeout: 10_000 });
+    for (const lane of ['sse', 'ws', 'mqtt'])
+      await page.waitForSelector(`#lane-${lane}[data-state="live"]`, { timeout: 10_000 });
 
     // A live reading arrives on all three, each with a latency and an arrival order.
     await publish(`sensors/${id}`, { location: 'protocols', temperature: 11 });
     // By locator, not element handle: the panel re-renders its rows, which detaches a held handle.
     const row = page.locator('#protocol-events tr:has(td:text-is("11.0"))');
     await expect.poll(() => row.locator('td.lane-cell[data-latency]').count(), { timeout: 10_000 }).toBe(3);
-    const cells = await row.locator('td.lane-cell').evaluateAll((tds) => tds.map((td) => ({ latency: Number(td.getAttribute('data-latency')), rank: td.querySelector('.rank')?.textContent })));
+    const cells = await row.locator('td.lane-cell').evaluateAll((tds) =>
+      tds.map((td) => ({
+        latency: Number(td.getAttribute('data-latency')),
+        rank: td.querySelector('.rank')?.textContent,
+      })),
+    );
     expect(cells.map((cell) => cell.rank).sort()).toEqual(['1st', '2nd', '3rd']);
     for (const cell of cells) expect(cell.latency).toBeGreaterThanOrEqual(0);
 
@@ -413,7 +490,10 @@ describe('dashboard in a browser', () => {
     await held[0].resume();
     await page.unroute(resumption);
     for (const temperature of ['12.0', '13.0', '14.0']) {
-      await page.waitForSelector(`#protocol-events tr:has(td:text-is("${temperature}")) td[data-protocol="sse"]:not(.pending)`, { timeout: 5000 });
+      await page.waitForSelector(
+        `#protocol-events tr:has(td:text-is("${temperature}")) td[data-protocol="sse"]:not(.pending)`,
+        { timeout: 5000 },
+      );
     }
     await page.waitForSelector('#lane-sse[data-state="live"]');
     // Nothing twice: the resumed stream delivered only what it had missed.
@@ -424,15 +504,25 @@ describe('dashboard in a browser', () => {
     for (const lane of ['sse', 'ws']) {
       const connections = Number(await page.getAttribute(`#lane-${lane}`, 'data-connections'));
       await page.click(`#lane-${lane}-reconnect`);
-      await page.waitForSelector(`#lane-${lane}[data-connections="${connections + 1}"]:is([data-state="live"], [data-state="waiting"])`);
+      await page.waitForSelector(
+        `#lane-${lane}[data-connections="${connections + 1}"]:is([data-state="live"], [data-state="waiting"])`,
+      );
     }
     await publish(`sensors/${id}`, { location: 'protocols', temperature: 15 });
     for (const lane of ['sse', 'ws']) {
-      await page.waitForSelector(`#protocol-events tr:has(td:text-is("15.0")) td[data-protocol="${lane}"]:not(.pending)`, { timeout: 5000 });
+      await page.waitForSelector(
+        `#protocol-events tr:has(td:text-is("15.0")) td[data-protocol="${lane}"]:not(.pending)`,
+        { timeout: 5000 },
+      );
       expect(await page.getAttribute(`#lane-${lane}`, 'data-duplicates')).toBe('0');
     }
     const rows = await page.$$eval('#protocol-events tr td:nth-child(2)', (tds) => tds.map((td) => td.textContent));
-    expect(rows.filter((t) => ['11.0', '12.0', '13.0', '14.0'].includes(t ?? '')).sort()).toEqual(['11.0', '12.0', '13.0', '14.0']);
+    expect(rows.filter((t) => ['11.0', '12.0', '13.0', '14.0'].includes(t ?? '')).sort()).toEqual([
+      '11.0',
+      '12.0',
+      '13.0',
+      '14.0',
+    ]);
   }
 
   it('signs out: the session ends and the data is gone from the page', async () => {
@@ -459,10 +549,15 @@ describe('accessible and responsive', () => {
       expect(await small.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
       // Every visible form control has an accessible name.
       const unnamed = await small.evaluate(() =>
-        [...document.querySelectorAll<HTMLInputElement | HTMLButtonElement | HTMLSelectElement>('input, button, select, textarea')]
+        [
+          ...document.querySelectorAll<HTMLInputElement | HTMLButtonElement | HTMLSelectElement>(
+            'input, button, select, textarea',
+          ),
+        ]
           .filter((control) => control.offsetParent !== null)
           .filter((control) => {
-            const labelled = control.labels?.length || control.getAttribute('aria-label') || control.getAttribute('aria-labelledby');
+            const labelled =
+              control.labels?.length || control.getAttribute('aria-label') || control.getAttribute('aria-labelledby');
             const text = control instanceof HTMLButtonElement && control.textContent?.trim();
             return !labelled && !text && !control.title;
           })
@@ -493,7 +588,9 @@ describe('screenshot', () => {
       ['plant-a/roof', 'roof', 12, 60],
       ['plant-a/server-room', 'server room', 27, 30],
     ] as const;
-    const rule = await rest(harper, 'PUT', '/rules/server-room-hot', { json: { sensorId: 'plant-a/server-room', field: 'temperature', above: 29, hysteresis: 1 } });
+    const rule = await rest(harper, 'PUT', '/rules/server-room-hot', {
+      json: { sensorId: 'plant-a/server-room', field: 'temperature', above: 29, hysteresis: 1 },
+    });
     expect(rule.status).toBe(204);
     for (let step = 0; step < 24; step++) {
       // Paced a little, so that the history has a time axis.
@@ -511,7 +608,18 @@ describe('screenshot', () => {
         ),
       );
     }
-    expect((await rest(harper, 'PATCH', `/signs/${SIGN}`, { json: { message: 'Harper IoT backbone: MQTT, WebSocket, SSE, REST', brightness: 12, power: 'on', color: '#ffb020' } })).status).toBe(204);
+    expect(
+      (
+        await rest(harper, 'PATCH', `/signs/${SIGN}`, {
+          json: {
+            message: 'Harper IoT backbone: MQTT, WebSocket, SSE, REST',
+            brightness: 12,
+            power: 'on',
+            color: '#ffb020',
+          },
+        })
+      ).status,
+    ).toBe(204);
 
     // Reduced motion, for a still picture: the sign shows its first page, no card is flashing.
     const shot = await openPage(browser, { width: 1440, height: 900, reducedMotion: true });
@@ -524,11 +632,19 @@ describe('screenshot', () => {
       await desk.waitForFunction(() => document.querySelectorAll('li.sensor-card').length === 5);
       await desk.waitForSelector('#history-rows tr');
       await desk.waitForSelector('#history-stats table');
-      for (const lane of ['sse', 'ws', 'mqtt']) await desk.waitForSelector(`#lane-${lane}[data-state="live"]`, { timeout: 10_000 });
+      for (const lane of ['sse', 'ws', 'mqtt'])
+        await desk.waitForSelector(`#lane-${lane}[data-state="live"]`, { timeout: 10_000 });
       // Two live readings for the protocol panel.
       for (const temperature of [30.2, 30.6]) {
-        await publish('sensors/plant-a/server-room', { location: 'server room', temperature, humidity: 31, battery: 68 });
-        await desk.waitForSelector(`#protocol-events tr:has(td:text-is("${temperature.toFixed(1)}")) td.lane-cell:not(.pending) >> nth=2`);
+        await publish('sensors/plant-a/server-room', {
+          location: 'server room',
+          temperature,
+          humidity: 31,
+          battery: 68,
+        });
+        await desk.waitForSelector(
+          `#protocol-events tr:has(td:text-is("${temperature.toFixed(1)}")) td.lane-cell:not(.pending) >> nth=2`,
+        );
       }
       await desk.waitForSelector('#alerts-list li.alert');
       await desk.waitForSelector('#sign-canvas[data-power="on"]');
@@ -539,7 +655,12 @@ describe('screenshot', () => {
       mkdirSync(dirname(SCREENSHOT), { recursive: true });
       // Latencies (and the time the sign took to show its change) are masked: the harperdb licence forbids publishing figures about Harper's speed,
       // and this picture goes into the README.
-      await desk.screenshot({ path: SCREENSHOT, fullPage: true, mask: [desk.locator('.latency'), desk.locator('.lane-summary'), desk.locator('#sign-sync')], maskColor: '#2a303c' });
+      await desk.screenshot({
+        path: SCREENSHOT,
+        fullPage: true,
+        mask: [desk.locator('.latency'), desk.locator('.lane-summary'), desk.locator('#sign-sync')],
+        maskColor: '#2a303c',
+      });
     } finally {
       await shot.close();
     }

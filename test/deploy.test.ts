@@ -29,10 +29,19 @@ let endpoints: HarperEndpoints;
 const canary = `canary-${randomBytes(12).toString('hex')}`;
 const canaryFile = join(COMPONENT_DIR, '.tmp', `deploy-canary-${process.pid}.json`);
 
-function deploy(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function deploy(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [join(COMPONENT_DIR, 'dist', 'scripts', 'deploy.js'), ...args], {
-      env: { ...process.env, CLI_TARGET: endpoints.operationsUrl, CLI_TARGET_USERNAME: endpoints.admin.username, CLI_TARGET_PASSWORD: endpoints.admin.password, ...env },
+      env: {
+        ...process.env,
+        CLI_TARGET: endpoints.operationsUrl,
+        CLI_TARGET_USERNAME: endpoints.admin.username,
+        CLI_TARGET_PASSWORD: endpoints.admin.password,
+        ...env,
+      },
     });
     let stdout = '';
     let stderr = '';
@@ -59,7 +68,10 @@ beforeAll(async () => {
   const ports = { http: await freePort(), mqtt: await freePort(), operations: await freePort() };
   const admin = { username: 'admin', password: randomBytes(16).toString('hex') };
   // Without the body limit `npm start` sets (HARPER_SETTINGS): the deploy must set it.
-  const unlimited = JSON.stringify({ authentication: { authorizeLocal: false }, mqtt: { requireAuthentication: true } });
+  const unlimited = JSON.stringify({
+    authentication: { authorizeLocal: false },
+    mqtt: { requireAuthentication: true },
+  });
   target = await startHarper({ dataDir, ports, admin, componentDir: null, env: { HARPER_SET_CONFIG: unlimited } });
   endpoints = {
     httpUrl: target.httpUrl,
@@ -80,7 +92,9 @@ afterAll(async () => {
 describe('npm run deploy to a bare Harper', () => {
   it('the bare instance has none of the component before the deploy, nor its body limit', async () => {
     expect((await rest(endpoints, 'GET', '/sensors/')).status).toBe(404);
-    expect((await operations(endpoints).call<HarperConfig>({ operation: 'get_configuration' })).http?.maxRequestBodySize).toBeUndefined();
+    expect(
+      (await operations(endpoints).call<HarperConfig>({ operation: 'get_configuration' })).http?.maxRequestBodySize,
+    ).toBeUndefined();
   });
 
   it("deploys with Harper's own deploy and waits for the restart", async () => {
@@ -92,49 +106,84 @@ describe('npm run deploy to a bare Harper', () => {
 
   it('the deployed package holds compiled code, schema, roles, config and web assets, and nothing local or secret', async () => {
     const deployed = tree(join(target.rootPath, 'components', project));
-    for (const needed of ['config.yaml', 'schema.graphql', 'roles.yaml', 'package.json', 'dist/resources.js', 'dist/lib/resources/sensors.js', 'web/index.html', 'web/dist/app.js', 'web/vendor/mqtt.min.js', 'web/vendor/uPlot.iife.min.js']) {
+    for (const needed of [
+      'config.yaml',
+      'schema.graphql',
+      'roles.yaml',
+      'package.json',
+      'dist/resources.js',
+      'dist/lib/resources/sensors.js',
+      'web/index.html',
+      'web/dist/app.js',
+      'web/vendor/mqtt.min.js',
+      'web/vendor/uPlot.iife.min.js',
+    ]) {
       expect(deployed, needed).toContain(needed);
     }
     const unexpected = deployed.filter(
       (path) =>
-        /(^|\/)\.(harper|tmp|git)\b|credentials|\.ts$|\.map$|^(test|scripts|devices|bench|docs|lib|web\/src)\/|^dist\/(scripts|devices|test)\//.test(path) ||
+        /(^|\/)\.(harper|tmp|git)\b|credentials|\.ts$|\.map$|^(test|scripts|devices|bench|docs|lib|web\/src)\/|^dist\/(scripts|devices|test)\//.test(
+          path,
+        ) ||
         // Harper links its own harperdb package into the component; nothing else is installed.
         (path.startsWith('node_modules/') && path !== 'node_modules/' && path !== 'node_modules/harperdb -> link'),
     );
     expect(unexpected).toEqual([]);
-    const manifest = JSON.parse(readFileSync(join(target.rootPath, 'components', project, 'package.json'), 'utf8')) as Record<string, unknown>;
+    const manifest = JSON.parse(
+      readFileSync(join(target.rootPath, 'components', project, 'package.json'), 'utf8'),
+    ) as Record<string, unknown>;
     expect(manifest).toMatchObject({ type: 'module' });
     expect(manifest).not.toHaveProperty('dependencies');
     for (const path of deployed.filter((entry) => !entry.endsWith('/') && !entry.endsWith('-> link'))) {
-      expect(readFileSync(join(target.rootPath, 'components', project, path), 'utf8').includes(canary), path).toBe(false);
+      expect(readFileSync(join(target.rootPath, 'components', project, path), 'utf8').includes(canary), path).toBe(
+        false,
+      );
     }
   });
 
   it('the component works there: tables, validation, MQTT, roles and the dashboard page', async () => {
-    expect((await rest(endpoints, 'PUT', '/sensors/dep-1', { json: { location: 'lab', temperature: 20.5 } })).status).toBe(204);
-    expect((await rest(endpoints, 'GET', '/sensors/dep-1')).body).toMatchObject({ id: 'dep-1', location: 'lab', temperature: 20.5 });
-    expect((await rest(endpoints, 'GET', '/readings/?sensorId=dep-1')).body).toMatchObject([{ sensorId: 'dep-1', temperature: 20.5 }]);
+    expect(
+      (await rest(endpoints, 'PUT', '/sensors/dep-1', { json: { location: 'lab', temperature: 20.5 } })).status,
+    ).toBe(204);
+    expect((await rest(endpoints, 'GET', '/sensors/dep-1')).body).toMatchObject({
+      id: 'dep-1',
+      location: 'lab',
+      temperature: 20.5,
+    });
+    expect((await rest(endpoints, 'GET', '/readings/?sensorId=dep-1')).body).toMatchObject([
+      { sensorId: 'dep-1', temperature: 20.5 },
+    ]);
     const refused = await rest(endpoints, 'PUT', '/sensors/dep-1', { json: { location: 'lab', temperature: 'hot' } });
     expect(refused.status).toBe(400);
     expect(refused.body).toMatchObject({ error: 'invalid_field', field: 'temperature' });
 
     const mqtt = await connectMqtt(endpoints);
-    await mqtt.publishAsync('sensors/dep-2', JSON.stringify({ location: 'hall', temperature: 18 }), { qos: 1, retain: true });
+    await mqtt.publishAsync('sensors/dep-2', JSON.stringify({ location: 'hall', temperature: 18 }), {
+      qos: 1,
+      retain: true,
+    });
     await mqtt.endAsync();
     expect((await rest(endpoints, 'GET', '/sensors/dep-2')).body).toMatchObject({ temperature: 18 });
 
     const roles = await operations(endpoints).call<{ role: string }[]>({ operation: 'list_roles' });
     expect(roles.map((role) => role.role)).toEqual(expect.arrayContaining(['device', 'viewer', 'operator']));
     const device = await createUser(endpoints, 'device', 'dep-3');
-    expect((await rest(endpoints, 'PUT', '/sensors/dep-3', { json: { location: 'x', temperature: 1 }, auth: device })).status).toBe(204);
-    expect((await rest(endpoints, 'PUT', '/sensors/dep-1', { json: { location: 'x', temperature: 1 }, auth: device })).status).toBe(403);
+    expect(
+      (await rest(endpoints, 'PUT', '/sensors/dep-3', { json: { location: 'x', temperature: 1 }, auth: device }))
+        .status,
+    ).toBe(204);
+    expect(
+      (await rest(endpoints, 'PUT', '/sensors/dep-1', { json: { location: 'x', temperature: 1 }, auth: device }))
+        .status,
+    ).toBe(403);
     expect((await rest(endpoints, 'GET', '/sensors/dep-1', { auth: null })).status).toBe(401);
 
     const page = await fetch(`${endpoints.httpUrl}/`);
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toMatch(/text\/html/);
     expect(await page.text()).toContain('/dist/app.js');
-    for (const asset of ['/dist/app.js', '/vendor/mqtt.min.js', '/styles.css']) expect((await fetch(`${endpoints.httpUrl}${asset}`)).status, asset).toBe(200);
+    for (const asset of ['/dist/app.js', '/vendor/mqtt.min.js', '/styles.css'])
+      expect((await fetch(`${endpoints.httpUrl}${asset}`)).status, asset).toBe(200);
   });
 
   it("sets Harper's REST body limit on the target, keeping the operations API's: a chunked 1 MB body is refused with 413", async () => {

@@ -17,9 +17,13 @@ const mqttPort = new URL(harper.mqttUrl).port;
 
 /** Runs examples/python-device/device.py with Debian's Python (where python3-paho-mqtt installs). */
 function pythonDevice(device: AdminCredentials, args: string[]) {
-  const child = spawn('/usr/bin/python3', [join(COMPONENT_DIR, 'examples', 'python-device', 'device.py'), '--host', '127.0.0.1', '--port', mqttPort, ...args], {
-    env: { PATH: process.env.PATH ?? '', DEVICE_USERNAME: device.username, DEVICE_PASSWORD: device.password },
-  });
+  const child = spawn(
+    '/usr/bin/python3',
+    [join(COMPONENT_DIR, 'examples', 'python-device', 'device.py'), '--host', '127.0.0.1', '--port', mqttPort, ...args],
+    {
+      env: { PATH: process.env.PATH ?? '', DEVICE_USERNAME: device.username, DEVICE_PASSWORD: device.password },
+    },
+  );
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk));
@@ -46,36 +50,59 @@ describe('the Python device (examples/python-device)', () => {
   it('publishes readings into the history, shows and reports what its sign is asked, and catches up after being offline', async () => {
     const id = `py-${run}`;
     const device = await createUser(harper, 'device', id);
-    expect((await rest(harper, 'PUT', `/signs/${id}`, { json: { message: 'Hello Python', brightness: 6, power: 'on', color: '#00ff00' } })).status).toBe(204);
+    expect(
+      (
+        await rest(harper, 'PUT', `/signs/${id}`, {
+          json: { message: 'Hello Python', brightness: 6, power: 'on', color: '#00ff00' },
+        })
+      ).status,
+    ).toBe(204);
     let python = pythonDevice(device, ['--readings', '3', '--interval', '0.2']);
     try {
       // The retained desired values arrive on subscribing; each is shown and reported.
       await python.printed(/reported message 'Hello Python'/);
       await python.printed(/sent 3 readings/);
-      const readings = await rest<{ sensorId: string; temperature: number; deviceTime: number }[]>(harper, 'GET', `/readings/?sensorId=${id}&sort(time)`);
+      const readings = await rest<{ sensorId: string; temperature: number; deviceTime: number }[]>(
+        harper,
+        'GET',
+        `/readings/?sensorId=${id}&sort(time)`,
+      );
       expect(readings.body).toHaveLength(3);
       for (const reading of readings.body) {
         expect(reading.temperature).toBeGreaterThan(10);
         expect(typeof reading.deviceTime).toBe('number');
       }
-      await expect.poll(async () => (await rest<Twin>(harper, 'GET', `/signs/${id}`)).body.pending, { timeout: 10_000 }).toEqual([]);
-      expect((await rest<Twin>(harper, 'GET', `/signs/${id}`)).body).toMatchObject({ reported: { message: 'Hello Python', brightness: 6 } });
+      await expect
+        .poll(async () => (await rest<Twin>(harper, 'GET', `/signs/${id}`)).body.pending, { timeout: 10_000 })
+        .toEqual([]);
+      expect((await rest<Twin>(harper, 'GET', `/signs/${id}`)).body).toMatchObject({
+        reported: { message: 'Hello Python', brightness: 6 },
+      });
 
       // A change while it runs: shown and reported.
-      expect((await rest(harper, 'PATCH', `/signs/${id}`, { json: { message: 'From the dashboard' } })).status).toBe(204);
+      expect((await rest(harper, 'PATCH', `/signs/${id}`, { json: { message: 'From the dashboard' } })).status).toBe(
+        204,
+      );
       await python.printed(/reported message 'From the dashboard'/);
-      await expect.poll(async () => (await rest<Twin>(harper, 'GET', `/signs/${id}`)).body.reported?.message, { timeout: 10_000 }).toBe('From the dashboard');
+      await expect
+        .poll(async () => (await rest<Twin>(harper, 'GET', `/signs/${id}`)).body.reported?.message, { timeout: 10_000 })
+        .toBe('From the dashboard');
     } finally {
       await python.stop();
     }
 
     // Offline: the change waits; back, the device gets it from the retained value and reports it.
     expect((await rest(harper, 'PATCH', `/signs/${id}`, { json: { message: 'While away' } })).status).toBe(204);
-    expect((await rest<Twin>(harper, 'GET', `/signs/${id}`)).body).toMatchObject({ pending: ['message'], shownAt: null });
+    expect((await rest<Twin>(harper, 'GET', `/signs/${id}`)).body).toMatchObject({
+      pending: ['message'],
+      shownAt: null,
+    });
     python = pythonDevice(device, ['--readings', '1']);
     try {
       await python.printed(/reported message 'While away'/);
-      await expect.poll(async () => (await rest<Twin>(harper, 'GET', `/signs/${id}`)).body.pending, { timeout: 10_000 }).toEqual([]);
+      await expect
+        .poll(async () => (await rest<Twin>(harper, 'GET', `/signs/${id}`)).body.pending, { timeout: 10_000 })
+        .toEqual([]);
       const twin = (await rest<Twin>(harper, 'GET', `/signs/${id}`)).body;
       expect(twin).toMatchObject({ message: 'While away', reported: { message: 'While away' } });
       expect(twin.shownAt).toBeGreaterThanOrEqual(twin.updatedAt);

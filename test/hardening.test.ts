@@ -13,7 +13,11 @@ const harper = inject('harper');
 const run = Date.now().toString(36);
 
 /** CONNECT with exactly this client id: the CONNACK, or the refusal's reason code. */
-function connectAs(user: AdminCredentials, clientId: string, options: { protocolVersion?: 4 | 5; clean?: boolean } = {}) {
+function connectAs(
+  user: AdminCredentials,
+  clientId: string,
+  options: { protocolVersion?: 4 | 5; clean?: boolean } = {},
+) {
   return new Promise<{ connack?: IConnackPacket; refused?: number; client: mqtt.MqttClient }>((resolve) => {
     const client = mqtt.connect(harper.mqttUrl, {
       username: user.username,
@@ -64,7 +68,7 @@ describe('MQTT client ids of device users are bound to their name', () => {
     await back.client.endAsync();
   });
 
-  it('viewers and operators may use any client id but a device\'s; the admin any', async () => {
+  it("viewers and operators may use any client id but a device's; the admin any", async () => {
     const device = await createUser(harper, 'device', `${run}-owned`);
     for (const role of ['viewer', 'operator'] as const) {
       const user = await createUser(harper, role, `${run}-${role}`);
@@ -85,14 +89,18 @@ describe('CSV export', () => {
     const cases = ['=HYPERLINK("http://evil.example","x")', '+1+1', '-2+3', '@SUM(A1)', 'plain lab'];
     const ids = cases.map((_, i) => `${run}-csv-${i}`);
     for (const [i, location] of cases.entries()) {
-      expect((await rest(harper, 'PUT', `/sensors/${ids[i]}`, { json: { location, temperature: -4.5 } })).status).toBe(204);
+      expect((await rest(harper, 'PUT', `/sensors/${ids[i]}`, { json: { location, temperature: -4.5 } })).status).toBe(
+        204,
+      );
     }
     // One record (Harper's single-record serializer) and a query (its streaming one).
     const one = await rest(harper, 'GET', `/sensors/${ids[0]}`, { headers: { accept: 'text/csv' } });
     expect(one.status).toBe(200);
     expect(one.text).toContain(`"'=HYPERLINK(""http://evil.example"",""x"")"`);
     for (const [i, location] of cases.entries()) {
-      const csv = await rest(harper, 'GET', `/readings/?sensorId=${ids[i]}&select(sensorId,location,temperature)`, { headers: { accept: 'text/csv' } });
+      const csv = await rest(harper, 'GET', `/readings/?sensorId=${ids[i]}&select(sensorId,location,temperature)`, {
+        headers: { accept: 'text/csv' },
+      });
       expect(csv.status).toBe(200);
       const cell = csv.text.split('\n')[1].split(',')[1];
       const expected = i < 4 ? `"'${location.replace(/"/g, '""')}"` : `"${location}"`;

@@ -38,7 +38,11 @@ describe('history', () => {
     const start = Date.now();
     await Promise.all(
       Array.from({ length: 1000 }, (_, i) =>
-        mqtt.publishAsync(`sensors/${sensor}`, JSON.stringify({ location: 'burst', temperature: i / 10, time: start + i }), { qos: 1, retain: true }),
+        mqtt.publishAsync(
+          `sensors/${sensor}`,
+          JSON.stringify({ location: 'burst', temperature: i / 10, time: start + i }),
+          { qos: 1, retain: true },
+        ),
       ),
     );
     const readings = await readingsOf(sensor);
@@ -51,23 +55,58 @@ describe('history', () => {
 
   it('records every stored protocol write with its values; non-retained publishes leave none', async () => {
     const sensor = `${run}-each`;
-    expect((await rest(harper, 'PUT', `/sensors/${sensor}`, { json: { location: 'a', temperature: 1, humidity: 10, time: '2026-01-02T03:04:05Z' } })).status).toBe(204);
+    expect(
+      (
+        await rest(harper, 'PUT', `/sensors/${sensor}`, {
+          json: { location: 'a', temperature: 1, humidity: 10, time: '2026-01-02T03:04:05Z' },
+        })
+      ).status,
+    ).toBe(204);
     expect((await rest(harper, 'PATCH', `/sensors/${sensor}`, { json: { temperature: 2 } })).status).toBe(204);
-    expect((await rest(harper, 'POST', '/sensors/', { json: { id: sensor, location: 'b', temperature: 3 } })).status).toBe(201);
-    await mqtt.publishAsync(`sensors/${sensor}`, JSON.stringify({ location: 'c', temperature: 4 }), { qos: 1, retain: true });
-    await mqtt.publishAsync(`sensors/${sensor}`, JSON.stringify({ location: 'not stored', temperature: 99 }), { qos: 1 });
+    expect(
+      (await rest(harper, 'POST', '/sensors/', { json: { id: sensor, location: 'b', temperature: 3 } })).status,
+    ).toBe(201);
+    await mqtt.publishAsync(`sensors/${sensor}`, JSON.stringify({ location: 'c', temperature: 4 }), {
+      qos: 1,
+      retain: true,
+    });
+    await mqtt.publishAsync(`sensors/${sensor}`, JSON.stringify({ location: 'not stored', temperature: 99 }), {
+      qos: 1,
+    });
     const socket = await wsSubscriber(harper, `/sensors/${sensor}`);
     socket.send({ location: 'd', temperature: 5, battery: 80 });
     await socket.inbox.waitFor((item) => item.type === 'ack');
     await socket.close();
     // A refused write leaves nothing either.
-    expect((await rest(harper, 'PUT', `/sensors/${sensor}`, { json: { location: 'e', temperature: 'x' } })).status).toBe(400);
+    expect(
+      (await rest(harper, 'PUT', `/sensors/${sensor}`, { json: { location: 'e', temperature: 'x' } })).status,
+    ).toBe(400);
 
     const readings = await readingsOf(sensor);
-    expect(readings.map(({ location, temperature, humidity, battery, deviceTime }) => ({ location, temperature, humidity, battery, deviceTime }))).toEqual([
-      { location: 'a', temperature: 1, humidity: 10, battery: undefined, deviceTime: Date.parse('2026-01-02T03:04:05Z') },
+    expect(
+      readings.map(({ location, temperature, humidity, battery, deviceTime }) => ({
+        location,
+        temperature,
+        humidity,
+        battery,
+        deviceTime,
+      })),
+    ).toEqual([
+      {
+        location: 'a',
+        temperature: 1,
+        humidity: 10,
+        battery: undefined,
+        deviceTime: Date.parse('2026-01-02T03:04:05Z'),
+      },
       // PATCH records the whole resulting state, not just the patch.
-      { location: 'a', temperature: 2, humidity: 10, battery: undefined, deviceTime: Date.parse('2026-01-02T03:04:05Z') },
+      {
+        location: 'a',
+        temperature: 2,
+        humidity: 10,
+        battery: undefined,
+        deviceTime: Date.parse('2026-01-02T03:04:05Z'),
+      },
       { location: 'b', temperature: 3, humidity: undefined, battery: undefined, deviceTime: undefined },
       { location: 'c', temperature: 4, humidity: undefined, battery: undefined, deviceTime: undefined },
       { location: 'd', temperature: 5, humidity: undefined, battery: 80, deviceTime: undefined },
@@ -79,7 +118,9 @@ describe('history', () => {
   it('answers queries by time range, sorted, limited and paged, and exports CSV', async () => {
     const sensor = `${run}-query`;
     for (let i = 0; i < 10; i++) {
-      expect((await rest(harper, 'PUT', `/sensors/${sensor}`, { json: { location: 'q', temperature: i } })).status).toBe(204);
+      expect(
+        (await rest(harper, 'PUT', `/sensors/${sensor}`, { json: { location: 'q', temperature: i } })).status,
+      ).toBe(204);
     }
     const all = await readingsOf(sensor);
     expect(all.map((reading) => reading.temperature)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
@@ -94,7 +135,12 @@ describe('history', () => {
     const rangePage = await readingsOf(sensor, `&time=gt=${all[1].time}&time=le=${all[8].time}&sort(-time)&limit(1,4)`);
     expect(rangePage.map((reading) => reading.temperature)).toEqual([7, 6, 5]);
 
-    const csv = await rest(harper, 'GET', `/readings/?sensorId=${sensor}&sort(time)&limit(2)&select(sensorId,temperature)`, { headers: { accept: 'text/csv' } });
+    const csv = await rest(
+      harper,
+      'GET',
+      `/readings/?sensorId=${sensor}&sort(time)&limit(2)&select(sensorId,temperature)`,
+      { headers: { accept: 'text/csv' } },
+    );
     expect(csv.status).toBe(200);
     expect(csv.headers.get('content-type')).toContain('text/csv');
     expect(csv.text.trim().split('\n')).toEqual(['"sensorId","temperature"', `"${sensor}",0`, `"${sensor}",1`]);
@@ -102,13 +148,17 @@ describe('history', () => {
 
   it('is read-only over every protocol, readable by viewers, not by devices', async () => {
     const sensor = `${run}-ro`;
-    expect((await rest(harper, 'PUT', `/sensors/${sensor}`, { json: { location: 'r', temperature: 1 } })).status).toBe(204);
+    expect((await rest(harper, 'PUT', `/sensors/${sensor}`, { json: { location: 'r', temperature: 1 } })).status).toBe(
+      204,
+    );
     const [reading] = await readingsOf(sensor);
     const forged = await rest(harper, 'PUT', `/readings/${reading.id}`, { json: { ...reading, temperature: 100 } });
     expect(forged.status).toBe(403);
     expect(forged.body).toMatchObject({ error: 'forbidden' });
     expect((await rest(harper, 'DELETE', `/readings/${reading.id}`)).status).toBe(403);
-    await expect(mqtt.publishAsync(`readings/${run}-x`, JSON.stringify({ sensorId: sensor }), { qos: 1, retain: true })).rejects.toMatchObject({ code: 128 });
+    await expect(
+      mqtt.publishAsync(`readings/${run}-x`, JSON.stringify({ sensorId: sensor }), { qos: 1, retain: true }),
+    ).rejects.toMatchObject({ code: 128 });
     expect((await readingsOf(sensor))[0].temperature).toBe(1);
 
     const viewer = await createUser(harper, 'viewer', `${run}-viewer`);
@@ -122,10 +172,26 @@ describe('history', () => {
 describe('rolling statistics', () => {
   it('count, min, max and mean over the last hour and day, kept current by each reading', async () => {
     const sensor = `${run}-stats`;
-    for (const [temperature, humidity] of [[10, 40], [20, 50], [30, undefined], [0, 60]]) {
-      expect((await rest(harper, 'PUT', `/sensors/${sensor}`, { json: { location: 's', temperature, ...(humidity === undefined ? {} : { humidity }) } })).status).toBe(204);
+    for (const [temperature, humidity] of [
+      [10, 40],
+      [20, 50],
+      [30, undefined],
+      [0, 60],
+    ]) {
+      expect(
+        (
+          await rest(harper, 'PUT', `/sensors/${sensor}`, {
+            json: { location: 's', temperature, ...(humidity === undefined ? {} : { humidity }) },
+          })
+        ).status,
+      ).toBe(204);
     }
-    const stats = await rest<{ sensorId: string; lastUpdate: number; hour: Record<string, unknown>; day: Record<string, unknown> }>(harper, 'GET', `/stats/${sensor}`);
+    const stats = await rest<{
+      sensorId: string;
+      lastUpdate: number;
+      hour: Record<string, unknown>;
+      day: Record<string, unknown>;
+    }>(harper, 'GET', `/stats/${sensor}`);
     expect(stats.status).toBe(200);
     expect(stats.body.hour.temperature).toEqual({ count: 4, min: 0, max: 30, mean: 15 });
     expect(stats.body.hour.humidity).toEqual({ count: 3, min: 40, max: 60, mean: 50 });

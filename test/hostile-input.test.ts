@@ -36,11 +36,22 @@ afterAll(async () => {
 });
 
 /** A raw HTTP request, so paths are sent exactly as written (fetch would normalise `..`). */
-function rawRequest(method: string, path: string, body: string, contentType = 'application/json'): Promise<{ status: number; body: unknown }> {
+function rawRequest(
+  method: string,
+  path: string,
+  body: string,
+  contentType = 'application/json',
+): Promise<{ status: number; body: unknown }> {
   const url = new URL(harper.httpUrl);
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: url.hostname, port: url.port, method, path, headers: { authorization: basicAuth(harper.admin), 'content-type': contentType } },
+      {
+        host: url.hostname,
+        port: url.port,
+        method,
+        path,
+        headers: { authorization: basicAuth(harper.admin), 'content-type': contentType },
+      },
       (res) => {
         let text = '';
         res.on('data', (chunk: Buffer) => (text += chunk));
@@ -72,7 +83,9 @@ describe('payload size limit (64 KiB per record)', () => {
   it('MQTT 5: PUBACK 128, sensors and topics, retained and not', async () => {
     for (const topic of [`sensors/${run}-big`, `${run}/topic`]) {
       for (const retain of [true, false]) {
-        await expect(mqtt5.publishAsync(topic, JSON.stringify(big), { qos: 1, retain })).rejects.toMatchObject({ code: 128 });
+        await expect(mqtt5.publishAsync(topic, JSON.stringify(big), { qos: 1, retain })).rejects.toMatchObject({
+          code: 128,
+        });
       }
     }
   });
@@ -109,8 +122,12 @@ describe('deeply nested JSON (5,000 levels, well under the size limit)', () => {
   });
 
   it('MQTT 5 and WebSocket: refused', async () => {
-    await expect(mqtt5.publishAsync(`sensors/${run}-deep`, deep, { qos: 1, retain: true })).rejects.toMatchObject({ code: 128 });
-    await expect(mqtt5.publishAsync(`${run}/topic`, deep, { qos: 1, retain: true })).rejects.toMatchObject({ code: 128 });
+    await expect(mqtt5.publishAsync(`sensors/${run}-deep`, deep, { qos: 1, retain: true })).rejects.toMatchObject({
+      code: 128,
+    });
+    await expect(mqtt5.publishAsync(`${run}/topic`, deep, { qos: 1, retain: true })).rejects.toMatchObject({
+      code: 128,
+    });
     const socket = await wsSubscriber(harper, `/sensors/${run}-deep`);
     socket.send(deep);
     expect((await socket.inbox.waitFor((item) => item.type === 'error')).value).toMatchObject({ error: 'too_deep' });
@@ -202,7 +219,9 @@ describe('a flood of bad CONNECTs', () => {
       ),
     );
     const good5 = await connectMqtt(harper, { protocolVersion: 5 });
-    expect(reasonCodeOf(await good5.publishAsync(`sensors/${run}-flood-ok`, JSON.stringify(good), { qos: 1, retain: true }))).toBe(0);
+    expect(
+      reasonCodeOf(await good5.publishAsync(`sensors/${run}-flood-ok`, JSON.stringify(good), { qos: 1, retain: true })),
+    ).toBe(0);
     await good5.endAsync();
     const outcomes = await Promise.all(flood);
     expect(outcomes.filter((outcome) => outcome === 'connected')).toEqual([]);

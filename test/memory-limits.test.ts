@@ -45,7 +45,9 @@ const watchRss = () => watchServerRss(harper.instance.pid, 100);
 function outcomeOf(client: MqttClient, topic: string, payload: Buffer): Promise<string> {
   let reason: number | undefined;
   client.once('disconnect', (packet) => (reason = packet.reasonCode));
-  const closed = new Promise<string>((resolve) => client.once('close', () => resolve(reason === undefined ? 'closed' : `disconnect ${reason}`)));
+  const closed = new Promise<string>((resolve) =>
+    client.once('close', () => resolve(reason === undefined ? 'closed' : `disconnect ${reason}`)),
+  );
   const answered = client.publishAsync(topic, payload, { qos: 1 }).then(
     (packet) => `puback ${reasonCodeOf(packet)}`,
     // Rejected without a reason code: the connection closed under it; `closed` tells how.
@@ -66,14 +68,20 @@ async function expectServerAnswers(): Promise<void> {
 
 describe('oversize messages are refused before the server buffers them', () => {
   it('ten concurrent 24 MB MQTT publishes from a device: connections closed (MQTT 5: DISCONNECT 0x95), RSS within 100 MB, server answering', async () => {
-    const clients = await Promise.all(Array.from({ length: 10 }, (_, i) => connectMqtt(harper.endpoints, { credentials: device, protocolVersion: i % 2 ? 4 : 5 })));
+    const clients = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        connectMqtt(harper.endpoints, { credentials: device, protocolVersion: i % 2 ? 4 : 5 }),
+      ),
+    );
     const before = rssMb();
     const rss = watchRss();
     const started = performance.now();
     const outcomes = await Promise.all(clients.map((client) => outcomeOf(client, `sensors/${device.username}`, huge)));
     const elapsed = performance.now() - started;
     const peak = rss.stop();
-    console.log(`10 x ${(huge.length / MB).toFixed(1)} MB over MQTT: refused in ${elapsed.toFixed(0)} ms; RSS ${before.toFixed(0)} MB before, peak ${peak.toFixed(0)} MB`);
+    console.log(
+      `10 x ${(huge.length / MB).toFixed(1)} MB over MQTT: refused in ${elapsed.toFixed(0)} ms; RSS ${before.toFixed(0)} MB before, peak ${peak.toFixed(0)} MB`,
+    );
     await Promise.all(clients.map((client) => client.endAsync(true)));
     expect(outcomes.filter((_, i) => i % 2 === 0)).toEqual(Array(5).fill('disconnect 149'));
     expect(outcomes.filter((_, i) => i % 2 === 1)).toEqual(Array(5).fill('closed'));
@@ -113,7 +121,9 @@ describe('oversize messages are refused before the server buffers them', () => {
     expect(await response.json()).toMatchObject({ error: 'payload_too_large' });
 
     const peak = rss.stop();
-    console.log(`24 MB over WebSocket, MQTT over WebSocket and chunked REST: RSS ${before.toFixed(0)} MB before, peak ${peak.toFixed(0)} MB`);
+    console.log(
+      `24 MB over WebSocket, MQTT over WebSocket and chunked REST: RSS ${before.toFixed(0)} MB before, peak ${peak.toFixed(0)} MB`,
+    );
     expect(peak - before).toBeLessThan(100);
     await expectServerAnswers();
   }, 60_000);
@@ -122,7 +132,9 @@ describe('oversize messages are refused before the server buffers them', () => {
     const client = await connectMqtt(harper.endpoints, { credentials: device });
     const zeros = Buffer.from(`{"location":"x","temperature":1,"a":[${'0,'.repeat(99_999)}0]}`);
     expect(zeros.length).toBeLessThan(256 * 1024);
-    await expect(client.publishAsync(`sensors/${device.username}`, zeros, { qos: 1 })).rejects.toMatchObject({ code: 128 });
+    await expect(client.publishAsync(`sensors/${device.username}`, zeros, { qos: 1 })).rejects.toMatchObject({
+      code: 128,
+    });
     expect(client.connected).toBe(true);
     await client.endAsync();
   });

@@ -73,7 +73,10 @@ async function figuresAt(time: number): Promise<Map<string, number>> {
   const figures = new Map<string, number>();
   for (const { metric, value } of result) {
     const { __name__: name, job: _job, instance: _instance, ...labels } = metric;
-    const key = `${name}{${Object.entries(labels).sort().map(([k, v]) => `${k}=${v}`).join(',')}}`;
+    const key = `${name}{${Object.entries(labels)
+      .sort()
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',')}}`;
     figures.set(key, Number(value[1]));
   }
   return figures;
@@ -99,7 +102,14 @@ describe('GET /metrics', () => {
     expect(asMonitor.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
     expect(asMonitor.text).toMatch(/^iot_writes_accepted_total\{protocol="mqtt"\} \d+$/m);
     expect(asMonitor.text).toMatch(/^iot_worker_threads 2$/m);
-    expect((await rest(server.endpoints, 'PUT', '/sensors/mon-1', { auth: monitor, json: { location: 'x', temperature: 1 } })).status).toBe(403);
+    expect(
+      (
+        await rest(server.endpoints, 'PUT', '/sensors/mon-1', {
+          auth: monitor,
+          json: { location: 'x', temperature: 1 },
+        })
+      ).status,
+    ).toBe(403);
     expect((await rest(server.endpoints, 'GET', '/sensors/', { auth: monitor })).status).toBe(403);
     expect((await rest(server.endpoints, 'GET', '/readings/', { auth: monitor })).status).toBe(403);
   });
@@ -134,7 +144,15 @@ describe('GET /metrics', () => {
       ].join('\n'),
       { mode: 0o600 },
     );
-    prometheus = spawn('prometheus', [`--config.file=${join(scratch, 'prometheus.yml')}`, `--storage.tsdb.path=${join(scratch, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    prometheus = spawn(
+      'prometheus',
+      [
+        `--config.file=${join(scratch, 'prometheus.yml')}`,
+        `--storage.tsdb.path=${join(scratch, 'data')}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     let log = '';
     prometheus.stderr!.on('data', (chunk: Buffer) => (log = (log + chunk.toString()).slice(-4000)));
 
@@ -155,10 +173,30 @@ describe('GET /metrics', () => {
       // The writes: accepted and refused on each protocol, every accepted one to the same sensor.
       const reading = (temperature: unknown) => JSON.stringify({ location: 'lab', temperature });
       for (let i = 0; i < 4; i++) await mqtt.publishAsync(`sensors/${sensor}`, reading(i), { qos: 1, retain: true });
-      for (let i = 0; i < 2; i++) await expect(mqtt.publishAsync(`sensors/${sensor}`, reading('hot'), { qos: 1, retain: true })).rejects.toBeDefined();
-      for (let i = 0; i < 3; i++) expect((await rest(server.endpoints, 'PUT', `/sensors/${sensor}`, { json: { location: 'lab', temperature: 10 + i } })).status).toBe(204);
-      expect((await rest(server.endpoints, 'PUT', `/sensors/${sensor}`, { json: { location: 'lab', temperature: 'hot' } })).status).toBe(400);
-      expect((await rest(server.endpoints, 'PUT', `/sensors/${sensor}`, { auth: null, json: { location: 'lab', temperature: 1 } })).status).toBe(401);
+      for (let i = 0; i < 2; i++)
+        await expect(
+          mqtt.publishAsync(`sensors/${sensor}`, reading('hot'), { qos: 1, retain: true }),
+        ).rejects.toBeDefined();
+      for (let i = 0; i < 3; i++)
+        expect(
+          (
+            await rest(server.endpoints, 'PUT', `/sensors/${sensor}`, {
+              json: { location: 'lab', temperature: 10 + i },
+            })
+          ).status,
+        ).toBe(204);
+      expect(
+        (await rest(server.endpoints, 'PUT', `/sensors/${sensor}`, { json: { location: 'lab', temperature: 'hot' } }))
+          .status,
+      ).toBe(400);
+      expect(
+        (
+          await rest(server.endpoints, 'PUT', `/sensors/${sensor}`, {
+            auth: null,
+            json: { location: 'lab', temperature: 1 },
+          })
+        ).status,
+      ).toBe(401);
       const replies = () => ws.inbox.items.filter((item) => item.type === 'ack' || item.type === 'error').length;
       for (let i = 0; i < 2; i++) {
         ws.send({ location: 'lab', temperature: 20 + i });
@@ -168,7 +206,13 @@ describe('GET /metrics', () => {
       await until('the refusal', async () => (replies() === 3 ? true : undefined));
       const accepted = 4 + 3 + 2;
       // Every subscriber has had every accepted write (no coalescing of these one-by-one writes).
-      await until('the deliveries', async () => (mqttReceived.length === accepted && sse.inbox.items.length === accepted && ws.inbox.items.length === accepted + 3 ? true : undefined));
+      await until('the deliveries', async () =>
+        mqttReceived.length === accepted &&
+        sse.inbox.items.length === accepted &&
+        ws.inbox.items.length === accepted + 3
+          ? true
+          : undefined,
+      );
       const written = Date.now();
 
       const last = await scrapeAfter(written);
@@ -200,7 +244,9 @@ describe('GET /metrics', () => {
         deliveredWebsocket: accepted + 3, // events and the three write replies
       });
       // Nothing else moved among the refusals.
-      const refusedTotal = [...after.keys()].filter((key) => key.startsWith('iot_writes_refused_total')).reduce((total, key) => total + moved(key), 0);
+      const refusedTotal = [...after.keys()]
+        .filter((key) => key.startsWith('iot_writes_refused_total'))
+        .reduce((total, key) => total + moved(key), 0);
       expect(refusedTotal).toBe(5);
       // Current figures, and at least one commit batch per stored write's turn.
       expect(after.get('iot_subscribers{protocol=sse}')).toBe(1);
@@ -212,7 +258,10 @@ describe('GET /metrics', () => {
       expect(moved('iot_commit_duration_seconds_count{}')).toBeLessThanOrEqual(accepted);
       expect(after.get('iot_worker_threads{}')).toBe(2);
       // The README's queries run.
-      const p99 = await query('histogram_quantile(0.99, sum by (le) (rate(iot_commit_duration_seconds_bucket[1m])))', last);
+      const p99 = await query(
+        'histogram_quantile(0.99, sum by (le) (rate(iot_commit_duration_seconds_bucket[1m])))',
+        last,
+      );
       expect(p99).toHaveLength(1);
     } finally {
       await mqtt.endAsync();

@@ -38,7 +38,16 @@ function connectRaw(packet: Record<string, unknown>, protocolVersion: 4 | 5): Pr
  */
 function connectBytes(packet: Record<string, unknown>, protocolVersion: 4 | 5): Buffer {
   const unclean = packet.clientId === '' && packet.clean === false;
-  const bytes = mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion, keepalive: 30, username: harper.admin.username, password: Buffer.from(harper.admin.password), ...packet, ...(unclean ? { clean: true } : {}) } as Packet);
+  const bytes = mqttPacket.generate({
+    cmd: 'connect',
+    protocolId: 'MQTT',
+    protocolVersion,
+    keepalive: 30,
+    username: harper.admin.username,
+    password: Buffer.from(harper.admin.password),
+    ...packet,
+    ...(unclean ? { clean: true } : {}),
+  } as Packet);
   if (unclean) {
     let at = 1;
     while (bytes[at] & 0x80) at++; // the remaining length's bytes
@@ -56,7 +65,9 @@ describe('MQTT 3.1.1 §3.1.3: client identifier', () => {
 
   it('accepts an empty client id with a clean session (MQTT-3.1.3-6), and a named durable session', async () => {
     expect((await connectRaw({ clientId: '', clean: true }, 4)).returnCode).toBe(0);
-    expect((await connectRaw({ clientId: `${harper.admin.username}.durable-${process.pid}`, clean: false }, 4)).returnCode).toBe(0);
+    expect(
+      (await connectRaw({ clientId: `${harper.admin.username}.durable-${process.pid}`, clean: false }, 4)).returnCode,
+    ).toBe(0);
   });
 
   it('MQTT 5 takes an empty client id with clean start off (the server assigns one)', async () => {
@@ -85,7 +96,9 @@ describe('MQTT §4.4: message delivery retry', () => {
       clean: false,
       onMessage: () => undefined,
     });
-    resumed.on('message', (_topic, payload, packet: IPublishPacket) => redelivered.push({ payload: payload.toString(), dup: packet.dup }));
+    resumed.on('message', (_topic, payload, packet: IPublishPacket) =>
+      redelivered.push({ payload: payload.toString(), dup: packet.dup }),
+    );
     try {
       await expect.poll(() => redelivered.length, { timeout: 10_000 }).toBeGreaterThanOrEqual(sent.length);
       expect(redelivered.map((message) => message.payload)).toEqual(sent);
@@ -105,23 +118,31 @@ describe('MQTT §3.3.1.3: RETAIN on delivery', () => {
       const sensor = `sensors/${run}-a`;
       const topic = `${run}/status`;
       const publisher = await connectMqtt(harper);
-      await publisher.publishAsync(sensor, JSON.stringify({ location: 'lab', temperature: 1 }), { qos: 1, retain: true });
+      await publisher.publishAsync(sensor, JSON.stringify({ location: 'lab', temperature: 1 }), {
+        qos: 1,
+        retain: true,
+      });
       await publisher.publishAsync(topic, JSON.stringify({ state: 'on' }), { qos: 1, retain: true });
       const seen: { filter: string; topic: string; retain: boolean; body: unknown }[] = [];
       const subscribe = async (filter: string) => {
         const client = await connectMqtt(harper, { protocolVersion });
         client.on('message', (at, payload, packet: IPublishPacket) => {
-          if (at === sensor || at === topic) seen.push({ filter, topic: at, retain: packet.retain, body: JSON.parse(payload.toString()) });
+          if (at === sensor || at === topic)
+            seen.push({ filter, topic: at, retain: packet.retain, body: JSON.parse(payload.toString()) });
         });
         await client.subscribeAsync(filter, { qos: 1 });
         return client;
       };
       // sensors/# sends every sensor's state first: only this run's sensor is looked at.
       const clients = [await subscribe(sensor), await subscribe('sensors/#'), await subscribe(topic)];
-      const of = (filter: string) => seen.filter((message) => message.filter === filter).map((message) => [message.retain, message.body]);
+      const of = (filter: string) =>
+        seen.filter((message) => message.filter === filter).map((message) => [message.retain, message.body]);
       try {
         await expect.poll(() => seen.length, { timeout: 5_000 }).toBe(3);
-        await publisher.publishAsync(sensor, JSON.stringify({ location: 'lab', temperature: 2 }), { qos: 1, retain: true });
+        await publisher.publishAsync(sensor, JSON.stringify({ location: 'lab', temperature: 2 }), {
+          qos: 1,
+          retain: true,
+        });
         await publisher.publishAsync(topic, JSON.stringify({ state: 'off' }), { qos: 1, retain: true });
         await expect.poll(() => seen.length, { timeout: 5_000 }).toBe(6);
         for (const filter of [sensor, 'sensors/#']) {
@@ -150,7 +171,9 @@ describe('MQTT §3.3.1.3: RETAIN on delivery', () => {
     try {
       await client.subscribeAsync(`${run}/#`, { qos: 1 });
       await publisher.publishAsync(`${run}/line-1/status`, JSON.stringify({ state: 'live' }), { qos: 1, retain: true });
-      await expect.poll(() => seen, { timeout: 5_000 }).toContain(JSON.stringify({ state: 'live', id: `${run}/line-1/status` }));
+      await expect
+        .poll(() => seen, { timeout: 5_000 })
+        .toContain(JSON.stringify({ state: 'live', id: `${run}/line-1/status` }));
       expect(seen.some((body) => body.includes('"on"'))).toBe(false);
     } finally {
       await client.endAsync();
@@ -179,7 +202,10 @@ describe('with Eclipse Paho (Python)', () => {
         '',
         '{"n":3}',
       ]);
-      const received = stdout.trim().split('\n').map((line) => JSON.parse(line) as { topic: string; payload: string; retain: boolean });
+      const received = stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { topic: string; payload: string; retain: boolean });
       expect(received).toEqual([
         { topic: `${run}/line-1/trigger`, payload: '{"n":1}', retain: false },
         { topic: `${run}/line-1/trigger`, payload: '', retain: false },
@@ -235,7 +261,14 @@ describe('MQTT 5 features not supported by Harper 4.7 (pinned)', () => {
     const publisher = await connectMqtt(harper);
     try {
       await subscriber.subscribeAsync(topic, { qos: 1, properties: { subscriptionIdentifier: 7 } });
-      await publisher.publishAsync(topic, '{"x":1}', { qos: 1, properties: { userProperties: { k: 'v' }, responseTopic: `${topic}/reply`, correlationData: Buffer.from('abc') } });
+      await publisher.publishAsync(topic, '{"x":1}', {
+        qos: 1,
+        properties: {
+          userProperties: { k: 'v' },
+          responseTopic: `${topic}/reply`,
+          correlationData: Buffer.from('abc'),
+        },
+      });
       await expect.poll(() => received, { timeout: 5_000 }).toEqual([null]);
     } finally {
       await subscriber.endAsync();
@@ -254,7 +287,11 @@ describe('MQTT 5 features not supported by Harper 4.7 (pinned)', () => {
     await publisher.endAsync();
     await wait(2_000); // past its expiry
     const got: string[] = [];
-    const resumed = await connectMqtt(harper, { clientId, clean: false, onMessage: (_at, payload) => got.push(payload.toString()) });
+    const resumed = await connectMqtt(harper, {
+      clientId,
+      clean: false,
+      onMessage: (_at, payload) => got.push(payload.toString()),
+    });
     try {
       await expect.poll(() => got, { timeout: 5_000 }).toEqual(['{"x":1}']);
     } finally {
@@ -263,10 +300,23 @@ describe('MQTT 5 features not supported by Harper 4.7 (pinned)', () => {
   });
 
   it('assigned client identifier and topic aliases: CONNACK assigns no identifier to an empty one and announces no Topic Alias Maximum', async () => {
-    const client = await mqtt.connectAsync(harper.mqttUrl, { username: harper.admin.username, password: harper.admin.password, clientId: '', protocolVersion: 5, reconnectPeriod: 0 });
+    const client = await mqtt.connectAsync(harper.mqttUrl, {
+      username: harper.admin.username,
+      password: harper.admin.password,
+      clientId: '',
+      protocolVersion: 5,
+      reconnectPeriod: 0,
+    });
     try {
-      const properties = (client as unknown as { connackPacket?: { properties?: { assignedClientIdentifier?: string; topicAliasMaximum?: number } } }).connackPacket?.properties;
-      expect({ assigned: properties?.assignedClientIdentifier, aliases: properties?.topicAliasMaximum }).toEqual({ assigned: undefined, aliases: undefined });
+      const properties = (
+        client as unknown as {
+          connackPacket?: { properties?: { assignedClientIdentifier?: string; topicAliasMaximum?: number } };
+        }
+      ).connackPacket?.properties;
+      expect({ assigned: properties?.assignedClientIdentifier, aliases: properties?.topicAliasMaximum }).toEqual({
+        assigned: undefined,
+        aliases: undefined,
+      });
     } finally {
       await client.endAsync();
     }
@@ -281,11 +331,22 @@ describe('MQTT 5 features not supported by Harper 4.7 (pinned)', () => {
     const packets: Packet[] = [];
     parser.on('packet', (packet: Packet) => packets.push(packet));
     socket.on('data', (chunk) => parser.parse(chunk));
-    const send = (packet: Record<string, unknown>) => socket.write(mqttPacket.generate(packet as unknown as Packet, { protocolVersion: 5 }));
+    const send = (packet: Record<string, unknown>) =>
+      socket.write(mqttPacket.generate(packet as unknown as Packet, { protocolVersion: 5 }));
     const publisher = await connectMqtt(harper);
     try {
       await connected;
-      send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, keepalive: 30, clientId: `${harper.admin.username}.rm-${process.pid}`, username: harper.admin.username, password: Buffer.from(harper.admin.password), properties: { receiveMaximum: 1 } });
+      send({
+        cmd: 'connect',
+        protocolId: 'MQTT',
+        protocolVersion: 5,
+        clean: true,
+        keepalive: 30,
+        clientId: `${harper.admin.username}.rm-${process.pid}`,
+        username: harper.admin.username,
+        password: Buffer.from(harper.admin.password),
+        properties: { receiveMaximum: 1 },
+      });
       await expect.poll(() => packets.some((packet) => packet.cmd === 'connack'), { timeout: 5_000 }).toBe(true);
       send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic, qos: 1 }] });
       await expect.poll(() => packets.some((packet) => packet.cmd === 'suback'), { timeout: 5_000 }).toBe(true);
@@ -309,7 +370,13 @@ describe('MQTT 5 features not supported by Harper 4.7 (pinned)', () => {
       clientId: `${harper.admin.username}.will-${process.pid}`,
       protocolVersion: 5,
       reconnectPeriod: 0,
-      will: { topic, payload: Buffer.from('{"gone":true}'), qos: 1, retain: false, properties: { willDelayInterval: 30 } },
+      will: {
+        topic,
+        payload: Buffer.from('{"gone":true}'),
+        qos: 1,
+        retain: false,
+        properties: { willDelayInterval: 30 },
+      },
     });
     // Harper stores the will without waiting for the write, and a connection dropped at once
     // finds none: give it a moment (there is no event to wait for).
@@ -324,4 +391,3 @@ describe('MQTT 5 features not supported by Harper 4.7 (pinned)', () => {
     }
   });
 });
-

@@ -29,7 +29,8 @@ const harper = inject('harper');
 const run = `pres${Date.now().toString(36)}`;
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-const presenceOf = async (node: HarperEndpoints, device: string) => (await rest<PresenceRecord>(node, 'GET', `/presence/${device}`)).body;
+const presenceOf = async (node: HarperEndpoints, device: string) =>
+  (await rest<PresenceRecord>(node, 'GET', `/presence/${device}`)).body;
 
 /** A presence event for `device` in `state`, on any protocol's subscriber. */
 const presenceEvent = (device: string, state: PresenceRecord['state']) => (item: Received) => {
@@ -38,10 +39,20 @@ const presenceEvent = (device: string, state: PresenceRecord['state']) => (item:
 };
 
 /** A device as a process of its own (test/clients/mqtt-device.mjs), connected once this resolves. */
-async function deviceProcess(node: HarperEndpoints, device: AdminCredentials, keepaliveSeconds: number): Promise<ChildProcess> {
+async function deviceProcess(
+  node: HarperEndpoints,
+  device: AdminCredentials,
+  keepaliveSeconds: number,
+): Promise<ChildProcess> {
   const child = spawn(process.execPath, [join(REPO, 'test', 'clients', 'mqtt-device.mjs')], {
     cwd: REPO,
-    env: { ...process.env, DEVICE_URL: node.mqttUrl, DEVICE_USERNAME: device.username, DEVICE_PASSWORD: device.password, DEVICE_KEEPALIVE: String(keepaliveSeconds) },
+    env: {
+      ...process.env,
+      DEVICE_URL: node.mqttUrl,
+      DEVICE_USERNAME: device.username,
+      DEVICE_PASSWORD: device.password,
+      DEVICE_KEEPALIVE: String(keepaliveSeconds),
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let output = '';
@@ -85,7 +96,13 @@ describe('device presence on one node', () => {
       const client = await connectMqtt(harper, { credentials: device });
       const online = await watcher.inbox.waitFor(presenceEvent(name, 'online'), 10_000, `${name} online on MQTT`);
       expect(online.topic).toBe(`presence/${name}`);
-      expect(online.value).toEqual({ id: name, state: 'online', since: expect.any(Number), lastSeen: expect.any(Number), via: 'mqtt' });
+      expect(online.value).toEqual({
+        id: name,
+        state: 'online',
+        since: expect.any(Number),
+        lastSeen: expect.any(Number),
+        via: 'mqtt',
+      });
       const record = await presenceOf(harper, name);
       expect(record).toEqual(online.value);
       expect(record.since).toBeGreaterThanOrEqual(before);
@@ -104,7 +121,9 @@ describe('device presence on one node', () => {
       await ws.inbox.waitFor(presenceEvent(name, 'offline'), 10_000, 'offline on WebSocket');
       expect(await presenceOf(harper, name)).toEqual(value);
       // Exactly one change each way, in order.
-      const states = watcher.inbox.filter((item) => (item.value as PresenceRecord | null)?.id === name).map((item) => (item.value as PresenceRecord).state);
+      const states = watcher.inbox
+        .filter((item) => (item.value as PresenceRecord | null)?.id === name)
+        .map((item) => (item.value as PresenceRecord).state);
       expect(states).toEqual(['online', 'offline']);
     } finally {
       await sse.close();
@@ -121,7 +140,9 @@ describe('device presence on one node', () => {
     await watcher.inbox.waitFor(presenceEvent(name, 'online'), 10_000, `${name} online`);
     const killedAt = Date.now();
     await killed(child);
-    const offline = (await watcher.inbox.waitFor(presenceEvent(name, 'offline'), keepalive * 1500 + 5_000, `${name} offline`)).value as PresenceRecord;
+    const offline = (
+      await watcher.inbox.waitFor(presenceEvent(name, 'offline'), keepalive * 1500 + 5_000, `${name} offline`)
+    ).value as PresenceRecord;
     expect(offline.since - killedAt).toBeLessThan(keepalive * 1500);
   });
 
@@ -135,7 +156,8 @@ describe('device presence on one node', () => {
     const frozenAt = Date.now();
     child.kill('SIGSTOP');
     try {
-      const offline = (await watcher.inbox.waitFor(presenceEvent(name, 'offline'), 30_000, `${name} offline`)).value as PresenceRecord;
+      const offline = (await watcher.inbox.waitFor(presenceEvent(name, 'offline'), 30_000, `${name} offline`))
+        .value as PresenceRecord;
       // Harper ends the connection 1.5 keepalives after the last packet, which came before the
       // freeze; the allowance is for the write of the record on a busy machine.
       expect(offline.since - frozenAt).toBeLessThanOrEqual(keepalive * 1500 + 500);
@@ -154,16 +176,26 @@ describe('device presence on one node', () => {
     const first = await watcher.inbox.waitFor(presenceEvent(name, 'online'), 10_000, `${name} online`);
     expect((first.value as PresenceRecord).via).toBe('mqtt-ws');
     const socket = await wsSubscriber(harper, `/sensors/${name}`, { credentials: device });
-    await watcher.inbox.waitFor((item) => presenceEvent(name, 'online')(item) && (item.value as PresenceRecord).via === 'ws', 10_000, 'via ws');
+    await watcher.inbox.waitFor(
+      (item) => presenceEvent(name, 'online')(item) && (item.value as PresenceRecord).via === 'ws',
+      10_000,
+      'via ws',
+    );
     // The device stayed online: its `since` is the first connection's.
     expect((await presenceOf(harper, name)).since).toBe((first.value as PresenceRecord).since);
 
     await client.endAsync();
     // The MQTT connection's end is settled once presence says the remaining connection's way in.
-    await eventually(() => presenceOf(harper, name), (record) => record.state === 'online' && record.via === 'ws', 10_000, 'presence after the first connection ended');
+    await eventually(
+      () => presenceOf(harper, name),
+      (record) => record.state === 'online' && record.via === 'ws',
+      10_000,
+      'presence after the first connection ended',
+    );
     expect(watcher.inbox.filter(presenceEvent(name, 'offline'))).toEqual([]);
     await socket.close();
-    const offline = (await watcher.inbox.waitFor(presenceEvent(name, 'offline'), 10_000, `${name} offline`)).value as PresenceRecord;
+    const offline = (await watcher.inbox.waitFor(presenceEvent(name, 'offline'), 10_000, `${name} offline`))
+      .value as PresenceRecord;
     expect(offline.via).toBe('ws');
   });
 
@@ -189,14 +221,21 @@ describe('device presence on one node', () => {
 
       const fake = { id: name, state: 'offline', since: 1, lastSeen: 1, via: 'mqtt' };
       // Not even the admin: the policy gives nobody the write right (403 before any door is tried).
-      for (const [method, path] of [['PUT', `/presence/${name}`], ['PATCH', `/presence/${name}`], ['POST', '/presence/'], ['DELETE', `/presence/${name}`]] as const) {
+      for (const [method, path] of [
+        ['PUT', `/presence/${name}`],
+        ['PATCH', `/presence/${name}`],
+        ['POST', '/presence/'],
+        ['DELETE', `/presence/${name}`],
+      ] as const) {
         const response = await rest<{ error: string }>(harper, method, path, method === 'DELETE' ? {} : { json: fake });
         expect(response.status, method).toBe(403);
         expect(response.body.error, method).toBe('forbidden');
       }
       const admin = await connectMqtt(harper, { protocolVersion: 5 });
       try {
-        await expect(admin.publishAsync(`presence/${name}`, JSON.stringify(fake), { qos: 1, retain: true })).rejects.toMatchObject({ code: 128 });
+        await expect(
+          admin.publishAsync(`presence/${name}`, JSON.stringify(fake), { qos: 1, retain: true }),
+        ).rejects.toMatchObject({ code: 128 });
       } finally {
         await admin.endAsync();
       }
@@ -226,12 +265,22 @@ describe('device presence after a restart', () => {
     const device = await createUser(own.endpoints, 'device', name);
     const client: MqttClient = await connectMqtt(own.endpoints, { credentials: device });
     client.on('error', () => undefined); // the server goes away under it
-    await eventually(() => presenceOf(own!.endpoints, name), (record) => record?.state === 'online', 10_000, 'online');
+    await eventually(
+      () => presenceOf(own!.endpoints, name),
+      (record) => record?.state === 'online',
+      10_000,
+      'online',
+    );
     await own.instance.stop('SIGKILL');
     client.end(true);
     const { dataDir, endpoints } = own;
     own = await startTestHarper({ dataDir, admin: endpoints.admin });
-    const offline = await eventually(() => presenceOf(own!.endpoints, name), (record) => record?.state === 'offline', 20_000, 'offline after the restart');
+    const offline = await eventually(
+      () => presenceOf(own!.endpoints, name),
+      (record) => record?.state === 'offline',
+      20_000,
+      'offline after the restart',
+    );
     expect(offline.via).toBe('mqtt');
   }, 120_000);
 });
@@ -250,7 +299,9 @@ describe('device presence on a cluster', () => {
     const name = `${run}-cluster`;
     // Written to each node, as the users CLI does.
     const device = await createUser(a.endpoints, 'device', name);
-    await operations(b.endpoints).addUser(name, 'device', device.password).catch(() => undefined); // already replicated
+    await operations(b.endpoints)
+      .addUser(name, 'device', device.password)
+      .catch(() => undefined); // already replicated
     await operations(b.endpoints).setGrants({ id: name, sensors: [], signs: [] });
     const onA = sseSubscriber(a.endpoints, `/presence/${name}`);
     try {
@@ -260,21 +311,45 @@ describe('device presence on a cluster', () => {
       const alsoOnA = await connectMqtt(a.endpoints, { credentials: device });
       await onB.endAsync();
       // B's connection ended, A's is still open: online on both nodes, and never offline.
-      await eventually(() => presenceOf(b.endpoints, name), (record) => record.state === 'online', 15_000);
+      await eventually(
+        () => presenceOf(b.endpoints, name),
+        (record) => record.state === 'online',
+        15_000,
+      );
       await alsoOnA.endAsync();
       await onA.inbox.waitFor(presenceEvent(name, 'offline'), 15_000, 'offline on A');
       expect(onA.inbox.filter(presenceEvent(name, 'offline'))).toHaveLength(1);
-      await eventually(() => presenceOf(b.endpoints, name), (record) => record.state === 'offline', 15_000, 'offline on B');
+      await eventually(
+        () => presenceOf(b.endpoints, name),
+        (record) => record.state === 'offline',
+        15_000,
+        'offline on B',
+      );
 
       // A device on B when B dies: when B starts again, its previous process's connection is gone.
       const again = await connectMqtt(b.endpoints, { credentials: device });
       again.on('error', () => undefined);
-      await eventually(() => presenceOf(a.endpoints, name), (record) => record.state === 'online', 15_000, 'online on A again');
+      await eventually(
+        () => presenceOf(a.endpoints, name),
+        (record) => record.state === 'online',
+        15_000,
+        'online on A again',
+      );
       await b.instance.stop('SIGKILL');
       again.end(true);
       await cluster.restart(b);
-      await eventually(() => presenceOf(a.endpoints, name), (record) => record.state === 'offline', 30_000, 'offline on A after B restarted');
-      await eventually(() => presenceOf(b.endpoints, name), (record) => record.state === 'offline', 15_000, 'offline on B after its restart');
+      await eventually(
+        () => presenceOf(a.endpoints, name),
+        (record) => record.state === 'offline',
+        30_000,
+        'offline on A after B restarted',
+      );
+      await eventually(
+        () => presenceOf(b.endpoints, name),
+        (record) => record.state === 'offline',
+        15_000,
+        'offline on B after its restart',
+      );
     } finally {
       await onA.close();
     }

@@ -41,7 +41,11 @@ interface Run {
 }
 
 function shell(line: string): ReturnType<typeof spawn> {
-  return spawn('bash', ['-c', line], { env: { ...process.env, PASS: harper.admin.password, NODE_PATH: join(COMPONENT_DIR, 'node_modules') }, cwd: COMPONENT_DIR, detached: true });
+  return spawn('bash', ['-c', line], {
+    env: { ...process.env, PASS: harper.admin.password, NODE_PATH: join(COMPONENT_DIR, 'node_modules') },
+    cwd: COMPONENT_DIR,
+    detached: true,
+  });
 }
 
 /** Runs a command that ends by itself. */
@@ -79,7 +83,10 @@ function streaming(line: string) {
     /** Resolves with stdout once `pattern` matches it. */
     waitFor(pattern: RegExp, timeoutMs = 10_000): Promise<string> {
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => done(new Error(`"${line}" printed no ${pattern} within ${timeoutMs} ms`)), timeoutMs);
+        const timer = setTimeout(
+          () => done(new Error(`"${line}" printed no ${pattern} within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
         const done = (error?: Error) => {
           clearTimeout(timer);
           listeners.delete(check);
@@ -130,7 +137,12 @@ describe('README examples with standard clients', () => {
     } finally {
       sub.stop();
     }
-    expect(await getJson('/sensors/101')).toMatchObject({ id: '101', location: 'lab', temperature: 21.5, humidity: 40 });
+    expect(await getJson('/sensors/101')).toMatchObject({
+      id: '101',
+      location: 'lab',
+      temperature: 21.5,
+      humidity: 40,
+    });
   });
 
   it('curl PUT, PATCH and POST write; curl -N streams over SSE', async () => {

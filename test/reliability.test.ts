@@ -35,14 +35,18 @@ describe('durability', () => {
         const response = await rest(endpoints, 'PUT', '/sensors/dur-rest', { json: { location: 'd', temperature } });
         if (response.status === 204) acknowledged.push({ id: 'dur-rest', temperature });
       } else if (i % 3 === 1) {
-        const ack = await mqtt.publishAsync('sensors/dur-mqtt', JSON.stringify({ location: 'd', temperature }), { qos: 1, retain: true });
+        const ack = await mqtt.publishAsync('sensors/dur-mqtt', JSON.stringify({ location: 'd', temperature }), {
+          qos: 1,
+          retain: true,
+        });
         if (reasonCodeOf(ack) === 0) acknowledged.push({ id: 'dur-mqtt', temperature });
       } else {
         const replies = () => socket.inbox.filter((item) => item.type === 'ack' || item.type === 'error').length;
         const before = replies();
         socket.send({ location: 'd', temperature });
         await socket.inbox.waitFor(() => replies() > before);
-        if (socket.inbox.items.filter((item) => item.type === 'ack' || item.type === 'error').at(-1)?.type === 'ack') acknowledged.push({ id: 'dur-ws', temperature });
+        if (socket.inbox.items.filter((item) => item.type === 'ack' || item.type === 'error').at(-1)?.type === 'ack')
+          acknowledged.push({ id: 'dur-ws', temperature });
       }
     }
     // The moment the last acknowledgement is in: no clean shutdown, no flush.
@@ -58,8 +62,15 @@ describe('durability', () => {
       const state = await rest<{ temperature: number }>(after, 'GET', `/sensors/${id}`);
       expect(state.status, id).toBe(200);
       expect(state.body.temperature, id).toBe(mine[mine.length - 1]);
-      const history = await rest<{ temperature: number }[]>(after, 'GET', `/readings/?sensorId=${id}&sort(time)&limit(1000)`);
-      expect(history.body.map((reading) => reading.temperature), id).toEqual(mine);
+      const history = await rest<{ temperature: number }[]>(
+        after,
+        'GET',
+        `/readings/?sensorId=${id}&sort(time)&limit(1000)`,
+      );
+      expect(
+        history.body.map((reading) => reading.temperature),
+        id,
+      ).toEqual(mine);
     }
     expect(acknowledged).toHaveLength(60);
   }, 90_000);
@@ -75,13 +86,15 @@ describe('MQTT persistent sessions', () => {
     await first.subscribeAsync(topic, { qos: 1 });
     await first.endAsync();
 
-    for (let i = 1; i <= 50; i++) await publisher.publishAsync(topic, JSON.stringify({ location: 'p', temperature: i }), { qos: 1, retain: true });
+    for (let i = 1; i <= 50; i++)
+      await publisher.publishAsync(topic, JSON.stringify({ location: 'p', temperature: i }), { qos: 1, retain: true });
     await publisher.endAsync();
     // Harper restarts (cleanly) while the subscriber is away, then 50 more arrive.
     await harper.instance.stop();
     harper = await startTestHarper({ dataDir: harper.dataDir, admin: harper.endpoints.admin });
     const again = await connectMqtt(harper.endpoints);
-    for (let i = 51; i <= 100; i++) await again.publishAsync(topic, JSON.stringify({ location: 'p', temperature: i }), { qos: 1, retain: true });
+    for (let i = 51; i <= 100; i++)
+      await again.publishAsync(topic, JSON.stringify({ location: 'p', temperature: i }), { qos: 1, retain: true });
     await again.endAsync();
 
     const received: number[] = [];
@@ -108,24 +121,43 @@ describe('reconnect storm', () => {
   it('50 SSE and WebSocket clients drop at once and resume with startTime: zero gaps, zero duplicates', async () => {
     const endpoints = harper.endpoints;
     const id = 'storm-1';
-    const write = async (temperature: number) => expect((await rest(endpoints, 'PUT', `/sensors/${id}`, { json: { location: 's', temperature } })).status).toBe(204);
+    const write = async (temperature: number) =>
+      expect((await rest(endpoints, 'PUT', `/sensors/${id}`, { json: { location: 's', temperature } })).status).toBe(
+        204,
+      );
     await write(0);
     const open = (query = '') =>
-      Promise.all(Array.from({ length: 50 }, (_, i) => (i % 2 ? wsSubscriber(endpoints, `/sensors/${id}${query}`) : Promise.resolve(sseSubscriber(endpoints, `/sensors/${id}${query}`))))) as Promise<Subscriber[]>;
+      Promise.all(
+        Array.from({ length: 50 }, (_, i) =>
+          i % 2
+            ? wsSubscriber(endpoints, `/sensors/${id}${query}`)
+            : Promise.resolve(sseSubscriber(endpoints, `/sensors/${id}${query}`)),
+        ),
+      ) as Promise<Subscriber[]>;
     const clients = await open();
-    await Promise.all(clients.map((client) => client.inbox.waitFor((item) => valueField(item, 'temperature') === 0, 15_000)));
+    await Promise.all(
+      clients.map((client) => client.inbox.waitFor((item) => valueField(item, 'temperature') === 0, 15_000)),
+    );
     const resumeFrom = clients.map((client) => client.inbox.items.at(-1)!.localTime!);
     await Promise.all(clients.map((client) => client.close()));
 
     for (let temperature = 1; temperature <= 20; temperature++) await write(temperature);
 
     const resumed = await Promise.all(
-      clients.map((_, i) => (i % 2 ? wsSubscriber(endpoints, `/sensors/${id}?startTime=${resumeFrom[i]}`) : Promise.resolve(sseSubscriber(endpoints, `/sensors/${id}?startTime=${resumeFrom[i]}`)))),
+      clients.map((_, i) =>
+        i % 2
+          ? wsSubscriber(endpoints, `/sensors/${id}?startTime=${resumeFrom[i]}`)
+          : Promise.resolve(sseSubscriber(endpoints, `/sensors/${id}?startTime=${resumeFrom[i]}`)),
+      ),
     );
     try {
-      await Promise.all(resumed.map((client) => client.inbox.waitFor((item) => valueField(item, 'temperature') === 20, 15_000)));
+      await Promise.all(
+        resumed.map((client) => client.inbox.waitFor((item) => valueField(item, 'temperature') === 20, 15_000)),
+      );
       for (const client of resumed) {
-        expect(client.inbox.items.map((item) => valueField(item, 'temperature'))).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+        expect(client.inbox.items.map((item) => valueField(item, 'temperature'))).toEqual(
+          Array.from({ length: 20 }, (_, i) => i + 1),
+        );
       }
     } finally {
       await Promise.all(resumed.map((client) => client.close()));
@@ -142,7 +174,9 @@ describe('graceful shutdown', () => {
     const publishing = (async () => {
       for (let i = 1; ; i++) {
         const outcome = await Promise.race([
-          mqtt.publishAsync('sensors/term-1', JSON.stringify({ location: 't', temperature: i }), { qos: 1, retain: true }).then(reasonCodeOf, () => -1),
+          mqtt
+            .publishAsync('sensors/term-1', JSON.stringify({ location: 't', temperature: i }), { qos: 1, retain: true })
+            .then(reasonCodeOf, () => -1),
           closed,
         ]);
         if (outcome === 'closed' || outcome === -1) return;
@@ -159,7 +193,11 @@ describe('graceful shutdown', () => {
     expect(sentBeforeStop).toBeGreaterThanOrEqual(50);
 
     harper = await startTestHarper({ dataDir: harper.dataDir, admin: harper.endpoints.admin });
-    const history = await rest<{ temperature: number }[]>(harper.endpoints, 'GET', '/readings/?sensorId=term-1&sort(time)&limit(100000)');
+    const history = await rest<{ temperature: number }[]>(
+      harper.endpoints,
+      'GET',
+      '/readings/?sensorId=term-1&sort(time)&limit(100000)',
+    );
     const stored = history.body.map((reading) => reading.temperature);
     for (const value of acknowledged) expect(stored).toContain(value);
   }, 90_000);
@@ -183,7 +221,11 @@ describe('keepalive under load', () => {
     await Promise.all(
       Array.from({ length: 100 }, async (_, lane) => {
         while (Date.now() < until) {
-          await flood.publishAsync(`sensors/flood-${lane % 20}`, JSON.stringify({ location: 'f', temperature: sent++ % 50 }), { qos: 1, retain: true });
+          await flood.publishAsync(
+            `sensors/flood-${lane % 20}`,
+            JSON.stringify({ location: 'f', temperature: sent++ % 50 }),
+            { qos: 1, retain: true },
+          );
         }
       }),
     );

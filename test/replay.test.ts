@@ -34,7 +34,11 @@ type Transport = 'SSE' | 'WebSocket';
 /** Writes until the subscriber receives one of the writes (it may have opened after the first). */
 async function untilLiveByWriting(subscriber: Subscriber, id: string): Promise<void> {
   let temperature = 100;
-  await untilLive([subscriber], () => write(id, ++temperature), (item) => Number(valueField(item, 'temperature')) > 100);
+  await untilLive(
+    [subscriber],
+    () => write(id, ++temperature),
+    (item) => Number(valueField(item, 'temperature')) > 100,
+  );
 }
 
 async function open(transport: Transport, path: string): Promise<Subscriber> {
@@ -42,27 +46,30 @@ async function open(transport: Transport, path: string): Promise<Subscriber> {
 }
 
 describe.each(['SSE', 'WebSocket'] as const)('%s resume with startTime', (transport) => {
-  it.each(['record', 'table'] as const)('%s subscription: disconnect, 20 updates, reconnect -> exactly those 20, in order, then live', async (level) => {
-    const id = `${run}-${transport}-${level}`;
-    const path = level === 'record' ? `/sensors/${id}` : '/sensors/';
-    await write(id, 0);
-    const first = await open(transport, path);
-    await first.inbox.waitFor((item) => item.id === id && valueField(item, 'temperature') === 0);
-    const resumeFrom = lastLocalTime(first, id);
-    await first.close();
+  it.each(['record', 'table'] as const)(
+    '%s subscription: disconnect, 20 updates, reconnect -> exactly those 20, in order, then live',
+    async (level) => {
+      const id = `${run}-${transport}-${level}`;
+      const path = level === 'record' ? `/sensors/${id}` : '/sensors/';
+      await write(id, 0);
+      const first = await open(transport, path);
+      await first.inbox.waitFor((item) => item.id === id && valueField(item, 'temperature') === 0);
+      const resumeFrom = lastLocalTime(first, id);
+      await first.close();
 
-    for (const temperature of range(1, 20)) await write(id, temperature);
+      for (const temperature of range(1, 20)) await write(id, temperature);
 
-    const second = await open(transport, `${path}?startTime=${resumeFrom}`);
-    try {
-      await second.inbox.waitFor((item) => item.id === id && valueField(item, 'temperature') === 20);
-      await write(id, 21); // and live events follow the replay
-      await second.inbox.waitFor((item) => item.id === id && valueField(item, 'temperature') === 21);
-      expect(temperatures(second.inbox.filter((item) => item.id === id))).toEqual(range(1, 21));
-    } finally {
-      await second.close();
-    }
-  });
+      const second = await open(transport, `${path}?startTime=${resumeFrom}`);
+      try {
+        await second.inbox.waitFor((item) => item.id === id && valueField(item, 'temperature') === 20);
+        await write(id, 21); // and live events follow the replay
+        await second.inbox.waitFor((item) => item.id === id && valueField(item, 'temperature') === 21);
+        expect(temperatures(second.inbox.filter((item) => item.id === id))).toEqual(range(1, 21));
+      } finally {
+        await second.close();
+      }
+    },
+  );
 
   it('a record resume with nothing missed repeats nothing: the next event is the first one received', async () => {
     const id = `${run}-${transport}-nothing-missed`;
@@ -162,7 +169,11 @@ describe('replay obeys read rights', () => {
 
     // A start time inside the replay window (lib/streams/replay.ts), so that only the rights decide.
     const since = Date.now() - 60_000;
-    for (const path of [`/sensors/${other}?startTime=${since}`, `/sensors/?startTime=${since}`, `/sensors/${other}?previousCount=10`]) {
+    for (const path of [
+      `/sensors/${other}?startTime=${since}`,
+      `/sensors/?startTime=${since}`,
+      `/sensors/${other}?previousCount=10`,
+    ]) {
       const sse = sseSubscriber(harper, path, { credentials: device });
       expect((await sse.failed).status).toBe(403);
       await sse.close();
@@ -187,8 +198,15 @@ describe('replay obeys read rights', () => {
   });
 
   it('refuses malformed replay parameters with a reason', async () => {
-    for (const query of ['startTime=yesterday', 'previousCount=0', 'previousCount=5000', 'startTime=1&previousCount=2']) {
-      const response = await rest(harper, 'GET', `/sensors/${run}-x?${query}`, { headers: { accept: 'text/event-stream' } });
+    for (const query of [
+      'startTime=yesterday',
+      'previousCount=0',
+      'previousCount=5000',
+      'startTime=1&previousCount=2',
+    ]) {
+      const response = await rest(harper, 'GET', `/sensors/${run}-x?${query}`, {
+        headers: { accept: 'text/event-stream' },
+      });
       expect(response.status, query).toBe(400);
       expect(response.text).toContain('invalid_query');
     }

@@ -37,17 +37,27 @@ function expectedRollups(readings: ReadingRecord[], resolution: keyof typeof PER
   return [...periods.entries()]
     .sort(([a], [b]) => a - b)
     .map(([time, group]) => {
-      const rollup = { id: `${group[0].sensorId}@${resolution}@${time}`, sensorId: group[0].sensorId, resolution, time } as Rollup;
+      const rollup = {
+        id: `${group[0].sensorId}@${resolution}@${time}`,
+        sensorId: group[0].sensorId,
+        resolution,
+        time,
+      } as Rollup;
       for (const field of FIELDS) {
         const values = group.filter((reading) => typeof reading[field] === 'number');
         // The latest reading by time (same instant: the greater id, i.e. writer).
-        const latest = values.reduce<ReadingRecord | undefined>((a, b) => (!a || b.time > a.time || (b.time === a.time && writerOf(b) > writerOf(a)) ? b : a), undefined);
+        const latest = values.reduce<ReadingRecord | undefined>(
+          (a, b) => (!a || b.time > a.time || (b.time === a.time && writerOf(b) > writerOf(a)) ? b : a),
+          undefined,
+        );
         const numbers = values.map((reading) => reading[field] as number);
         rollup[`${field}Count`] = numbers.length;
         rollup[`${field}Min`] = numbers.length ? Math.min(...numbers) : null;
         rollup[`${field}Max`] = numbers.length ? Math.max(...numbers) : null;
         // The values are multiples of 1/4: sums are exact in any order.
-        rollup[`${field}Mean`] = numbers.length ? numbers.reduce((sum, value) => sum + value, 0) / numbers.length : null;
+        rollup[`${field}Mean`] = numbers.length
+          ? numbers.reduce((sum, value) => sum + value, 0) / numbers.length
+          : null;
         rollup[`${field}Last`] = latest ? (latest[field] as number) : null;
       }
       return rollup;
@@ -61,7 +71,11 @@ const rollupsOf = async (node: HarperEndpoints, sensorId: string, resolution: st
 };
 
 /** Readings with values in quarters; humidity on every other one, battery on none. */
-const reading = (i: number) => ({ location: 'rollup', temperature: ((i * 37) % 200) / 4 - 10, ...(i % 2 === 0 ? { humidity: (i % 100) / 4 } : {}) });
+const reading = (i: number) => ({
+  location: 'rollup',
+  temperature: ((i * 37) % 200) / 4 - 10,
+  ...(i % 2 === 0 ? { humidity: (i % 100) / 4 } : {}),
+});
 
 describe('rollups on one node with two worker threads', () => {
   let harper: TestHarper;
@@ -86,14 +100,18 @@ describe('rollups on one node with two worker threads', () => {
     for (let attempt = 0; attempt < 20 && writers.size < 2; attempt++) {
       const client = await connectMqtt(node);
       clients.push(client);
-      for (let n = 0; n < 20; n++) await client.publishAsync(`sensors/${sensor}`, JSON.stringify(reading(i++)), { qos: 1, retain: true });
+      for (let n = 0; n < 20; n++)
+        await client.publishAsync(`sensors/${sensor}`, JSON.stringify(reading(i++)), { qos: 1, retain: true });
       for (const stored of await readingsOf(node, sensor)) writers.add(writerOf(stored));
     }
     expect(writers.size, 'readings stored by two threads').toBe(2);
     // Then all connections write at once, interleaved, so both threads' parts hold the same minutes.
-    await Promise.all(clients.map(async (client) => {
-      for (let n = 0; n < 50; n++) await client.publishAsync(`sensors/${sensor}`, JSON.stringify(reading(i++)), { qos: 1, retain: true });
-    }));
+    await Promise.all(
+      clients.map(async (client) => {
+        for (let n = 0; n < 50; n++)
+          await client.publishAsync(`sensors/${sensor}`, JSON.stringify(reading(i++)), { qos: 1, retain: true });
+      }),
+    );
     // A REST write too (another connection, another door).
     expect((await rest(node, 'PUT', `/sensors/${sensor}`, { json: reading(i++) })).status).toBe(204);
 
@@ -102,10 +120,17 @@ describe('rollups on one node with two worker threads', () => {
     for (const resolution of ['1m', '1h'] as const) {
       const expected = expectedRollups(readings, resolution);
       // Minutes are written once a second and hours once a minute, by each thread.
-      const rollups = await eventually(() => rollupsOf(node, sensor, resolution), (rows) => JSON.stringify(rows) === JSON.stringify(expected), 150_000, `${resolution} rollups equal to the readings`);
+      const rollups = await eventually(
+        () => rollupsOf(node, sensor, resolution),
+        (rows) => JSON.stringify(rows) === JSON.stringify(expected),
+        150_000,
+        `${resolution} rollups equal to the readings`,
+      );
       expect(rollups).toEqual(expected);
       expect(rollups.reduce((sum, row) => sum + (row.temperatureCount ?? 0), 0)).toBe(i);
-      expect(rollups.every((row) => row.batteryCount === 0 && row.batteryMean === null && row.batteryLast === null)).toBe(true);
+      expect(
+        rollups.every((row) => row.batteryCount === 0 && row.batteryMean === null && row.batteryLast === null),
+      ).toBe(true);
     }
     // The state's temperature is the last reading's, and so is the last hour's "last".
     const state = await rest<{ temperature: number }>(node, 'GET', `/sensors/${sensor}`);
@@ -123,13 +148,23 @@ describe('rollups on one node with two worker threads', () => {
     expect(await rollupsOf(node, sensor, '1m', '&sort(-time)')).toEqual([...all].reverse());
     expect(await rollupsOf(node, sensor, '1m', '&sort(-time)&limit(1)')).toEqual([all.at(-1)]);
     expect(await rollupsOf(node, sensor, '1m', '&limit(1,2)')).toEqual(all.slice(1, 2));
-    expect(await rollupsOf(node, sensor, '1m', '&select(time,temperatureMean)')).toEqual(all.map(({ time, temperatureMean }) => ({ time, temperatureMean })));
+    expect(await rollupsOf(node, sensor, '1m', '&select(time,temperatureMean)')).toEqual(
+      all.map(({ time, temperatureMean }) => ({ time, temperatureMean })),
+    );
     expect(await rollupsOf(node, `${run}-nothing`, '1h')).toEqual([]);
 
-    const csv = await rest(node, 'GET', `/rollups/?sensorId=${sensor}&resolution=1h&select(time,temperatureCount,batteryMean)`, { headers: { accept: 'text/csv' } });
+    const csv = await rest(
+      node,
+      'GET',
+      `/rollups/?sensorId=${sensor}&resolution=1h&select(time,temperatureCount,batteryMean)`,
+      { headers: { accept: 'text/csv' } },
+    );
     expect(csv.status).toBe(200);
     const hours = await rollupsOf(node, sensor, '1h');
-    expect(csv.text.trim().split('\n')).toEqual(['"time","temperatureCount","batteryMean"', ...hours.map((row) => `${row.time},${row.temperatureCount},`)]);
+    expect(csv.text.trim().split('\n')).toEqual([
+      '"time","temperatureCount","batteryMean"',
+      ...hours.map((row) => `${row.time},${row.temperatureCount},`),
+    ]);
   });
 
   it('refuse malformed queries with the reason, and every write', async () => {
@@ -187,12 +222,24 @@ describe('rollups on a cluster', () => {
           onB.publishAsync(`sensors/${sensor}`, JSON.stringify(reading(k + 1)), { qos: 1, retain: true }),
         ]);
       }
-      const readings = await eventually(() => readingsOf(a, sensor), (rows) => rows.length === i, 30_000, 'every reading on A');
-      expect(new Set(readings.map((row) => row.id.split('@')[2].split(':')[0])).size, 'readings from both nodes').toBe(2);
+      const readings = await eventually(
+        () => readingsOf(a, sensor),
+        (rows) => rows.length === i,
+        30_000,
+        'every reading on A',
+      );
+      expect(new Set(readings.map((row) => row.id.split('@')[2].split(':')[0])).size, 'readings from both nodes').toBe(
+        2,
+      );
       for (const resolution of ['1m', '1h'] as const) {
         const expected = expectedRollups(readings, resolution);
         for (const node of [a, b]) {
-          const rollups = await eventually(() => rollupsOf(node, sensor, resolution), (rows) => JSON.stringify(rows) === JSON.stringify(expected), 150_000, `${resolution} rollups on ${node.httpUrl}`);
+          const rollups = await eventually(
+            () => rollupsOf(node, sensor, resolution),
+            (rows) => JSON.stringify(rows) === JSON.stringify(expected),
+            150_000,
+            `${resolution} rollups on ${node.httpUrl}`,
+          );
           expect(rollups).toEqual(expected);
         }
       }

@@ -39,7 +39,8 @@ describe('REST', () => {
   it('only the admin may announce a stop (POST /server-notice): others get 403', async () => {
     const viewer = await createUser(harper, 'viewer', `${id}-notice-viewer`);
     const operator = await createUser(harper, 'operator', `${id}-notice-operator`);
-    for (const who of [viewer, operator]) expect((await rest(harper, 'POST', '/server-notice', { auth: who, json: { message: 'x' } })).status).toBe(403);
+    for (const who of [viewer, operator])
+      expect((await rest(harper, 'POST', '/server-notice', { auth: who, json: { message: 'x' } })).status).toBe(403);
   });
 
   it('a wrong password -> 401', async () => {
@@ -75,13 +76,16 @@ describe('SSE', () => {
 });
 
 describe('WebSocket', () => {
-  it.each(['/sensors/', `/sensors/${id}`])('%s without credentials is closed with 3000 (unauthorised)', async (path) => {
-    const socket = await wsSubscriber(harper, path, { credentials: null });
-    socket.send({ location: 'x', temperature: 1 });
-    const closed = await socket.closed;
-    expect(closed.code).toBe(3000);
-    expect(socket.inbox.items).toEqual([]);
-  });
+  it.each(['/sensors/', `/sensors/${id}`])(
+    '%s without credentials is closed with 3000 (unauthorised)',
+    async (path) => {
+      const socket = await wsSubscriber(harper, path, { credentials: null });
+      socket.send({ location: 'x', temperature: 1 });
+      const closed = await socket.closed;
+      expect(closed.code).toBe(3000);
+      expect(socket.inbox.items).toEqual([]);
+    },
+  );
 });
 
 describe('MQTT', () => {
@@ -91,11 +95,15 @@ describe('MQTT', () => {
     ['3.1.1 wrong password', 4, wrong],
     ['5 wrong password', 5, wrong],
   ] as const)('%s: CONNECT refused', async (_name, protocolVersion, credentials) => {
-    await expect(connectMqtt(harper, { protocolVersion, credentials })).rejects.toThrow(/Not authorized|Bad user ?name or password/i);
+    await expect(connectMqtt(harper, { protocolVersion, credentials })).rejects.toThrow(
+      /Not authorized|Bad user ?name or password/i,
+    );
   });
 
   it('MQTT over WebSocket anonymous: CONNECT refused', async () => {
-    await expect(connectMqtt(harper, { overWebSocket: true, credentials: null })).rejects.toThrow(/Not authorized|Bad user ?name or password/i);
+    await expect(connectMqtt(harper, { overWebSocket: true, credentials: null })).rejects.toThrow(
+      /Not authorized|Bad user ?name or password/i,
+    );
   });
 
   it('an anonymous client cannot subscribe even after a refused CONNECT', async () => {
@@ -120,7 +128,9 @@ describe('the catch-all topic space follows the same roles', () => {
     const viewerMqtt = await connectMqtt(harper, { credentials: viewer });
     const granted = await viewerMqtt.subscribeAsync(`${id}/#`, { qos: 1 });
     expect(granted[0].qos).toBe(1);
-    await expect(viewerMqtt.publishAsync(topic, JSON.stringify({ state: 'off' }), { qos: 1, retain: true })).rejects.toMatchObject({ code: 128 });
+    await expect(
+      viewerMqtt.publishAsync(topic, JSON.stringify({ state: 'off' }), { qos: 1, retain: true }),
+    ).rejects.toMatchObject({ code: 128 });
     await viewerMqtt.endAsync();
 
     const deviceMqtt = await connectMqtt(harper, { credentials: device });

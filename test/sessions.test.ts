@@ -25,9 +25,17 @@ interface Login {
   setCookie: string;
 }
 
-async function login(user: AdminCredentials, headers: Record<string, string> = {}, target: HarperEndpoints = harper): Promise<Login> {
+async function login(
+  user: AdminCredentials,
+  headers: Record<string, string> = {},
+  target: HarperEndpoints = harper,
+): Promise<Login> {
   const name = `${new URL(target.httpUrl).host.replace(/\W/, '_')}-hdb-session`;
-  const response = await rest(target, 'POST', '/login', { auth: null, json: { username: user.username, password: user.password }, headers });
+  const response = await rest(target, 'POST', '/login', {
+    auth: null,
+    json: { username: user.username, password: user.password },
+    headers,
+  });
   expect(response.status, response.text).toBe(200);
   const setCookie = response.headers.get('set-cookie') ?? '';
   const id = setCookie.startsWith(`${name}=`) ? setCookie.slice(name.length + 1).split(';')[0] : undefined;
@@ -37,7 +45,10 @@ async function login(user: AdminCredentials, headers: Record<string, string> = {
 
 /** GET /login with a cookie: who it logs in, or 401. */
 async function whoAmI(cookie: string, headers: Record<string, string> = {}, target: HarperEndpoints = harper) {
-  return rest<{ username?: string; role?: string }>(target, 'GET', '/login', { auth: null, headers: { cookie, ...headers } });
+  return rest<{ username?: string; role?: string }>(target, 'GET', '/login', {
+    auth: null,
+    headers: { cookie, ...headers },
+  });
 }
 
 /** An SSE stream read as text, authenticated by the cookie alone. */
@@ -126,7 +137,9 @@ describe('sessions end', () => {
     expect(out.status).toBe(204);
     expect(out.headers.get('set-cookie')).toMatch(/Expires=Thu, 01 Jan 1970/);
     expect((await whoAmI(session.cookie)).status).toBe(401);
-    expect((await rest(harper, 'GET', '/sensors/', { auth: null, headers: { cookie: session.cookie } })).status).toBe(401);
+    expect((await rest(harper, 'GET', '/sensors/', { auth: null, headers: { cookie: session.cookie } })).status).toBe(
+      401,
+    );
     // Logging in again from that browser (it still sends the old cookie) gets a new id.
     expect((await login(user, { cookie: session.cookie })).id).not.toBe(session.id);
   });
@@ -137,7 +150,9 @@ describe('sessions end', () => {
     expect((await whoAmI(session.cookie)).status).toBe(200);
     await operations(harper).alterUser(user.username, { password: `${user.password}-new` });
     expect((await whoAmI(session.cookie)).status).toBe(401);
-    expect((await rest(harper, 'GET', '/sensors/', { auth: null, headers: { cookie: session.cookie } })).status).toBe(401);
+    expect((await rest(harper, 'GET', '/sensors/', { auth: null, headers: { cookie: session.cookie } })).status).toBe(
+      401,
+    );
     await login({ username: user.username, password: `${user.password}-new` });
   });
 
@@ -145,11 +160,15 @@ describe('sessions end', () => {
     const user = await createUser(harper, 'viewer', `${run}-logout-streams`);
     const session = await login(user);
     const sensor = `${run}-logout-streams`;
-    expect((await rest(harper, 'PUT', `/sensors/${sensor}`, { json: { location: 'before', temperature: 1 } })).status).toBe(204);
+    expect(
+      (await rest(harper, 'PUT', `/sensors/${sensor}`, { json: { location: 'before', temperature: 1 } })).status,
+    ).toBe(204);
     const sse = await openStream(harper, `/sensors/${sensor}`, session.cookie);
     await sse.until('before');
     const socket = await openSocket(harper, `/sensors/${sensor}`, session.cookie);
-    expect((await rest(harper, 'POST', '/logout', { auth: null, headers: { cookie: session.cookie } })).status).toBe(204);
+    expect((await rest(harper, 'POST', '/logout', { auth: null, headers: { cookie: session.cookie } })).status).toBe(
+      204,
+    );
     await sse.ended;
     await socket.closed;
   });
@@ -162,7 +181,11 @@ describe('sessions end', () => {
     expect((await whoAmI(before.cookie)).status).toBe(401);
     await operations(harper).addUser(user.username, 'operator', user.password);
     expect((await whoAmI(kept.cookie)).status).toBe(401);
-    const write = await rest(harper, 'PATCH', `/signs/${run}-removed`, { auth: null, json: { message: 'revived' }, headers: { cookie: kept.cookie, origin: ownOrigin } });
+    const write = await rest(harper, 'PATCH', `/signs/${run}-removed`, {
+      auth: null,
+      json: { message: 'revived' },
+      headers: { cookie: kept.cookie, origin: ownOrigin },
+    });
     expect(write.status).toBe(401);
   });
 });
@@ -171,7 +194,9 @@ describe('a Harper with SESSION_IDLE_TIMEOUT=3s and ALLOWED_ORIGINS (12 h and no
   let short: TestHarper;
   beforeAll(async () => {
     // A Harper of its own with a 3 s timeout: waiting for time to pass is what is tested here.
-    short = await startTestHarper({ env: { SESSION_IDLE_TIMEOUT: '3s', ALLOWED_ORIGINS: 'https://dash.example.com, https://ops.example.com/' } });
+    short = await startTestHarper({
+      env: { SESSION_IDLE_TIMEOUT: '3s', ALLOWED_ORIGINS: 'https://dash.example.com, https://ops.example.com/' },
+    });
   });
   afterAll(() => short?.dispose());
 
@@ -202,7 +227,9 @@ describe('a Harper with SESSION_IDLE_TIMEOUT=3s and ALLOWED_ORIGINS (12 h and no
     const user = await createUser(target, 'viewer', `${run}-streams`);
     const watching = await login(user, {}, target);
     const sensor = `${run}-streams`;
-    expect((await rest(target, 'PUT', `/sensors/${sensor}`, { json: { location: 'before', temperature: 1 } })).status).toBe(204);
+    expect(
+      (await rest(target, 'PUT', `/sensors/${sensor}`, { json: { location: 'before', temperature: 1 } })).status,
+    ).toBe(204);
     const sse = await openStream(target, `/sensors/${sensor}`, watching.cookie);
     await sse.until('before');
     const socket = await openSocket(target, `/sensors/${sensor}`, watching.cookie);
@@ -228,7 +255,15 @@ describe('a Harper with SESSION_IDLE_TIMEOUT=3s and ALLOWED_ORIGINS (12 h and no
     const cookie = (response.headers.get('set-cookie') ?? '').split(';')[0];
     expect(cookie).toMatch(/^dash_example\.com-hdb-session=/);
     expect((await whoAmI(cookie, { origin }, target)).body).toMatchObject({ username: user.username });
-    expect((await rest(target, 'PATCH', `/signs/${run}-allowed`, { auth: null, json: { message: 'allowed' }, headers: { cookie, origin } })).status).toBe(204);
+    expect(
+      (
+        await rest(target, 'PATCH', `/signs/${run}-allowed`, {
+          auth: null,
+          json: { message: 'allowed' },
+          headers: { cookie, origin },
+        })
+      ).status,
+    ).toBe(204);
     expect((await whoAmI(cookie, { origin: 'https://ops.example.com' }, target)).status).toBe(401); // allowed, but not its cookie
     expect((await whoAmI(cookie, { origin: 'https://dash-example.com' }, target)).status).toBe(403);
   });
@@ -237,34 +272,64 @@ describe('a Harper with SESSION_IDLE_TIMEOUT=3s and ALLOWED_ORIGINS (12 h and no
 describe('a signed-in browser cannot be used from another origin', () => {
   const foreign = ['http://evil.example', `http://${host.replace('.', '-')}`, `https://${host}`, 'null'];
 
-  it.each(foreign)('REST writes with the session cookie and Origin %s are refused (403), nothing written', async (origin) => {
-    const operator = await createUser(harper, 'operator', `${run}-csrf-${foreign.indexOf(origin)}`);
-    const { cookie } = await login(operator);
-    const sign = `${run}-csrf-${foreign.indexOf(origin)}`;
-    expect((await rest(harper, 'PUT', `/signs/${sign}`, { json: { message: 'start', brightness: 1, power: 'on', color: '#000000' } })).status).toBe(204);
-    const headers = { cookie, origin };
-    const attempts = [
-      await rest(harper, 'PUT', `/signs/${sign}`, { auth: null, headers, json: { message: 'put', brightness: 2, power: 'on', color: '#000000' } }),
-      await rest(harper, 'PATCH', `/signs/${sign}`, { auth: null, headers, json: { message: 'patch' } }),
-      await rest(harper, 'POST', '/rules/', { auth: null, headers, json: { sensorId: '*', field: 'temperature', above: 99 } }),
-      await rest(harper, 'DELETE', `/rules/${run}-none`, { auth: null, headers }),
-      await rest(harper, 'GET', `/signs/${sign}`, { auth: null, headers }),
-    ];
-    expect(attempts.map((response) => response.status)).toEqual([403, 403, 403, 403, 403]);
-    expect(attempts[0].body).toMatchObject({ error: 'forbidden' });
-    expect((await rest(harper, 'GET', `/signs/${sign}`)).body).toMatchObject({ message: 'start' });
-    // The same cookie from our own origin works.
-    expect((await rest(harper, 'PATCH', `/signs/${sign}`, { auth: null, headers: { cookie, origin: ownOrigin }, json: { message: 'ours' } })).status).toBe(204);
-  });
+  it.each(foreign)(
+    'REST writes with the session cookie and Origin %s are refused (403), nothing written',
+    async (origin) => {
+      const operator = await createUser(harper, 'operator', `${run}-csrf-${foreign.indexOf(origin)}`);
+      const { cookie } = await login(operator);
+      const sign = `${run}-csrf-${foreign.indexOf(origin)}`;
+      expect(
+        (
+          await rest(harper, 'PUT', `/signs/${sign}`, {
+            json: { message: 'start', brightness: 1, power: 'on', color: '#000000' },
+          })
+        ).status,
+      ).toBe(204);
+      const headers = { cookie, origin };
+      const attempts = [
+        await rest(harper, 'PUT', `/signs/${sign}`, {
+          auth: null,
+          headers,
+          json: { message: 'put', brightness: 2, power: 'on', color: '#000000' },
+        }),
+        await rest(harper, 'PATCH', `/signs/${sign}`, { auth: null, headers, json: { message: 'patch' } }),
+        await rest(harper, 'POST', '/rules/', {
+          auth: null,
+          headers,
+          json: { sensorId: '*', field: 'temperature', above: 99 },
+        }),
+        await rest(harper, 'DELETE', `/rules/${run}-none`, { auth: null, headers }),
+        await rest(harper, 'GET', `/signs/${sign}`, { auth: null, headers }),
+      ];
+      expect(attempts.map((response) => response.status)).toEqual([403, 403, 403, 403, 403]);
+      expect(attempts[0].body).toMatchObject({ error: 'forbidden' });
+      expect((await rest(harper, 'GET', `/signs/${sign}`)).body).toMatchObject({ message: 'start' });
+      // The same cookie from our own origin works.
+      expect(
+        (
+          await rest(harper, 'PATCH', `/signs/${sign}`, {
+            auth: null,
+            headers: { cookie, origin: ownOrigin },
+            json: { message: 'ours' },
+          })
+        ).status,
+      ).toBe(204);
+    },
+  );
 
   it('SSE with the cookie from a foreign or look-alike origin is refused; from our own it streams', async () => {
     const viewer = await createUser(harper, 'viewer', `${run}-csrf-sse`);
     const { cookie } = await login(viewer);
     // A stream opens with the record's current state, so a stored record makes it answer at once.
-    expect((await rest(harper, 'PUT', `/sensors/${run}-sse`, { json: { location: 'sse', temperature: 1 } })).status).toBe(204);
+    expect(
+      (await rest(harper, 'PUT', `/sensors/${run}-sse`, { json: { location: 'sse', temperature: 1 } })).status,
+    ).toBe(204);
     const open = async (origin: string) => {
       const controller = new AbortController();
-      const response = await fetch(`${harper.httpUrl}/sensors/${run}-sse`, { headers: { accept: 'text/event-stream', cookie, origin }, signal: controller.signal });
+      const response = await fetch(`${harper.httpUrl}/sensors/${run}-sse`, {
+        headers: { accept: 'text/event-stream', cookie, origin },
+        signal: controller.signal,
+      });
       controller.abort();
       return response.status;
     };
@@ -296,7 +361,12 @@ describe('a signed-in browser cannot be used from another origin', () => {
       expect(await upgrade(`/signs/${run}-ws`, { cookie, origin })).toBe(403);
       expect(await upgrade('/mqtt', { cookie, origin }, 'mqtt')).toBe(403);
       // Browser-cached Basic credentials are as ambient as a cookie.
-      expect(await upgrade(`/signs/${run}-ws`, { authorization: `Basic ${Buffer.from(`${operator.username}:${operator.password}`).toString('base64')}`, origin })).toBe(403);
+      expect(
+        await upgrade(`/signs/${run}-ws`, {
+          authorization: `Basic ${Buffer.from(`${operator.username}:${operator.password}`).toString('base64')}`,
+          origin,
+        }),
+      ).toBe(403);
     }
     expect(await upgrade(`/signs/${run}-ws`, { cookie, origin: ownOrigin })).toBe('open');
   });
@@ -306,7 +376,13 @@ describe('a signed-in browser cannot be used from another origin', () => {
     const { cookie } = await login(operator);
     const connect = (origin: string) =>
       new Promise<string>((resolve) => {
-        const client = mqtt.connect(harper.wsUrl + '/mqtt', { protocolVersion: 5, reconnectPeriod: 0, connectTimeout: 5000, clientId: `${operator.username}.csrf-${origin.length}`, wsOptions: { headers: { cookie, origin } } });
+        const client = mqtt.connect(harper.wsUrl + '/mqtt', {
+          protocolVersion: 5,
+          reconnectPeriod: 0,
+          connectTimeout: 5000,
+          clientId: `${operator.username}.csrf-${origin.length}`,
+          wsOptions: { headers: { cookie, origin } },
+        });
         client.once('connect', () => {
           client.end(true);
           resolve('connected');
@@ -324,8 +400,14 @@ describe('a signed-in browser cannot be used from another origin', () => {
 
   it('Basic-auth clients that send no Origin keep working, and a login from another origin is refused', async () => {
     const operator = await createUser(harper, 'operator', `${run}-basic`);
-    expect((await rest(harper, 'PATCH', `/signs/${run}-basic`, { auth: operator, json: { message: 'basic' } })).status).toBe(204);
-    const foreignLogin = await rest(harper, 'POST', '/login', { auth: null, json: operator, headers: { origin: 'http://evil.example' } });
+    expect(
+      (await rest(harper, 'PATCH', `/signs/${run}-basic`, { auth: operator, json: { message: 'basic' } })).status,
+    ).toBe(204);
+    const foreignLogin = await rest(harper, 'POST', '/login', {
+      auth: null,
+      json: operator,
+      headers: { origin: 'http://evil.example' },
+    });
     expect(foreignLogin.status).toBe(403);
     expect(foreignLogin.headers.get('set-cookie')).toBeNull();
   });
@@ -334,7 +416,11 @@ describe('a signed-in browser cannot be used from another origin', () => {
     const operator = await createUser(harper, 'operator', `${run}-ops`);
     const session = await login(operator);
     const call = (headers: Record<string, string>) =>
-      fetch(harper.operationsUrl, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ operation: 'user_info' }) });
+      fetch(harper.operationsUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ operation: 'user_info' }),
+      });
     // Harper looks the cookie up under the name the Origin gives (else the Host: another port, so
     // another name), so only a request naming the dashboard's origin, or a look-alike of it, can
     // carry the dashboard's session to the operations API: both are foreign to it.

@@ -56,10 +56,14 @@ describe('signs', () => {
     const response = await rest(harper, 'PATCH', `/signs/${sign}`, { json: patch, auth: operator });
     expect(response.status).toBe(400);
     expect(response.body).toMatchObject({ field });
-    await expect(admin.publishAsync(`signs/${sign}`, JSON.stringify({ ...full, ...patch }), { qos: 1, retain: true })).rejects.toMatchObject({ code: 128 });
+    await expect(
+      admin.publishAsync(`signs/${sign}`, JSON.stringify({ ...full, ...patch }), { qos: 1, retain: true }),
+    ).rejects.toMatchObject({ code: 128 });
     const [key, value] = Object.entries(patch)[0];
     if (key !== 'updatedBy') {
-      await expect(admin.publishAsync(`led-sign/${sign}/${key}`, String(value), { qos: 1, retain: true })).rejects.toMatchObject({ code: 128 });
+      await expect(
+        admin.publishAsync(`led-sign/${sign}/${key}`, String(value), { qos: 1, retain: true }),
+      ).rejects.toMatchObject({ code: 128 });
     }
     expect((await rest(harper, 'GET', `/signs/${sign}`)).body).toMatchObject(full);
   });
@@ -72,15 +76,22 @@ describe('signs', () => {
       socket.send(message);
       await socket.inbox.waitFor(() => replies().length > before);
     }
-    expect(replies().map((reply) => (reply.value as { type: string; error?: string; field?: string }).error ?? 'ack')).toEqual(['ack', 'invalid_field', 'unknown_field']);
+    expect(
+      replies().map((reply) => (reply.value as { type: string; error?: string; field?: string }).error ?? 'ack'),
+    ).toEqual(['ack', 'invalid_field', 'unknown_field']);
     await socket.close();
-    expect((await rest(harper, 'GET', `/signs/${sign}`)).body).toMatchObject({ message: 'Over a socket', brightness: full.brightness });
+    expect((await rest(harper, 'GET', `/signs/${sign}`)).body).toMatchObject({
+      message: 'Over a socket',
+      brightness: full.brightness,
+    });
     const viewerSocket = await wsSubscriber(harper, `/signs/${sign}`, { credentials: viewer });
     viewerSocket.send({ message: 'nope' });
     const refused = await viewerSocket.inbox.waitFor((item) => item.type === 'error');
     expect(refused.value).toMatchObject({ error: 'forbidden' });
     await viewerSocket.close();
-    expect((await rest(harper, 'PATCH', `/signs/${sign}`, { json: { message: full.message }, auth: operator })).status).toBe(204);
+    expect(
+      (await rest(harper, 'PATCH', `/signs/${sign}`, { json: { message: full.message }, auth: operator })).status,
+    ).toBe(204);
   });
 
   it('follows the roles: operators write, viewers read, the device reads and reports its own sign only', async () => {
@@ -90,13 +101,20 @@ describe('signs', () => {
     const report = await rest(harper, 'PATCH', `/signs/${sign}`, { json: { power: 'off' }, auth: device });
     expect(report.status).toBe(204);
     // The device's write is a report: what it was asked to show stays as it was.
-    expect((await rest(harper, 'GET', `/signs/${sign}`)).body).toMatchObject({ power: 'on', updatedBy: operator.username, reported: { power: 'off' }, reportedBy: sign });
+    expect((await rest(harper, 'GET', `/signs/${sign}`)).body).toMatchObject({
+      power: 'on',
+      updatedBy: operator.username,
+      reported: { power: 'off' },
+      reportedBy: sign,
+    });
     const other = `other${run}`;
     expect((await rest(harper, 'PUT', `/signs/${other}`, { json: full })).status).toBe(204);
     expect((await rest(harper, 'GET', `/signs/${other}`, { auth: device })).status).toBe(403);
     expect((await rest(harper, 'PATCH', `/signs/${other}`, { json: { power: 'off' }, auth: device })).status).toBe(403);
     const deviceMqtt = await connectMqtt(harper, { credentials: device });
-    await expect(deviceMqtt.publishAsync(`led-sign/${other}/message`, 'hijack', { qos: 1, retain: true })).rejects.toMatchObject({ code: 128 });
+    await expect(
+      deviceMqtt.publishAsync(`led-sign/${other}/message`, 'hijack', { qos: 1, retain: true }),
+    ).rejects.toMatchObject({ code: 128 });
     const code = await deviceMqtt.subscribeAsync(`led-sign/${other}/message`, { qos: 1 }).then(
       (granted) => granted[0].qos,
       (error: { packet?: { granted?: number[] } }) => error.packet?.granted?.[0],
@@ -137,28 +155,56 @@ describe('the sign as a device twin: desired by operators, reported by its devic
       await untilLive(
         [...streams, perField],
         () => rest(harper, 'PUT', `/signs/${twin}`, { json: { ...full, message: `canary ${++n}` }, auth: operator }),
-        (item) => String(item.topic?.startsWith('led-sign/') ? item.value : valueField(item, 'message')).startsWith('canary'),
+        (item) =>
+          String(item.topic?.startsWith('led-sign/') ? item.value : valueField(item, 'message')).startsWith('canary'),
       );
       // The operator's change: pending on every field the device has never reported.
-      expect((await rest(harper, 'PATCH', `/signs/${twin}`, { json: { message: 'Asked for' }, auth: operator })).status).toBe(204);
+      expect(
+        (await rest(harper, 'PATCH', `/signs/${twin}`, { json: { message: 'Asked for' }, auth: operator })).status,
+      ).toBe(204);
       for (const stream of streams) {
-        const asked = twinOf(await stream.inbox.waitFor((item) => valueField(item, 'message') === 'Asked for', 5000, `${stream.name}: the change`));
-        expect(asked).toMatchObject({ message: 'Asked for', pending: ['message', 'brightness', 'power', 'color'], shownAt: null });
+        const asked = twinOf(
+          await stream.inbox.waitFor(
+            (item) => valueField(item, 'message') === 'Asked for',
+            5000,
+            `${stream.name}: the change`,
+          ),
+        );
+        expect(asked).toMatchObject({
+          message: 'Asked for',
+          pending: ['message', 'brightness', 'power', 'color'],
+          shownAt: null,
+        });
         expect(asked.reported).toBeUndefined();
       }
-      await perField.inbox.waitFor((item) => item.value === 'Asked for', 5000, 'the desired message on the per-field topic');
+      await perField.inbox.waitFor(
+        (item) => item.value === 'Asked for',
+        5000,
+        'the desired message on the per-field topic',
+      );
 
       // The device reports its whole state (a retained publish of the sign's JSON): in step.
-      await signDevice.client.publishAsync(`signs/${twin}`, JSON.stringify({ ...full, message: 'Asked for' }), { qos: 1, retain: true });
+      await signDevice.client.publishAsync(`signs/${twin}`, JSON.stringify({ ...full, message: 'Asked for' }), {
+        qos: 1,
+        retain: true,
+      });
       for (const stream of streams) {
-        const shown = twinOf(await stream.inbox.waitFor((item) => twinOf(item)?.reported?.message === 'Asked for', 5000, `${stream.name}: the report`));
+        const shown = twinOf(
+          await stream.inbox.waitFor(
+            (item) => twinOf(item)?.reported?.message === 'Asked for',
+            5000,
+            `${stream.name}: the report`,
+          ),
+        );
         expect(shown).toMatchObject({ message: 'Asked for', pending: [], reportedBy: twin });
         expect(shown.shownAt).toBeGreaterThanOrEqual(shown.updatedAt!);
         expect(shown.reportedAt).toBe(shown.shownAt);
       }
 
       // Another change, reported on the per-field topic as a device speaking only those would.
-      expect((await rest(harper, 'PATCH', `/signs/${twin}`, { json: { message: 'Second' }, auth: operator })).status).toBe(204);
+      expect(
+        (await rest(harper, 'PATCH', `/signs/${twin}`, { json: { message: 'Second' }, auth: operator })).status,
+      ).toBe(204);
       const pending = twinOf(await mqtt.inbox.waitFor((item) => valueField(item, 'message') === 'Second'));
       expect(pending).toMatchObject({ pending: ['message'], shownAt: null, reported: { message: 'Asked for' } });
       await perField.inbox.waitFor((item) => item.value === 'Second');
@@ -168,7 +214,11 @@ describe('the sign as a device twin: desired by operators, reported by its devic
       expect(shown.shownAt).toBeGreaterThanOrEqual(pending.updatedAt!);
       // The report reached nobody on the per-field topic: only desired values are published there.
       expect(perField.inbox.items.filter((item) => item.value === 'Second')).toHaveLength(1);
-      expect((await rest<Twin>(harper, 'GET', `/signs/${twin}`)).body).toMatchObject({ message: 'Second', reported: { message: 'Second' }, pending: [] });
+      expect((await rest<Twin>(harper, 'GET', `/signs/${twin}`)).body).toMatchObject({
+        message: 'Second',
+        reported: { message: 'Second' },
+        pending: [],
+      });
     } finally {
       await Promise.all([sse.close(), ws.close(), mqtt.close(), perField.close(), signDevice.close()]);
     }
@@ -176,22 +226,43 @@ describe('the sign as a device twin: desired by operators, reported by its devic
 
   it('a device offline while its sign changes catches up when it comes back, over signs/<id> and over the per-field topics', async () => {
     // Nothing of the device is connected now.
-    expect((await rest(harper, 'PATCH', `/signs/${twin}`, { json: { message: 'While away', brightness: 3 }, auth: operator })).status).toBe(204);
-    expect((await rest<Twin>(harper, 'GET', `/signs/${twin}`)).body).toMatchObject({ message: 'While away', pending: ['message', 'brightness'], shownAt: null });
+    expect(
+      (
+        await rest(harper, 'PATCH', `/signs/${twin}`, {
+          json: { message: 'While away', brightness: 3 },
+          auth: operator,
+        })
+      ).status,
+    ).toBe(204);
+    expect((await rest<Twin>(harper, 'GET', `/signs/${twin}`)).body).toMatchObject({
+      message: 'While away',
+      pending: ['message', 'brightness'],
+      shownAt: null,
+    });
 
     // Back: the subscription's first message is the current twin, with what is pending.
     const back = await mqttSubscriber(harper, `signs/${twin}`, { credentials: twinDevice });
     try {
       const current = twinOf(await back.inbox.waitFor(() => true, 5000, 'the current state on subscribing'));
       expect(current).toMatchObject({ message: 'While away', brightness: 3, pending: ['message', 'brightness'] });
-      await back.client.publishAsync(`signs/${twin}`, JSON.stringify({ ...full, message: 'While away', brightness: 3 }), { qos: 1, retain: true });
-      await back.inbox.waitFor((item) => twinOf(item)?.reported?.message === 'While away' && twinOf(item).pending.length === 0, 5000, 'in step');
+      await back.client.publishAsync(
+        `signs/${twin}`,
+        JSON.stringify({ ...full, message: 'While away', brightness: 3 }),
+        { qos: 1, retain: true },
+      );
+      await back.inbox.waitFor(
+        (item) => twinOf(item)?.reported?.message === 'While away' && twinOf(item).pending.length === 0,
+        5000,
+        'in step',
+      );
     } finally {
       await back.close();
     }
 
     // A device speaking only the per-field topics finds the desired value retained there.
-    expect((await rest(harper, 'PATCH', `/signs/${twin}`, { json: { message: 'While away again' }, auth: operator })).status).toBe(204);
+    expect(
+      (await rest(harper, 'PATCH', `/signs/${twin}`, { json: { message: 'While away again' }, auth: operator })).status,
+    ).toBe(204);
     const perField = await mqttSubscriber(harper, `led-sign/${twin}/message`, { credentials: twinDevice });
     try {
       const retained = await perField.inbox.waitFor(() => true, 5000, 'the retained desired message');
@@ -201,7 +272,11 @@ describe('the sign as a device twin: desired by operators, reported by its devic
       await perField.close();
     }
     const caughtUp = (await rest<Twin>(harper, 'GET', `/signs/${twin}`)).body;
-    expect(caughtUp).toMatchObject({ message: 'While away again', reported: { message: 'While away again' }, pending: [] });
+    expect(caughtUp).toMatchObject({
+      message: 'While away again',
+      reported: { message: 'While away again' },
+      pending: [],
+    });
     expect(caughtUp.shownAt).toBeGreaterThanOrEqual(caughtUp.updatedAt!);
   });
 
@@ -209,11 +284,20 @@ describe('the sign as a device twin: desired by operators, reported by its devic
     const perField = await connectMqtt(harper, { credentials: twinDevice });
     try {
       const report = { message: 'All at once', brightness: '2', power: 'off', color: '#abcdef' };
-      await Promise.all(Object.entries(report).map(([field, value]) => perField.publishAsync(`led-sign/${twin}/${field}`, value, { qos: 1 })));
+      await Promise.all(
+        Object.entries(report).map(([field, value]) =>
+          perField.publishAsync(`led-sign/${twin}/${field}`, value, { qos: 1 }),
+        ),
+      );
     } finally {
       await perField.endAsync();
     }
-    expect((await rest<Twin>(harper, 'GET', `/signs/${twin}`)).body.reported).toEqual({ message: 'All at once', brightness: 2, power: 'off', color: '#abcdef' });
+    expect((await rest<Twin>(harper, 'GET', `/signs/${twin}`)).body.reported).toEqual({
+      message: 'All at once',
+      brightness: 2,
+      power: 'off',
+      color: '#abcdef',
+    });
   });
 });
 
@@ -222,12 +306,22 @@ describe('a device owns its own sign only, not the signs nested under its name',
     const nested = `${sign}/lobby`;
     expect((await rest(harper, 'PUT', `/signs/${nested}`, { json: full, auth: operator })).status).toBe(204);
     const deviceMqtt = await connectMqtt(harper, { credentials: device });
-    await expect(deviceMqtt.publishAsync(`led-sign/${nested}/message`, 'hijack', { qos: 1, retain: true })).rejects.toMatchObject({ code: 128 });
-    await expect(deviceMqtt.publishAsync(`led-sign/${nested}/power`, 'off', { qos: 1 })).rejects.toMatchObject({ code: 128 });
+    await expect(
+      deviceMqtt.publishAsync(`led-sign/${nested}/message`, 'hijack', { qos: 1, retain: true }),
+    ).rejects.toMatchObject({ code: 128 });
+    await expect(deviceMqtt.publishAsync(`led-sign/${nested}/power`, 'off', { qos: 1 })).rejects.toMatchObject({
+      code: 128,
+    });
     await deviceMqtt.endAsync();
-    const put = await rest(harper, 'PUT', `/led-sign/${nested}/message`, { body: 'hijack', headers: { 'content-type': 'text/plain' }, auth: device });
+    const put = await rest(harper, 'PUT', `/led-sign/${nested}/message`, {
+      body: 'hijack',
+      headers: { 'content-type': 'text/plain' },
+      auth: device,
+    });
     expect(put.status).toBe(403);
-    expect((await rest(harper, 'PATCH', `/signs/${nested}`, { json: { message: 'hijack' }, auth: device })).status).toBe(403);
+    expect(
+      (await rest(harper, 'PATCH', `/signs/${nested}`, { json: { message: 'hijack' }, auth: device })).status,
+    ).toBe(403);
     expect((await rest(harper, 'GET', `/signs/${nested}`)).body).toMatchObject({ message: full.message, power: 'on' });
     // Its own sign's fields still work.
     const ownMqtt = await connectMqtt(harper, { credentials: device });
@@ -259,9 +353,20 @@ describe('per-field topics (the LED-sign demo) stay in step with signs/<id>, bot
 
   it('a UI change reaches a per-field device as a bare scalar on the changed field only', async () => {
     const before = fields.inbox.items.length;
-    expect((await rest(harper, 'PATCH', `/signs/${sign}`, { json: { message: 'From the UI', brightness: 3 }, auth: operator })).status).toBe(204);
-    const message = await fields.inbox.waitFor((item) => item.topic === `led-sign/${sign}/message` && item.value === 'From the UI');
-    const brightness = await fields.inbox.waitFor((item) => item.topic === `led-sign/${sign}/brightness` && item.value === 3);
+    expect(
+      (
+        await rest(harper, 'PATCH', `/signs/${sign}`, {
+          json: { message: 'From the UI', brightness: 3 },
+          auth: operator,
+        })
+      ).status,
+    ).toBe(204);
+    const message = await fields.inbox.waitFor(
+      (item) => item.topic === `led-sign/${sign}/message` && item.value === 'From the UI',
+    );
+    const brightness = await fields.inbox.waitFor(
+      (item) => item.topic === `led-sign/${sign}/brightness` && item.value === 3,
+    );
     expect([message.value, brightness.value]).toEqual(['From the UI', 3]);
     // power and color did not change, so nothing was published for them.
     const after = fields.inbox.items.slice(before).map((item) => item.topic);
@@ -289,7 +394,9 @@ describe('per-field topics (the LED-sign demo) stay in step with signs/<id>, bot
     await signStream.inbox.waitFor((item) => valueField(item, 'color') === '#123456');
     const fieldEvents = fields.inbox.items.slice(fieldsBefore).map((item) => `${item.topic} ${String(item.value)}`);
     expect(fieldEvents).toEqual([`led-sign/${sign}/color #123456`]);
-    expect(signStream.inbox.items.slice(signBefore).map((item) => `${reported(item)}/${String(valueField(item, 'color'))}`)).toEqual(['Hello from the sign/#00ff00', 'Hello from the sign/#123456']);
+    expect(
+      signStream.inbox.items.slice(signBefore).map((item) => `${reported(item)}/${String(valueField(item, 'color'))}`),
+    ).toEqual(['Hello from the sign/#00ff00', 'Hello from the sign/#123456']);
     await deviceMqtt.endAsync();
   });
 
@@ -301,18 +408,29 @@ describe('per-field topics (the LED-sign demo) stay in step with signs/<id>, bot
     await admin.publishAsync(`led-sign/${sign}/power`, 'off', { qos: 1 }); // same value again
     await rest(harper, 'PATCH', `/signs/${sign}`, { json: { power: 'on' }, auth: operator });
     const items = signStream.inbox.items;
-    await signStream.inbox.waitFor((item) => items.indexOf(item) > items.indexOf(off) && valueField(item, 'power') === 'on');
-    const powers = signStream.inbox.items.slice(signBefore).map((item) => `${valueField(item, 'brightness')}/${valueField(item, 'power')}`);
+    await signStream.inbox.waitFor(
+      (item) => items.indexOf(item) > items.indexOf(off) && valueField(item, 'power') === 'on',
+    );
+    const powers = signStream.inbox.items
+      .slice(signBefore)
+      .map((item) => `${valueField(item, 'brightness')}/${valueField(item, 'power')}`);
     expect(powers).toEqual(['12/on', '12/off', '12/on']);
   });
 });
 
 describe('dashboard sessions', () => {
   it('logs in with a cookie that authenticates REST and SSE; logs out', async () => {
-    const login = await fetch(`${harper.httpUrl}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(operator) });
+    const login = await fetch(`${harper.httpUrl}/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(operator),
+    });
     expect(login.status).toBe(200);
     expect(await login.json()).toEqual({ username: operator.username, role: 'operator' });
-    const cookie = login.headers.getSetCookie().map((value) => value.split(';')[0]).join('; ');
+    const cookie = login.headers
+      .getSetCookie()
+      .map((value) => value.split(';')[0])
+      .join('; ');
     expect(cookie).not.toBe('');
     const me = await fetch(`${harper.httpUrl}/login`, { headers: { cookie } });
     expect(await me.json()).toEqual({ username: operator.username, role: 'operator' });
@@ -329,8 +447,15 @@ describe('dashboard sessions', () => {
 
   it('the session holds for a request made the moment the login answers', async () => {
     for (let attempt = 0; attempt < 20; attempt++) {
-      const login = await fetch(`${harper.httpUrl}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(viewer) });
-      const cookie = login.headers.getSetCookie().map((value) => value.split(';')[0]).join('; ');
+      const login = await fetch(`${harper.httpUrl}/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(viewer),
+      });
+      const cookie = login.headers
+        .getSetCookie()
+        .map((value) => value.split(';')[0])
+        .join('; ');
       await login.arrayBuffer();
       const me = await fetch(`${harper.httpUrl}/login`, { headers: { cookie } });
       expect(me.status, `attempt ${attempt}`).toBe(200);
@@ -339,7 +464,11 @@ describe('dashboard sessions', () => {
   });
 
   it('refuses a wrong password and a malformed login', async () => {
-    const wrong = await fetch(`${harper.httpUrl}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...operator, password: 'wrong' }) });
+    const wrong = await fetch(`${harper.httpUrl}/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ ...operator, password: 'wrong' }),
+    });
     expect(wrong.status).toBe(401);
     expect(wrong.headers.getSetCookie().join('')).not.toMatch(/hdb-session=[^;]+/);
     const malformed = await rest(harper, 'POST', '/login', { json: { user: 'x' }, auth: null });

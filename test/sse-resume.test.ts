@@ -28,9 +28,16 @@ const put = async (id: string, temperature: number) => {
 };
 
 /** Reads a raw SSE response until `blocks` events have arrived; returns their blocks. */
-async function rawBlocks(path: string, blocks: number, headers: Record<string, string> = {}): Promise<{ status: number; blocks: string[] }> {
+async function rawBlocks(
+  path: string,
+  blocks: number,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; blocks: string[] }> {
   const controller = new AbortController();
-  const response = await fetch(server.endpoints.httpUrl + path, { headers: { accept: 'text/event-stream', authorization: basicAuth(server.endpoints.admin), ...headers }, signal: controller.signal });
+  const response = await fetch(server.endpoints.httpUrl + path, {
+    headers: { accept: 'text/event-stream', authorization: basicAuth(server.endpoints.admin), ...headers },
+    signal: controller.signal,
+  });
   if (response.status !== 200) return { status: response.status, blocks: [await response.text()] };
   let text = '';
   const decoder = new TextDecoder();
@@ -60,7 +67,8 @@ function source(path: string) {
       return fetch(input, { ...init, headers });
     },
   });
-  es.onmessage = (event) => received.push({ frame: JSON.parse(event.data) as EventFrame, lastEventId: event.lastEventId });
+  es.onmessage = (event) =>
+    received.push({ frame: JSON.parse(event.data) as EventFrame, lastEventId: event.lastEventId });
   es.addEventListener('open', () => opens.push(Date.now()));
   return { es, received, requests, opens };
 }
@@ -93,14 +101,19 @@ describe('SSE resume', () => {
     const { blocks } = await table;
     expect(blocks.slice(0, 2).map((block) => /^id: /m.test(block))).toEqual([false, false]); // initial state
     expect(JSON.parse(/^data: (.*)$/m.exec(blocks[2])![1])).toMatchObject({ id: 'raw-1', value: { temperature: 3 } });
-    expect(/^id: (.*)$/m.exec(blocks[2])?.[1]).toBe(String((JSON.parse(/^data: (.*)$/m.exec(blocks[2])![1]) as EventFrame).localTime));
+    expect(/^id: (.*)$/m.exec(blocks[2])?.[1]).toBe(
+      String((JSON.parse(/^data: (.*)$/m.exec(blocks[2])![1]) as EventFrame).localTime),
+    );
   });
 
   it('a Last-Event-ID that is not a time is refused with 400 invalid_query', async () => {
     const { status, blocks } = await rawBlocks('/sensors/raw-1', 1, { 'last-event-id': 'yesterday' });
     expect(status).toBe(400);
     // Harper answers a refused stream in the stream's own format.
-    expect(JSON.parse(/^data: (.*)$/m.exec(blocks[0])?.[1] ?? blocks[0])).toMatchObject({ error: 'invalid_query', field: 'Last-Event-ID' });
+    expect(JSON.parse(/^data: (.*)$/m.exec(blocks[0])?.[1] ?? blocks[0])).toMatchObject({
+      error: 'invalid_query',
+      field: 'Last-Event-ID',
+    });
   });
 
   it('after the server ends the streams, EventSource reconnects by itself with Last-Event-ID and receives exactly the writes of the gap, on a record and a table', async () => {
@@ -111,11 +124,18 @@ describe('SSE resume', () => {
     const record = source(`/sensors/gap-a?startTime=${before}`);
     const table = source('/sensors/');
     try {
-      await until('write 0 on the record stream', () => record.received.some((item) => temperatureOf(item.frame) === 0));
+      await until('write 0 on the record stream', () =>
+        record.received.some((item) => temperatureOf(item.frame) === 0),
+      );
       await until('the table stream', () => table.received.length >= 1);
       await put('gap-a', 1);
       await put('gap-b', 1);
-      await until('the live writes', () => record.received.some((item) => temperatureOf(item.frame) === 1) && table.received.filter((item) => temperatureOf(item.frame) === 1).length === 2);
+      await until(
+        'the live writes',
+        () =>
+          record.received.some((item) => temperatureOf(item.frame) === 1) &&
+          table.received.filter((item) => temperatureOf(item.frame) === 1).length === 2,
+      );
       const lastIdBefore = { record: record.received.at(-1)!.lastEventId, table: table.received.at(-1)!.lastEventId };
       expect(lastIdBefore.record).toBe(String(record.received.at(-1)!.frame.localTime));
       expect(lastIdBefore.table).toBe(String(table.received.at(-1)!.frame.localTime));
@@ -140,14 +160,42 @@ describe('SSE resume', () => {
 
       await put('gap-a', 7);
       await put('gap-b', 5);
-      await until('the live writes after the resume', () => record.received.some((item) => temperatureOf(item.frame) === 7) && table.received.some((item) => item.frame.id === 'gap-b' && temperatureOf(item.frame) === 5));
+      await until(
+        'the live writes after the resume',
+        () =>
+          record.received.some((item) => temperatureOf(item.frame) === 7) &&
+          table.received.some((item) => item.frame.id === 'gap-b' && temperatureOf(item.frame) === 5),
+      );
       await new Promise((resolve) => setTimeout(resolve, 500)); // anything extra would arrive now
 
-      const after = (list: Received[], seen: number) => list.slice(seen).filter((item) => !isError(item)).map((item) => `${item.frame.id}=${temperatureOf(item.frame)}`);
-      expect(after(record.received, seenBefore.record)).toEqual(['gap-a=2', 'gap-a=3', 'gap-a=4', 'gap-a=5', 'gap-a=6', 'gap-a=7']);
+      const after = (list: Received[], seen: number) =>
+        list
+          .slice(seen)
+          .filter((item) => !isError(item))
+          .map((item) => `${item.frame.id}=${temperatureOf(item.frame)}`);
+      expect(after(record.received, seenBefore.record)).toEqual([
+        'gap-a=2',
+        'gap-a=3',
+        'gap-a=4',
+        'gap-a=5',
+        'gap-a=6',
+        'gap-a=7',
+      ]);
       const tableAfter = after(table.received, seenBefore.table);
-      expect(tableAfter.filter((item) => item.startsWith('gap-a='))).toEqual(['gap-a=2', 'gap-a=3', 'gap-a=4', 'gap-a=5', 'gap-a=6', 'gap-a=7']);
-      expect(tableAfter.filter((item) => item.startsWith('gap-b='))).toEqual(['gap-b=2', 'gap-b=3', 'gap-b=4', 'gap-b=5']);
+      expect(tableAfter.filter((item) => item.startsWith('gap-a='))).toEqual([
+        'gap-a=2',
+        'gap-a=3',
+        'gap-a=4',
+        'gap-a=5',
+        'gap-a=6',
+        'gap-a=7',
+      ]);
+      expect(tableAfter.filter((item) => item.startsWith('gap-b='))).toEqual([
+        'gap-b=2',
+        'gap-b=3',
+        'gap-b=4',
+        'gap-b=5',
+      ]);
       expect(tableAfter).toHaveLength(10);
       // Each replayed event is itself a resume point.
       expect(record.received.at(-1)!.lastEventId).toBe(String(record.received.at(-1)!.frame.localTime));

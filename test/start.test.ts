@@ -32,7 +32,9 @@ async function npmStart(args: string[] = [], extraEnv: Record<string, string> = 
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env, ...extraEnv, DATA_DIR: dataDir };
   delete childEnv.HDB_ADMIN_USERNAME;
   delete childEnv.HDB_ADMIN_PASSWORD;
-  const child = spawn(process.execPath, [join(COMPONENT_DIR, 'dist', 'scripts', 'start.js'), ...args], { env: childEnv });
+  const child = spawn(process.execPath, [join(COMPONENT_DIR, 'dist', 'scripts', 'start.js'), ...args], {
+    env: childEnv,
+  });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -53,7 +55,9 @@ async function ctrlC(started: Started): Promise<number | null> {
 
 /** The direct children of a process (Linux). */
 function childPids(pid: number): number[] {
-  return readdirSync(`/proc/${pid}/task`).flatMap((task) => readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
+  return readdirSync(`/proc/${pid}/task`).flatMap((task) =>
+    readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' ').filter(Boolean).map(Number),
+  );
 }
 
 function endpoints(password: string): HarperEndpoints {
@@ -76,7 +80,10 @@ describe('npm start', () => {
     env.OPERATIONSAPI_NETWORK_PORT = String(await freePort());
     const started = await npmStart();
     try {
-      const saved = JSON.parse(readFileSync(join(dataDir, 'credentials.json'), 'utf8')) as { username: string; password: string };
+      const saved = JSON.parse(readFileSync(join(dataDir, 'credentials.json'), 'utf8')) as {
+        username: string;
+        password: string;
+      };
       password = saved.password;
       expect(saved.username).toBe('admin');
       expect(password.length).toBeGreaterThanOrEqual(24);
@@ -89,7 +96,9 @@ describe('npm start', () => {
       const page = await rest(harper, 'GET', '/', { auth: null });
       expect(page.status).toBe(200);
       expect(page.text).toContain('<html');
-      expect((await rest(harper, 'PUT', '/sensors/start-1', { json: { location: 'first run', temperature: 5 } })).status).toBe(204);
+      expect(
+        (await rest(harper, 'PUT', '/sensors/start-1', { json: { location: 'first run', temperature: 5 } })).status,
+      ).toBe(204);
       // The demo devices are alive: the fleet's sensors publish, both signs greet, and the demo
       // rule's alert fires and resolves within a minute of the start.
       expect(started.output()).toContain('Demo devices: sensors demo-1');
@@ -102,27 +111,54 @@ describe('npm start', () => {
       for (const pid of childPids(started.child.pid!)) {
         const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
         if (!/sensor-fleet|sign-device/.test(command)) continue;
-        const names = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter(Boolean).map((entry) => entry.split('=')[0]);
+        const names = readFileSync(`/proc/${pid}/environ`, 'utf8')
+          .split('\0')
+          .filter(Boolean)
+          .map((entry) => entry.split('=')[0]);
         expect(names.sort(), command).toEqual(['DEVICE_PASSWORD', 'DEVICE_URL', 'DEVICE_USERNAME']);
         demoProcesses++;
       }
       expect(demoProcesses).toBe(1 + Object.keys(DEMO_SIGNS).length);
       for (const [sign, greeting] of Object.entries(DEMO_SIGNS)) {
-        await expect.poll(async () => (await rest<{ reported?: { message?: string; power?: string } }>(harper, 'GET', `/signs/${sign}`)).body.reported, { timeout: 15_000 }).toMatchObject({ message: greeting, power: 'on' });
+        await expect
+          .poll(
+            async () =>
+              (await rest<{ reported?: { message?: string; power?: string } }>(harper, 'GET', `/signs/${sign}`)).body
+                .reported,
+            { timeout: 15_000 },
+          )
+          .toMatchObject({ message: greeting, power: 'on' });
       }
-      const alertStates = async () => (await rest<{ state: string; sensorId: string }[]>(harper, 'GET', '/alerts/?ruleId=demo-too-hot&sort(time)')).body.map((alert) => `${alert.sensorId} ${alert.state}`);
-      await expect.poll(alertStates, { timeout: 60_000, interval: 1000 }).toEqual(expect.arrayContaining(['demo-4 resolved']));
+      const alertStates = async () =>
+        (
+          await rest<{ state: string; sensorId: string }[]>(harper, 'GET', '/alerts/?ruleId=demo-too-hot&sort(time)')
+        ).body.map((alert) => `${alert.sensorId} ${alert.state}`);
+      await expect
+        .poll(alertStates, { timeout: 60_000, interval: 1000 })
+        .toEqual(expect.arrayContaining(['demo-4 resolved']));
       expect((await alertStates()).slice(0, 2)).toEqual(['demo-4 firing', 'demo-4 resolved']);
       const mqtt = await connectMqtt(harper);
       await mqtt.endAsync();
 
       // Rotating the admin password with the users CLI keeps the saved credentials current.
-      const rotated = spawnSync(process.execPath, [join(COMPONENT_DIR, 'dist', 'scripts', 'users.js'), 'rotate', 'admin'], {
-        env: { ...process.env, ...env, DATA_DIR: dataDir, CLI_TARGET: '', CLI_TARGET_USERNAME: '', HDB_ADMIN_USERNAME: '' },
-        encoding: 'utf8',
-      });
+      const rotated = spawnSync(
+        process.execPath,
+        [join(COMPONENT_DIR, 'dist', 'scripts', 'users.js'), 'rotate', 'admin'],
+        {
+          env: {
+            ...process.env,
+            ...env,
+            DATA_DIR: dataDir,
+            CLI_TARGET: '',
+            CLI_TARGET_USERNAME: '',
+            HDB_ADMIN_USERNAME: '',
+          },
+          encoding: 'utf8',
+        },
+      );
       expect(rotated.status, rotated.stderr).toBe(0);
-      const newPassword = (JSON.parse(readFileSync(join(dataDir, 'credentials.json'), 'utf8')) as { password: string }).password;
+      const newPassword = (JSON.parse(readFileSync(join(dataDir, 'credentials.json'), 'utf8')) as { password: string })
+        .password;
       expect(newPassword).not.toBe(password);
       expect(rotated.stdout).toContain(newPassword);
       expect((await rest(harper, 'GET', '/sensors/start-1')).status).toBe(401);
@@ -155,8 +191,13 @@ describe('npm start', () => {
       const mqttClosed = new Promise<void>((resolve) => mqtt.once('close', () => resolve()));
       stopped = true;
       expect(await ctrlC(started)).toBe(0);
-      expect(ws.inbox.items.find((item) => item.type === 'error')?.value).toMatchObject({ type: 'error', value: { error: 'server_shutting_down' } });
-      expect(sse.inbox.items.find((item) => item.type === 'error')?.value).toMatchObject({ error: 'server_shutting_down' });
+      expect(ws.inbox.items.find((item) => item.type === 'error')?.value).toMatchObject({
+        type: 'error',
+        value: { error: 'server_shutting_down' },
+      });
+      expect(sse.inbox.items.find((item) => item.type === 'error')?.value).toMatchObject({
+        error: 'server_shutting_down',
+      });
       expect((await ws.closed).code).not.toBe(1006); // a close frame, not a dropped connection
       await mqttClosed;
       sse.close();
@@ -169,20 +210,38 @@ describe('npm start', () => {
   it('never passes AUTHENTICATION_AUTHORIZELOCAL, DEV_MODE or other weakening variables to Harper, and says so once', async () => {
     // Harper 4.7.29 reads any non-empty AUTHENTICATION_AUTHORIZELOCAL ("false" included) or
     // DEV_MODE as "every local client is a super user"; a careful operator might set the first.
-    const started = await npmStart(['--no-demo'], { AUTHENTICATION_AUTHORIZELOCAL: 'false', DEV_MODE: 'true', THREADS_DEBUG: 'true' });
+    const started = await npmStart(['--no-demo'], {
+      AUTHENTICATION_AUTHORIZELOCAL: 'false',
+      DEV_MODE: 'true',
+      THREADS_DEBUG: 'true',
+    });
     try {
-      const notices = started.output().split('\n').filter((line) => line.startsWith('Not passed to Harper'));
-      expect(notices).toEqual(['Not passed to Harper (it would weaken authentication; authorizeLocal stays off): AUTHENTICATION_AUTHORIZELOCAL, DEV_MODE, THREADS_DEBUG']);
+      const notices = started
+        .output()
+        .split('\n')
+        .filter((line) => line.startsWith('Not passed to Harper'));
+      expect(notices).toEqual([
+        'Not passed to Harper (it would weaken authentication; authorizeLocal stays off): AUTHENTICATION_AUTHORIZELOCAL, DEV_MODE, THREADS_DEBUG',
+      ]);
       const harper = endpoints(password);
       expect((await rest(harper, 'GET', '/sensors/', { auth: null })).status).toBe(401);
       expect((await rest(harper, 'GET', '/sensors/start-1', { auth: null })).status).toBe(401);
-      const anonymous = await fetch(harper.operationsUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ operation: 'list_users' }) });
+      const anonymous = await fetch(harper.operationsUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ operation: 'list_users' }),
+      });
       expect(anonymous.status).toBe(401);
       expect(await anonymous.text()).not.toContain('"username":"admin"');
-      await expect(connectMqtt(harper, { credentials: null })).rejects.toThrow(/Not authorized|Bad user ?name or password/i);
+      await expect(connectMqtt(harper, { credentials: null })).rejects.toThrow(
+        /Not authorized|Bad user ?name or password/i,
+      );
       // The admin still works, and the operations API no longer answers foreign origins with CORS.
       expect((await rest(harper, 'GET', '/sensors/start-1')).status).toBe(200);
-      const preflight = await fetch(harper.operationsUrl, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
+      const preflight = await fetch(harper.operationsUrl, {
+        method: 'OPTIONS',
+        headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' },
+      });
       await preflight.arrayBuffer();
       expect(preflight.headers.get('access-control-allow-origin')).toBeNull();
     } finally {

@@ -49,7 +49,26 @@ describe('topics catch-all', () => {
       connectMqtt(harper, { protocolVersion: 5, overWebSocket: true, onMessage: (t) => seen.ws.push(t) }),
     ]);
     // Line-buffered (stdbuf), as mosquitto_sub buffers its output when it is not a terminal.
-    const sub = spawn('stdbuf', ['-oL', 'mosquitto_sub', '-h', hostname, '-p', port, '-u', harper.admin.username, '-P', harper.admin.password, '-i', `${harper.admin.username}.topics-${process.pid}`, '-q', '1', '-t', `${site}/#`, '-v', '-d']);
+    const sub = spawn('stdbuf', [
+      '-oL',
+      'mosquitto_sub',
+      '-h',
+      hostname,
+      '-p',
+      port,
+      '-u',
+      harper.admin.username,
+      '-P',
+      harper.admin.password,
+      '-i',
+      `${harper.admin.username}.topics-${process.pid}`,
+      '-q',
+      '1',
+      '-t',
+      `${site}/#`,
+      '-v',
+      '-d',
+    ]);
     let output = '';
     sub.stdout.on('data', (chunk: Buffer) => (output += chunk));
     sub.stderr.on('data', (chunk: Buffer) => (output += chunk));
@@ -58,7 +77,9 @@ describe('topics catch-all', () => {
       await expect.poll(() => output, { timeout: 5_000 }).toContain('SUBACK');
       await publisher.publishAsync(topic, JSON.stringify({ state: 'exact' }), { qos: 1 });
       await expect.poll(() => output, { timeout: 5_000 }).toContain(`\n${topic} {"state":"exact"}`);
-      await expect.poll(() => [seen.v4, seen.v5, seen.ws].map((topics) => topics.includes(topic)), { timeout: 5_000 }).toEqual([true, true, true]);
+      await expect
+        .poll(() => [seen.v4, seen.v5, seen.ws].map((topics) => topics.includes(topic)), { timeout: 5_000 })
+        .toEqual([true, true, true]);
       expect([...seen.v4, ...seen.v5, ...seen.ws].filter((t) => t.startsWith('/'))).toEqual([]);
     } finally {
       sub.kill();
@@ -110,7 +131,11 @@ describe('topics catch-all', () => {
     const sse = sseSubscriber(harper, `/${topic}`);
     try {
       // Live once a non-retained canary reaches it; then a retained publish arrives as a put.
-      await untilLive([sse], () => publisher.publishAsync(topic, JSON.stringify({ canary: true }), { qos: 1 }), (item) => item.type === 'message');
+      await untilLive(
+        [sse],
+        () => publisher.publishAsync(topic, JSON.stringify({ canary: true }), { qos: 1 }),
+        (item) => item.type === 'message',
+      );
       await publisher.publishAsync(topic, JSON.stringify({ state: 'idle' }), { qos: 1, retain: true });
       const put = await sse.inbox.waitFor((item) => item.type === 'put');
       expect(put.value).toEqual({ id: topic, state: 'idle' });
@@ -141,7 +166,13 @@ describe('topics catch-all', () => {
     const topic = `${site}/line-7/trigger`;
     const raw = (protocolVersion: 4 | 5) => {
       const seen: Buffer[] = [];
-      return { seen, client: connectMqtt(harper, { protocolVersion, onMessage: (t, payload) => t === delivered(topic) && seen.push(payload) }) };
+      return {
+        seen,
+        client: connectMqtt(harper, {
+          protocolVersion,
+          onMessage: (t, payload) => t === delivered(topic) && seen.push(payload),
+        }),
+      };
     };
     const v4 = raw(4);
     const v5 = raw(5);
@@ -149,10 +180,30 @@ describe('topics catch-all', () => {
     const sse = sseSubscriber(harper, `/${topic}`);
     try {
       for (const client of clients) await client.subscribeAsync(topic, { qos: 1 });
-      await untilLive([sse], () => publisher.publishAsync(topic, JSON.stringify({ canary: true }), { qos: 1 }), (item) => item.type === 'message');
+      await untilLive(
+        [sse],
+        () => publisher.publishAsync(topic, JSON.stringify({ canary: true }), { qos: 1 }),
+        (item) => item.type === 'message',
+      );
       const { port, hostname } = new URL(harper.mqttUrl);
       // The standard client, MQTT 3.1.1, QoS 1, no payload.
-      await promisify(execFile)('mosquitto_pub', ['-h', hostname, '-p', port, '-u', harper.admin.username, '-P', harper.admin.password, '-i', `${harper.admin.username}.empty-${process.pid}`, '-q', '1', '-t', topic, '-n']);
+      await promisify(execFile)('mosquitto_pub', [
+        '-h',
+        hostname,
+        '-p',
+        port,
+        '-u',
+        harper.admin.username,
+        '-P',
+        harper.admin.password,
+        '-i',
+        `${harper.admin.username}.empty-${process.pid}`,
+        '-q',
+        '1',
+        '-t',
+        topic,
+        '-n',
+      ]);
       // MQTT 5 with QoS 1: the PUBACK reports success.
       expect(reasonCodeOf(await publisher.publishAsync(topic, '', { qos: 1 }))).toBe(0);
       await publisher.publishAsync(topic, JSON.stringify({ after: true }), { qos: 1 });
@@ -160,7 +211,9 @@ describe('topics catch-all', () => {
         await expect.poll(() => seen.length, { timeout: 5_000 }).toBeGreaterThanOrEqual(4);
         expect(seen.slice(-3).map((payload) => payload.toString())).toEqual(['', '', '{"after":true}']);
       }
-      const messages = await sse.inbox.waitFor((item) => item.type === 'message' && (item.value as { after?: boolean } | null)?.after === true).then(() => sse.inbox.filter((item) => item.type === 'message'));
+      const messages = await sse.inbox
+        .waitFor((item) => item.type === 'message' && (item.value as { after?: boolean } | null)?.after === true)
+        .then(() => sse.inbox.filter((item) => item.type === 'message'));
       expect(messages.slice(-3).map((item) => item.value)).toEqual([
         { contentType: 'application/octet-stream', data: { type: 'Buffer', data: [] } },
         { contentType: 'application/octet-stream', data: { type: 'Buffer', data: [] } },
@@ -173,4 +226,3 @@ describe('topics catch-all', () => {
     }
   });
 });
-

@@ -40,7 +40,8 @@ function users(args: string[], env: Record<string, string> = {}, stdin?: string)
   });
 }
 
-const put = (id: string, password: string, username = device) => rest(harper, 'PUT', `/sensors/${id}`, { json: reading, auth: { username, password } });
+const put = (id: string, password: string, username = device) =>
+  rest(harper, 'PUT', `/sensors/${id}`, { json: reading, auth: { username, password } });
 
 describe('users CLI', () => {
   let password = '';
@@ -86,13 +87,17 @@ describe('users CLI', () => {
 
     const rotated = await users(['rotate', name, '--password-stdin'], {}, `${secret}-2\n`);
     expect(rotated.code, rotated.stderr).toBe(0);
-    expect((await rest(harper, 'GET', '/sensors/', { auth: { username: name, password: `${secret}-2` } })).status).toBe(200);
+    expect((await rest(harper, 'GET', '/sensors/', { auth: { username: name, password: `${secret}-2` } })).status).toBe(
+      200,
+    );
     expect((await rest(harper, 'GET', '/sensors/', { auth: { username: name, password: secret } })).status).toBe(401);
 
     const flagged = await users(['rotate', name, '--password', `${secret}-3`]);
     expect(flagged.code, flagged.stderr).toBe(0);
     expect(flagged.stderr).toMatch(/--password is visible .* prefer --password-stdin/);
-    expect((await rest(harper, 'GET', '/sensors/', { auth: { username: name, password: `${secret}-3` } })).status).toBe(200);
+    expect((await rest(harper, 'GET', '/sensors/', { auth: { username: name, password: `${secret}-3` } })).status).toBe(
+      200,
+    );
 
     const empty = await users(['rotate', name, '--password-stdin'], {}, '');
     expect(empty.code).toBe(2);
@@ -103,7 +108,10 @@ describe('users CLI', () => {
     const result = await users(['list', '--json']);
     expect(result.code, result.stderr).toBe(0);
     const listed = JSON.parse(result.stdout) as { username: string; role: string; grants?: { sensors?: string[] } }[];
-    expect(listed.find((user) => user.username === device)).toMatchObject({ role: 'device', grants: { sensors: [`${device}-b`] } });
+    expect(listed.find((user) => user.username === device)).toMatchObject({
+      role: 'device',
+      grants: { sensors: [`${device}-b`] },
+    });
     expect(listed.find((user) => user.username === harper.admin.username)?.role).toBe('super_user');
   });
 

@@ -24,17 +24,72 @@ interface BadCase {
 }
 
 const cases: BadCase[] = [
-  { name: 'temperature not a number', payload: JSON.stringify({ ...good, temperature: 'hot' }), error: 'invalid_field', field: 'temperature' },
-  { name: 'temperature below absolute zero', payload: JSON.stringify({ ...good, temperature: -273.16 }), error: 'invalid_field', field: 'temperature' },
-  { name: 'temperature missing', payload: JSON.stringify({ location: 'lab' }), error: 'missing_field', field: 'temperature' },
-  { name: 'location empty', payload: JSON.stringify({ ...good, location: '' }), error: 'invalid_field', field: 'location' },
-  { name: 'location too long', payload: JSON.stringify({ ...good, location: 'x'.repeat(129) }), error: 'invalid_field', field: 'location' },
-  { name: 'humidity above 100', payload: JSON.stringify({ ...good, humidity: 100.5 }), error: 'invalid_field', field: 'humidity' },
-  { name: 'battery negative', payload: JSON.stringify({ ...good, battery: -1 }), error: 'invalid_field', field: 'battery' },
-  { name: 'device time not a date', payload: JSON.stringify({ ...good, time: 'yesterday' }), error: 'invalid_field', field: 'time' },
-  { name: 'unknown field', payload: JSON.stringify({ ...good, colour: 'red' }), error: 'unknown_field', field: 'colour' },
-  { name: 'server field sent by client', payload: JSON.stringify({ ...good, updatedAt: 1 }), error: 'unknown_field', field: 'updatedAt' },
-  { name: 'id in body differs from topic', payload: JSON.stringify({ ...good, id: 'someone-else' }), error: 'id_mismatch', field: 'id' },
+  {
+    name: 'temperature not a number',
+    payload: JSON.stringify({ ...good, temperature: 'hot' }),
+    error: 'invalid_field',
+    field: 'temperature',
+  },
+  {
+    name: 'temperature below absolute zero',
+    payload: JSON.stringify({ ...good, temperature: -273.16 }),
+    error: 'invalid_field',
+    field: 'temperature',
+  },
+  {
+    name: 'temperature missing',
+    payload: JSON.stringify({ location: 'lab' }),
+    error: 'missing_field',
+    field: 'temperature',
+  },
+  {
+    name: 'location empty',
+    payload: JSON.stringify({ ...good, location: '' }),
+    error: 'invalid_field',
+    field: 'location',
+  },
+  {
+    name: 'location too long',
+    payload: JSON.stringify({ ...good, location: 'x'.repeat(129) }),
+    error: 'invalid_field',
+    field: 'location',
+  },
+  {
+    name: 'humidity above 100',
+    payload: JSON.stringify({ ...good, humidity: 100.5 }),
+    error: 'invalid_field',
+    field: 'humidity',
+  },
+  {
+    name: 'battery negative',
+    payload: JSON.stringify({ ...good, battery: -1 }),
+    error: 'invalid_field',
+    field: 'battery',
+  },
+  {
+    name: 'device time not a date',
+    payload: JSON.stringify({ ...good, time: 'yesterday' }),
+    error: 'invalid_field',
+    field: 'time',
+  },
+  {
+    name: 'unknown field',
+    payload: JSON.stringify({ ...good, colour: 'red' }),
+    error: 'unknown_field',
+    field: 'colour',
+  },
+  {
+    name: 'server field sent by client',
+    payload: JSON.stringify({ ...good, updatedAt: 1 }),
+    error: 'unknown_field',
+    field: 'updatedAt',
+  },
+  {
+    name: 'id in body differs from topic',
+    payload: JSON.stringify({ ...good, id: 'someone-else' }),
+    error: 'id_mismatch',
+    field: 'id',
+  },
   { name: 'not an object', payload: JSON.stringify([good]), error: 'not_an_object' },
   { name: 'malformed JSON', payload: '{"location":"lab","temperature":', error: 'malformed_json' },
 ];
@@ -47,7 +102,11 @@ const mqtt311ClientId = `${run}-device-311`;
 beforeAll(async () => {
   mqtt5 = await connectMqtt(harper, { protocolVersion: 5 });
   mqtt311 = await connectMqtt(harper, { protocolVersion: 4, clientId: mqtt311ClientId });
-  watchers = [await mqttSubscriber(harper, 'sensors/#'), await wsSubscriber(harper, '/sensors/'), sseSubscriber(harper, '/sensors/')];
+  watchers = [
+    await mqttSubscriber(harper, 'sensors/#'),
+    await wsSubscriber(harper, '/sensors/'),
+    sseSubscriber(harper, '/sensors/'),
+  ];
   const canary = `${run}-canary`;
   await untilLive(
     watchers,
@@ -71,8 +130,16 @@ async function expectNothingStoredOrFannedOut(protocol: string): Promise<void> {
   const sentinel = `${run}-${protocol}-sentinel`;
   expect((await rest(harper, 'PUT', `/sensors/${sentinel}`, { json: good })).status).toBe(204);
   for (const watcher of watchers) {
-    await watcher.inbox.waitFor((item) => item.topic === `sensors/${sentinel}` || item.id === sentinel, 5000, `sentinel at ${watcher.name}`);
-    const leaked = watcher.inbox.filter((item) => (item.topic ?? item.id ?? '').includes(`${run}-${protocol}-`) && !(item.topic ?? item.id ?? '').endsWith('sentinel'));
+    await watcher.inbox.waitFor(
+      (item) => item.topic === `sensors/${sentinel}` || item.id === sentinel,
+      5000,
+      `sentinel at ${watcher.name}`,
+    );
+    const leaked = watcher.inbox.filter(
+      (item) =>
+        (item.topic ?? item.id ?? '').includes(`${run}-${protocol}-`) &&
+        !(item.topic ?? item.id ?? '').endsWith('sentinel'),
+    );
     expect(leaked, `${watcher.name} received refused writes`).toEqual([]);
   }
   const stored = await rest<{ id: string }[]>(harper, 'GET', `/sensors/?id=sw=${run}-${protocol}-`);
@@ -82,7 +149,10 @@ async function expectNothingStoredOrFannedOut(protocol: string): Promise<void> {
 
 describe('REST', () => {
   it.each(cases.map((c, i) => [c.name, c, i] as const))('PUT %s -> 400 naming the error', async (_name, bad, index) => {
-    const response = await rest(harper, 'PUT', `/sensors/${badId('rest', index)}`, { body: bad.payload, headers: { 'content-type': 'application/json' } });
+    const response = await rest(harper, 'PUT', `/sensors/${badId('rest', index)}`, {
+      body: bad.payload,
+      headers: { 'content-type': 'application/json' },
+    });
     expect(response.status).toBe(400);
     expect(response.headers.get('content-type')).toContain('application/json');
     expect(response.body).toMatchObject({ error: bad.error, ...(bad.field ? { field: bad.field } : {}) });
@@ -96,7 +166,9 @@ describe('REST', () => {
   });
 
   it('PATCH with a bad field -> 400', async () => {
-    const response = await rest(harper, 'PATCH', `/sensors/${badId('rest', 101)}`, { json: { temperature: Number.MAX_VALUE * -1 } });
+    const response = await rest(harper, 'PATCH', `/sensors/${badId('rest', 101)}`, {
+      json: { temperature: Number.MAX_VALUE * -1 },
+    });
     expect(response.status).toBe(400);
     expect(response.body).toMatchObject({ error: 'invalid_field', field: 'temperature' });
   });
@@ -105,7 +177,10 @@ describe('REST', () => {
     const noId = await rest(harper, 'POST', '/sensors/', { json: good });
     expect(noId.status).toBe(400);
     expect(noId.body).toMatchObject({ error: 'invalid_id' });
-    const broken = await rest(harper, 'POST', '/sensors/', { body: '{"id":', headers: { 'content-type': 'application/json' } });
+    const broken = await rest(harper, 'POST', '/sensors/', {
+      body: '{"id":',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(broken.status).toBe(400);
     expect(broken.body).toMatchObject({ error: 'malformed_json' });
   });
@@ -120,13 +195,23 @@ describe('REST', () => {
 });
 
 describe('MQTT 5', () => {
-  it.each(cases.map((c, i) => [c.name, c, i] as const))('retained QoS 1 %s -> PUBACK reason code 128', async (_name, bad, index) => {
-    await expect(mqtt5.publishAsync(`sensors/${badId('mqtt5', index)}`, bad.payload, { qos: 1, retain: true })).rejects.toMatchObject({ code: 128 });
-  });
+  it.each(cases.map((c, i) => [c.name, c, i] as const))(
+    'retained QoS 1 %s -> PUBACK reason code 128',
+    async (_name, bad, index) => {
+      await expect(
+        mqtt5.publishAsync(`sensors/${badId('mqtt5', index)}`, bad.payload, { qos: 1, retain: true }),
+      ).rejects.toMatchObject({ code: 128 });
+    },
+  );
 
-  it.each(cases.map((c, i) => [c.name, c, i] as const))('non-retained QoS 1 %s -> PUBACK reason code 128', async (_name, bad, index) => {
-    await expect(mqtt5.publishAsync(`sensors/${badId('mqtt5', 50 + index)}`, bad.payload, { qos: 1 })).rejects.toMatchObject({ code: 128 });
-  });
+  it.each(cases.map((c, i) => [c.name, c, i] as const))(
+    'non-retained QoS 1 %s -> PUBACK reason code 128',
+    async (_name, bad, index) => {
+      await expect(
+        mqtt5.publishAsync(`sensors/${badId('mqtt5', 50 + index)}`, bad.payload, { qos: 1 }),
+      ).rejects.toMatchObject({ code: 128 });
+    },
+  );
 
   it('the client stays connected and can publish good readings', async () => {
     expect(mqtt5.connected).toBe(true);
@@ -145,7 +230,9 @@ describe('MQTT 3.1.1 (cannot carry an error in its PUBACK)', () => {
     }
     await expectNothingStoredOrFannedOut('mqtt311');
     const log = readFileSync(harper.logFile, 'utf8');
-    const refusals = log.split('\n').filter((line) => line.includes('MQTT publish refused') && line.includes(`client "${mqtt311ClientId}"`));
+    const refusals = log
+      .split('\n')
+      .filter((line) => line.includes('MQTT publish refused') && line.includes(`client "${mqtt311ClientId}"`));
     expect(refusals).toHaveLength(cases.length);
     expect(refusals[0]).toContain('invalid_field');
   });
@@ -157,7 +244,13 @@ describe('WebSocket', () => {
     for (const bad of cases) socket.send(bad.payload);
     const replies: Received[] = [];
     for (let i = 0; i < cases.length; i++) {
-      replies.push(await socket.inbox.waitFor((item) => item.type === 'error' && !replies.includes(item), 5000, `error reply ${i}`));
+      replies.push(
+        await socket.inbox.waitFor(
+          (item) => item.type === 'error' && !replies.includes(item),
+          5000,
+          `error reply ${i}`,
+        ),
+      );
     }
     expect(replies.map((reply) => (reply.value as { error: string }).error)).toEqual(cases.map((bad) => bad.error));
     expect(socket.socket.readyState).toBe(socket.socket.OPEN);

@@ -33,7 +33,9 @@ function rssMb(): number {
 describe('WebSocket writes', () => {
   it(`a client sending ${MESSAGES} readings without waiting: the server reads only as fast as it writes, memory stays bounded, replies come in order`, async () => {
     const id = `${run}-flood`;
-    const socket = new WebSocket(`${harper.endpoints.wsUrl}/sensors/${id}`, { headers: { authorization: basicAuth(harper.endpoints.admin) } });
+    const socket = new WebSocket(`${harper.endpoints.wsUrl}/sensors/${id}`, {
+      headers: { authorization: basicAuth(harper.endpoints.admin) },
+    });
     await new Promise<void>((resolve, reject) => socket.once('open', () => resolve()).once('error', reject));
     const acks: number[] = [];
     const errors: unknown[] = [];

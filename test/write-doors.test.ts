@@ -47,14 +47,40 @@ const forged = { color: 'red', message: `\u0007${run}`, updatedBy: 'admin' };
 
 /** Every exported table and how to try its doors. */
 const TABLES: Record<string, TableCase> = {
-  sensors: { table: 'sensors', writer: 'device', tableWriter: 'admin', id: device, bad: { location: 'x', temperature: 1, updatedBy: run } },
+  sensors: {
+    table: 'sensors',
+    writer: 'device',
+    tableWriter: 'admin',
+    id: device,
+    bad: { location: 'x', temperature: 1, updatedBy: run },
+  },
   signs: { table: 'signs', writer: 'operator', id: `${run}-sign`, bad: forged },
   'led-sign': { table: 'signFields', writer: 'operator', id: `${run}-sign/message`, bad: `\u0007${run}` },
-  rules: { table: 'rules', writer: 'operator', id: `${run}-rule`, bad: { sensorId: '*', field: 'temperature', above: 1, note: run } },
+  rules: {
+    table: 'rules',
+    writer: 'operator',
+    id: `${run}-rule`,
+    bad: { sensorId: '*', field: 'temperature', above: 1, note: run },
+  },
   '': { table: 'topics', writer: 'admin', id: `${run}/topic`, bad: deep(40) },
-  readings: { table: 'readings', writer: 'admin', id: `${run}-reading`, bad: { sensorId: run, time: 1, location: 'x', temperature: 1 } },
-  alerts: { table: 'alerts', writer: 'admin', id: `${run}-alert`, bad: { ruleId: run, sensorId: run, state: 'firing' } },
-  presence: { table: 'presence', writer: 'admin', id: `${run}-device`, bad: { state: 'online', since: 1, lastSeen: 1, via: run } },
+  readings: {
+    table: 'readings',
+    writer: 'admin',
+    id: `${run}-reading`,
+    bad: { sensorId: run, time: 1, location: 'x', temperature: 1 },
+  },
+  alerts: {
+    table: 'alerts',
+    writer: 'admin',
+    id: `${run}-alert`,
+    bad: { ruleId: run, sensorId: run, state: 'firing' },
+  },
+  presence: {
+    table: 'presence',
+    writer: 'admin',
+    id: `${run}-device`,
+    bad: { state: 'online', since: 1, lastSeen: 1, via: run },
+  },
 };
 /**
  * Exports that are not tables, with the one door each implements (lib/resources/stats.ts, rollups.ts,
@@ -76,7 +102,8 @@ const pathOf = (name: string, id = '') => (name === '' ? `/${id}` : `/${name}/${
 const topicOf = (name: string, id: string) => (name === '' ? id : `${name}/${id}`);
 const json = (value: unknown) => JSON.stringify(value);
 /** A body with the id in it, for the doors that take the id from the body (POST, table socket). */
-const withId = (c: TableCase) => (c.bad !== null && typeof c.bad === 'object' ? { ...c.bad, id: c.id } : { id: c.id, value: c.bad });
+const withId = (c: TableCase) =>
+  c.bad !== null && typeof c.bad === 'object' ? { ...c.bad, id: c.id } : { id: c.id, value: c.bad };
 
 const clients: MqttClient[] = [];
 
@@ -96,14 +123,26 @@ afterAll(async () => {
     // The server itself writes the presence of this run's device user when it connects: only a
     // record carrying the refused write's marker would be a trace of it.
     if (c.table === 'presence') rows = rows.filter((row) => (row as { via?: unknown }).via === run);
-    expect(json(rows).includes(run) ? json(rows) : '', `a refused write was stored in ${name === '' ? 'the catch-all' : name}`).toBe('');
+    expect(
+      json(rows).includes(run) ? json(rows) : '',
+      `a refused write was stored in ${name === '' ? 'the catch-all' : name}`,
+    ).toBe('');
   }
 });
 
 it('every exported resource is listed here (a new table must say how each of its doors is guarded)', () => {
   const source = readFileSync(new URL('../resources.ts', import.meta.url), 'utf8');
-  const exported = [...source.matchAll(/export \{([^}]*)\}/g)].flatMap((match) => match[1].split(',').map((part) => part.trim().split(/\s+as\s+/)[1]?.replace(/'/g, '')));
-  expect(exported.filter((name) => name !== undefined).sort()).toEqual([...Object.keys(TABLES), ...Object.keys(NOT_TABLES)].sort());
+  const exported = [...source.matchAll(/export \{([^}]*)\}/g)].flatMap((match) =>
+    match[1].split(',').map((part) =>
+      part
+        .trim()
+        .split(/\s+as\s+/)[1]
+        ?.replace(/'/g, ''),
+    ),
+  );
+  expect(exported.filter((name) => name !== undefined).sort()).toEqual(
+    [...Object.keys(TABLES), ...Object.keys(NOT_TABLES)].sort(),
+  );
 });
 
 const REFUSED = [400, 403, 405, 413];
@@ -111,12 +150,17 @@ const REFUSED = [400, 403, 405, 413];
 describe.each(Object.entries(TABLES))('exported table "%s"', (name, c) => {
   it.each(['PUT', 'PATCH', 'POST'])('REST %s to a record: refused with a JSON error', async (method) => {
     const response = await rest(harper, method, pathOf(name, c.id), { json: c.bad, auth: credentialsOf(c.writer) });
-    expect(REFUSED, `${method} ${pathOf(name, c.id)} -> ${response.status} ${response.text}`).toContain(response.status);
+    expect(REFUSED, `${method} ${pathOf(name, c.id)} -> ${response.status} ${response.text}`).toContain(
+      response.status,
+    );
     expect(response.body).toMatchObject({ error: expect.any(String), message: expect.any(String) });
   });
 
   it('REST POST to the collection (the id in the body): refused with a JSON error', async () => {
-    const response = await rest(harper, 'POST', pathOf(name, name === '' ? `${run}/` : ''), { json: withId(c), auth: credentialsOf(c.writer) });
+    const response = await rest(harper, 'POST', pathOf(name, name === '' ? `${run}/` : ''), {
+      json: withId(c),
+      auth: credentialsOf(c.writer),
+    });
     expect(REFUSED, `POST -> ${response.status} ${response.text}`).toContain(response.status);
     expect(response.body).toMatchObject({ error: expect.any(String), message: expect.any(String) });
   });
@@ -140,7 +184,11 @@ describe.each(Object.entries(TABLES))('exported table "%s"', (name, c) => {
 
   it.each(['record', 'table'])('WebSocket message on the %s socket: answered with an error', async (level) => {
     const writer = level === 'record' ? c.writer : (c.tableWriter ?? c.writer);
-    const socket = await wsSubscriber(harper, level === 'record' ? pathOf(name, c.id) : pathOf(name, name === '' ? `${run}/` : ''), { credentials: credentialsOf(writer) });
+    const socket = await wsSubscriber(
+      harper,
+      level === 'record' ? pathOf(name, c.id) : pathOf(name, name === '' ? `${run}/` : ''),
+      { credentials: credentialsOf(writer) },
+    );
     try {
       socket.send(level === 'record' ? c.bad : withId(c));
       const reply = await Promise.race([
@@ -154,27 +202,35 @@ describe.each(Object.entries(TABLES))('exported table "%s"', (name, c) => {
     }
   });
 
-  it.each(['operator', 'viewer', 'device'] as const)('operations API as %s: no insert, upsert, update, delete or SQL write', async (role) => {
-    const record = { ...(withId(c) as object) };
-    const value = `'${run}'`;
-    const attempts = [
-      ...['insert', 'upsert', 'update'].map((operation) => ({ operation, database: 'data', table: c.table, records: [record] })),
-      { operation: 'delete', database: 'data', table: c.table, ids: [c.id] },
-      { operation: 'sql', sql: `INSERT INTO data.${c.table} (id) VALUES (${value})` },
-      // Aimed at this run's id only: if a regression let them through, other tests' data is safe.
-      { operation: 'sql', sql: `UPDATE data.${c.table} SET id = ${value} WHERE id = '${c.id}'` },
-      { operation: 'sql', sql: `DELETE FROM data.${c.table} WHERE id = '${c.id}'` },
-    ];
-    for (const attempt of attempts) {
-      const response = await fetch(harper.operationsUrl, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: basicAuth(users[role]!) },
-        body: json(attempt),
-      });
-      const text = await response.text();
-      expect(response.status, `${json(attempt)} as ${role}: ${text}`).toBe(403);
-    }
-  });
+  it.each(['operator', 'viewer', 'device'] as const)(
+    'operations API as %s: no insert, upsert, update, delete or SQL write',
+    async (role) => {
+      const record = { ...(withId(c) as object) };
+      const value = `'${run}'`;
+      const attempts = [
+        ...['insert', 'upsert', 'update'].map((operation) => ({
+          operation,
+          database: 'data',
+          table: c.table,
+          records: [record],
+        })),
+        { operation: 'delete', database: 'data', table: c.table, ids: [c.id] },
+        { operation: 'sql', sql: `INSERT INTO data.${c.table} (id) VALUES (${value})` },
+        // Aimed at this run's id only: if a regression let them through, other tests' data is safe.
+        { operation: 'sql', sql: `UPDATE data.${c.table} SET id = ${value} WHERE id = '${c.id}'` },
+        { operation: 'sql', sql: `DELETE FROM data.${c.table} WHERE id = '${c.id}'` },
+      ];
+      for (const attempt of attempts) {
+        const response = await fetch(harper.operationsUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: basicAuth(users[role]!) },
+          body: json(attempt),
+        });
+        const text = await response.text();
+        expect(response.status, `${json(attempt)} as ${role}: ${text}`).toBe(403);
+      }
+    },
+  );
 });
 
 describe.each(Object.entries(NOT_TABLES))('exported resource "%s" (not a table)', (name, { path, door }) => {

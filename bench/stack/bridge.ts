@@ -122,7 +122,13 @@ function check(id: string, payload: Buffer): Reading | undefined {
   }
   if (!body || typeof body !== 'object' || Array.isArray(body)) return undefined;
   const b = body as Record<string, unknown>;
-  if (typeof b.location !== 'string' || !b.location || typeof b.temperature !== 'number' || !Number.isFinite(b.temperature)) return undefined;
+  if (
+    typeof b.location !== 'string' ||
+    !b.location ||
+    typeof b.temperature !== 'number' ||
+    !Number.isFinite(b.temperature)
+  )
+    return undefined;
   const r: Reading = { id, location: b.location, temperature: b.temperature, updatedAt: Date.now() };
   if (typeof b.humidity === 'number') r.humidity = b.humidity;
   if (typeof b.battery === 'number') r.battery = b.battery;

@@ -46,7 +46,14 @@ function notAWriteDoor(resource: string, door: Door, open: Door[]): Refusal {
   // Publishing is not offered instead: some classes implement it only to refuse it with a reason.
   const allowed = open.filter((name) => name !== 'publish').map((name) => DOORS[name]);
   const instead = allowed.length > 0 ? `use ${allowed.join(' or ')}` : 'it is written by the server only';
-  return new Refusal({ error: 'method_not_allowed', allowed, message: `${resource} cannot be written by ${DOORS[door]}: no rules check that door; ${instead}` }, 405);
+  return new Refusal(
+    {
+      error: 'method_not_allowed',
+      allowed,
+      message: `${resource} cannot be written by ${DOORS[door]}: no rules check that door; ${instead}`,
+    },
+    405,
+  );
 }
 
 export interface GuardOptions {
@@ -104,7 +111,9 @@ export function guardedTable<Row>(Base: InstanceBoundTableClass<Row>, options: G
     connect(incoming: unknown, target?: RequestTarget) {
       const outgoing = super.connect(incoming, target);
       if (!incoming) return outgoing;
-      const request = (this.getContext() as (HarperContext & { _nodeRequest?: { socket?: Partial<Pausable> } }) | undefined)?._nodeRequest;
+      const request = (
+        this.getContext() as (HarperContext & { _nodeRequest?: { socket?: Partial<Pausable> } }) | undefined
+      )?._nodeRequest;
       bindIncomingSocket(incoming, request?.socket);
       webSocketOpened(this.getContext()?.user, incoming);
       if (this.connect !== Guarded.prototype.connect) return outgoing;
@@ -138,15 +147,35 @@ export function guardedTable<Row>(Base: InstanceBoundTableClass<Row>, options: G
       const context = this.getContext() as (MqttConnection & { headers?: unknown }) | undefined;
       const mqtt = context?.socket ? context : undefined;
       const sse = !mqtt && isEventStream(context);
-      const protocol: StreamProtocol | undefined = mqtt ? 'mqtt' : sse ? 'sse' : context?.headers ? 'websocket' : undefined;
+      const protocol: StreamProtocol | undefined = mqtt
+        ? 'mqtt'
+        : sse
+          ? 'sse'
+          : context?.headers
+            ? 'websocket'
+            : undefined;
       const replaying = withReplay(request, collection, sse ? lastEventIdOf(context) : undefined);
       const subscription = super.subscribe(replaying) as Promise<Watchable> | Watchable;
       // A new MQTT subscription first gets each record's current state: those are retained
       // messages, whose RETAIN flag lib/mqtt/deliveries.ts sets (not on a replay or a resume).
-      const { omitCurrent, startTime, previousCount } = (replaying ?? {}) as { omitCurrent?: boolean; startTime?: unknown; previousCount?: unknown };
+      const { omitCurrent, startTime, previousCount } = (replaying ?? {}) as {
+        omitCurrent?: boolean;
+        startTime?: unknown;
+        previousCount?: unknown;
+      };
       const sendsCurrent = mqtt?.socket && !omitCurrent && startTime === undefined && previousCount === undefined;
       const socket = mqtt?.socket;
-      const options = sendsCurrent && socket ? { subscribedAt, protocol, beforeLive: (event: { type?: string; id?: unknown }) => event.type === 'put' && event.id != null && noteRetained(socket, Array.isArray(event.id) ? event.id.join('/') : String(event.id)) } : { subscribedAt, protocol };
+      const options =
+        sendsCurrent && socket
+          ? {
+              subscribedAt,
+              protocol,
+              beforeLive: (event: { type?: string; id?: unknown }) =>
+                event.type === 'put' &&
+                event.id != null &&
+                noteRetained(socket, Array.isArray(event.id) ? event.id.join('/') : String(event.id)),
+            }
+          : { subscribedAt, protocol };
       // A table stream without a replay starts with every record's current state (lib/streams/sse-resume.ts).
       const initialBefore = sse && collection && startTime === undefined ? subscribedAt : undefined;
       const watched = (s: Watchable) => {

@@ -29,7 +29,15 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { server } from 'harperdb';
-import { IDLE_MS, TOUCH_MS, checkSession, endSession, readCookie, sessionCookieName, withoutSessionCookies } from './sessions.js';
+import {
+  IDLE_MS,
+  TOUCH_MS,
+  checkSession,
+  endSession,
+  readCookie,
+  sessionCookieName,
+  withoutSessionCookies,
+} from './sessions.js';
 
 /**
  * Streams (WebSocket, MQTT over WebSocket, SSE) authenticated by a session, by session id. Harper
@@ -98,8 +106,14 @@ type Next = (request: HarperRequest) => Promise<HarperResponse | undefined> | Ha
 type UpgradeNext = (request: IncomingMessage, socket: Duplex, head: Buffer) => unknown;
 
 interface HarperServer {
-  http(listener: (request: HarperRequest, next: Next) => unknown, options?: { runFirst?: boolean; port?: number }): unknown;
-  upgrade(listener: (request: IncomingMessage, socket: Duplex, head: Buffer, next: UpgradeNext) => unknown, options?: { runFirst?: boolean }): unknown;
+  http(
+    listener: (request: HarperRequest, next: Next) => unknown,
+    options?: { runFirst?: boolean; port?: number },
+  ): unknown;
+  upgrade(
+    listener: (request: IncomingMessage, socket: Duplex, head: Buffer, next: UpgradeNext) => unknown,
+    options?: { runFirst?: boolean },
+  ): unknown;
 }
 
 const FRAME_HEADERS: [string, string][] = [
@@ -121,10 +135,19 @@ const first = (value: string | string[] | undefined): string | undefined => (Arr
  * Whether `origin` is the server's own or allowed. Our own: the scheme and host the request came to,
  * or those a proxy in front reports (X-Forwarded-Proto/-Host: a cross-site page cannot set them).
  */
-export function originAllowed(origin: string, host: string | undefined, protocol: string, forwardedProto?: string, forwardedHost?: string): boolean {
+export function originAllowed(
+  origin: string,
+  host: string | undefined,
+  protocol: string,
+  forwardedProto?: string,
+  forwardedHost?: string,
+): boolean {
   const normalised = origin.trim().toLowerCase();
   if (ALLOWED.has(normalised)) return true;
-  const candidates = [host && `${protocol}://${host}`, (forwardedProto || forwardedHost) && `${forwardedProto ?? protocol}://${forwardedHost ?? host}`];
+  const candidates = [
+    host && `${protocol}://${host}`,
+    (forwardedProto || forwardedHost) && `${forwardedProto ?? protocol}://${forwardedHost ?? host}`,
+  ];
   return candidates.some((own) => typeof own === 'string' && own.toLowerCase() === normalised);
 }
 
@@ -170,7 +193,9 @@ function secureCookie(request: HarperRequest, host: string | undefined): boolean
 }
 
 function addFrameHeaders(response: HarperResponse): void {
-  const body = response.body as { on?: (event: string, listener: (res: { setHeader(name: string, value: string): void }) => void) => void } | undefined;
+  const body = response.body as
+    | { on?: (event: string, listener: (res: { setHeader(name: string, value: string): void }) => void) => void }
+    | undefined;
   if (response.handlesHeaders) {
     // The static plugin answers with a `send` stream that writes its own headers; it emits
     // `headers` just before, which is where ours can go.
@@ -185,9 +210,23 @@ async function guardRequest(request: HarperRequest, next: Next): Promise<HarperR
   const origin = first(headers.get('origin'));
   const cookie = first(headers.get('cookie'));
   const host = first(headers.get('host'));
-  if (origin !== undefined && (hasSessionCookie(cookie) || headers.get('authorization') !== undefined || request.pathname === '/login')) {
-    const allowed = originAllowed(origin, host, request.protocol, first(headers.get('x-forwarded-proto')), first(headers.get('x-forwarded-host')));
-    if (!allowed) return { status: 403, headers: { 'Content-Type': 'application/json', ...Object.fromEntries(FRAME_HEADERS) }, body: refusalBody(origin) };
+  if (
+    origin !== undefined &&
+    (hasSessionCookie(cookie) || headers.get('authorization') !== undefined || request.pathname === '/login')
+  ) {
+    const allowed = originAllowed(
+      origin,
+      host,
+      request.protocol,
+      first(headers.get('x-forwarded-proto')),
+      first(headers.get('x-forwarded-host')),
+    );
+    if (!allowed)
+      return {
+        status: 403,
+        headers: { 'Content-Type': 'application/json', ...Object.fromEntries(FRAME_HEADERS) },
+        body: refusalBody(origin),
+      };
   }
 
   let refreshCookie: string | undefined;
@@ -207,8 +246,10 @@ async function guardRequest(request: HarperRequest, next: Next): Promise<HarperR
         else headers.set('cookie', rest);
         if (!isLogin) clearCookie = name;
       } else {
-        if (verdict.touch) refreshCookie = `${name}=${id}; Path=/; Expires=${cookieExpiry()}; HttpOnly; SameSite=Strict${secureCookie(request, host) ? '; Secure' : ''}`;
-        if (request.isWebSocket || first(headers.get('accept'))?.includes('text/event-stream')) watchStream(id, request.nodeRequest?.socket);
+        if (verdict.touch)
+          refreshCookie = `${name}=${id}; Path=/; Expires=${cookieExpiry()}; HttpOnly; SameSite=Strict${secureCookie(request, host) ? '; Secure' : ''}`;
+        if (request.isWebSocket || first(headers.get('accept'))?.includes('text/event-stream'))
+          watchStream(id, request.nodeRequest?.socket);
         if (request.method === 'POST' && request.pathname === '/logout') loggingOut = id;
       }
     }
@@ -224,11 +265,19 @@ async function guardRequest(request: HarperRequest, next: Next): Promise<HarperR
   const setCookie = getHeader(response, 'set-cookie');
   if (setCookie !== undefined) {
     // Several cookies stay several headers (a comma cannot join them: Expires contains one).
-    setHeader(response, 'Set-Cookie', Array.isArray(setCookie) ? setCookie.map(tightenCookie) : tightenCookie(setCookie));
+    setHeader(
+      response,
+      'Set-Cookie',
+      Array.isArray(setCookie) ? setCookie.map(tightenCookie) : tightenCookie(setCookie),
+    );
   } else if (refreshCookie) {
     setHeader(response, 'Set-Cookie', refreshCookie);
   } else if (clearCookie) {
-    setHeader(response, 'Set-Cookie', `${clearCookie}=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Strict`);
+    setHeader(
+      response,
+      'Set-Cookie',
+      `${clearCookie}=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Strict`,
+    );
   }
   addFrameHeaders(response);
   return response;
@@ -238,10 +287,18 @@ function guardUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer, ne
   const { origin, cookie, authorization, host } = request.headers;
   if (origin !== undefined && (hasSessionCookie(cookie) || authorization !== undefined)) {
     const protocol = (socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
-    const allowed = originAllowed(origin, host, protocol, first(request.headers['x-forwarded-proto']), first(request.headers['x-forwarded-host']));
+    const allowed = originAllowed(
+      origin,
+      host,
+      protocol,
+      first(request.headers['x-forwarded-proto']),
+      first(request.headers['x-forwarded-host']),
+    );
     if (!allowed) {
       const body = refusalBody(origin);
-      socket.end(`HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      socket.end(
+        `HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
       return undefined;
     }
   }

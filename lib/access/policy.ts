@@ -15,7 +15,18 @@ import type { User } from '../harper/types.js';
 
 export type RoleName = 'admin' | 'operator' | 'viewer' | 'device' | 'monitor';
 export type Action = 'read' | 'write' | 'delete';
-export type Resource = 'sensors' | 'topics' | 'readings' | 'rules' | 'alerts' | 'stats' | 'rollups' | 'signs' | 'presence' | 'notices' | 'metrics';
+export type Resource =
+  | 'sensors'
+  | 'topics'
+  | 'readings'
+  | 'rules'
+  | 'alerts'
+  | 'stats'
+  | 'rollups'
+  | 'signs'
+  | 'presence'
+  | 'notices'
+  | 'metrics';
 
 /** all: any record and the collection; own: the device's own records only; none. */
 type Scope = 'all' | 'own' | 'none';
@@ -24,7 +35,13 @@ type Policy = Record<RoleName, Record<Action, Scope>>;
 const readOnly = { read: 'all', write: 'none', delete: 'none' } as const;
 const nothing = { read: 'none', write: 'none', delete: 'none' } as const;
 /** History, alerts and statistics are written by the server alone, never over a protocol. */
-const serverWritten: Policy = { admin: readOnly, operator: readOnly, viewer: readOnly, device: nothing, monitor: nothing };
+const serverWritten: Policy = {
+  admin: readOnly,
+  operator: readOnly,
+  viewer: readOnly,
+  device: nothing,
+  monitor: nothing,
+};
 
 export const POLICIES: Record<Resource, Policy> = {
   sensors: {
@@ -35,7 +52,13 @@ export const POLICIES: Record<Resource, Policy> = {
     monitor: nothing,
   },
   /** The catch-all topic space: the admin writes it; everyone else with a role reads it. */
-  topics: { admin: { read: 'all', write: 'all', delete: 'all' }, operator: readOnly, viewer: readOnly, device: nothing, monitor: nothing },
+  topics: {
+    admin: { read: 'all', write: 'all', delete: 'all' },
+    operator: readOnly,
+    viewer: readOnly,
+    device: nothing,
+    monitor: nothing,
+  },
   rules: {
     admin: { read: 'all', write: 'all', delete: 'all' },
     operator: { read: 'all', write: 'all', delete: 'all' },
@@ -58,11 +81,29 @@ export const POLICIES: Record<Resource, Policy> = {
    * Device presence (lib/resources/presence.ts), written by the server from connections: read by whoever
    * may read the devices' sensors and signs; a device reads its own (its username) only.
    */
-  presence: { admin: readOnly, operator: readOnly, viewer: readOnly, device: { read: 'own', write: 'none', delete: 'none' }, monitor: nothing },
+  presence: {
+    admin: readOnly,
+    operator: readOnly,
+    viewer: readOnly,
+    device: { read: 'own', write: 'none', delete: 'none' },
+    monitor: nothing,
+  },
   /** POST /server-notice (lib/resources/server-notice.ts): announcing a stop is the admin's alone. */
-  notices: { admin: { read: 'none', write: 'all', delete: 'none' }, operator: nothing, viewer: nothing, device: nothing, monitor: nothing },
+  notices: {
+    admin: { read: 'none', write: 'all', delete: 'none' },
+    operator: nothing,
+    viewer: nothing,
+    device: nothing,
+    monitor: nothing,
+  },
   /** GET /metrics (lib/resources/metrics.ts): the node's figures, for the admin and a monitor, which reads no data. */
-  metrics: { admin: { read: 'all', write: 'none', delete: 'none' }, operator: nothing, viewer: nothing, device: nothing, monitor: { read: 'all', write: 'none', delete: 'none' } },
+  metrics: {
+    admin: { read: 'all', write: 'none', delete: 'none' },
+    operator: nothing,
+    viewer: nothing,
+    device: nothing,
+    monitor: { read: 'all', write: 'none', delete: 'none' },
+  },
 };
 
 const NAMED_ROLES: readonly string[] = ['operator', 'viewer', 'device', 'monitor'];
@@ -100,7 +141,12 @@ export async function deviceOwns(user: User, kind: GrantKind, id: string): Promi
  * The decision when it needs no look-up (every role's table-wide rights, and a device acting for
  * its own name); undefined when it does (a device's grants) or the role is not ours.
  */
-export function decidedNow(user: User | undefined, resource: Resource, action: Action, id: string | null): boolean | undefined {
+export function decidedNow(
+  user: User | undefined,
+  resource: Resource,
+  action: Action,
+  id: string | null,
+): boolean | undefined {
   if (!user) return false;
   const role = roleOf(user);
   if (!role) return undefined;
@@ -114,7 +160,12 @@ export function decidedNow(user: User | undefined, resource: Resource, action: A
  * The decision for one record (`id`) or for the whole table / a wildcard (`id` null). Undefined
  * for users whose role we do not define: the caller defers to Harper's own table permissions.
  */
-export async function may(user: User | undefined, resource: Resource, action: Action, id: string | null): Promise<boolean | undefined> {
+export async function may(
+  user: User | undefined,
+  resource: Resource,
+  action: Action,
+  id: string | null,
+): Promise<boolean | undefined> {
   const now = decidedNow(user, resource, action, id);
   if (now !== undefined || !user || roleOf(user) === undefined) return now;
   // A presence record is named after a device user; grants name sensors and signs, not devices.
@@ -123,7 +174,9 @@ export async function may(user: User | undefined, resource: Resource, action: Ac
 }
 
 export function deniedMessage(user: User | undefined, action: Action, what: string): string {
-  const who = user ? `user "${user.username}" (${roleOf(user) ?? user.role?.role ?? 'no role'})` : 'an anonymous client';
+  const who = user
+    ? `user "${user.username}" (${roleOf(user) ?? user.role?.role ?? 'no role'})`
+    : 'an anonymous client';
   return `${who} may not ${action} ${what}`;
 }
 
@@ -142,7 +195,8 @@ export function authorize(
 ): boolean | Promise<boolean> {
   const id = rawId == null || rawId === '' ? null : String(rawId);
   const verdict = (allowed: boolean): boolean => {
-    if (!allowed && user) throw forbidden(deniedMessage(user, action, id === null ? `all ${resource}` : `${resource} "${id}"`));
+    if (!allowed && user)
+      throw forbidden(deniedMessage(user, action, id === null ? `all ${resource}` : `${resource} "${id}"`));
     return allowed;
   };
   // Answered at once when no look-up is needed (Harper takes a plain boolean as well as a

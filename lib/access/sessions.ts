@@ -80,7 +80,14 @@ export async function checkSession(id: string, now = Date.now()): Promise<Verdic
   if ((await credentialOf(record.user)) !== record.credential) return { kind: 'end' };
   const touch = now - record.lastSeen >= TOUCH_MS;
   // A stored record's fields are not own properties (spreading it loses them): name each.
-  if (touch) await Sessions.put({ id, user: record.user, createdAt: record.createdAt, credential: record.credential, lastSeen: now });
+  if (touch)
+    await Sessions.put({
+      id,
+      user: record.user,
+      createdAt: record.createdAt,
+      credential: record.credential,
+      lastSeen: now,
+    });
   return { kind: 'valid', touch };
 }
 

@@ -23,7 +23,8 @@ export function neutraliseCell(value: unknown): unknown {
 
 function neutraliseRecord(record: unknown): unknown {
   if (record === null || typeof record !== 'object') return neutraliseCell(record);
-  const plain = typeof (record as { toJSON?: unknown }).toJSON === 'function' ? (record as { toJSON(): unknown }).toJSON() : record;
+  const plain =
+    typeof (record as { toJSON?: unknown }).toJSON === 'function' ? (record as { toJSON(): unknown }).toJSON() : record;
   if (plain === null || typeof plain !== 'object') return neutraliseCell(plain);
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(plain as Record<string, unknown>)) out[key] = neutraliseCell(value);
@@ -36,10 +37,21 @@ async function* neutraliseAll(records: AsyncIterable<unknown> | Iterable<unknown
 
 /** Query results are (async) iterables with the selected columns; a single record is neither. */
 function neutralised(data: unknown): unknown {
-  const iterable = data as { [Symbol.iterator]?: unknown; [Symbol.asyncIterator]?: unknown; getColumns?: () => unknown } | null;
-  if (iterable && typeof iterable === 'object' && !Array.isArray(iterable) && (iterable[Symbol.iterator] || iterable[Symbol.asyncIterator])) {
+  const iterable = data as {
+    [Symbol.iterator]?: unknown;
+    [Symbol.asyncIterator]?: unknown;
+    getColumns?: () => unknown;
+  } | null;
+  if (
+    iterable &&
+    typeof iterable === 'object' &&
+    !Array.isArray(iterable) &&
+    (iterable[Symbol.iterator] || iterable[Symbol.asyncIterator])
+  ) {
     const columns = iterable.getColumns?.();
-    const mapped = neutraliseAll(iterable as AsyncIterable<unknown>) as AsyncGenerator<unknown> & { getColumns?: () => unknown };
+    const mapped = neutraliseAll(iterable as AsyncIterable<unknown>) as AsyncGenerator<unknown> & {
+      getColumns?: () => unknown;
+    };
     if (columns !== undefined) mapped.getColumns = () => columns;
     return mapped;
   }
@@ -54,6 +66,7 @@ if (harperCsv) {
   registry.set('text/csv', {
     ...harperCsv,
     serialize: harperCsv.serialize && ((data, response) => harperCsv.serialize!(neutralised(data), response)),
-    serializeStream: harperCsv.serializeStream && ((data, response) => harperCsv.serializeStream!(neutralised(data), response)),
+    serializeStream:
+      harperCsv.serializeStream && ((data, response) => harperCsv.serializeStream!(neutralised(data), response)),
   });
 }

@@ -51,7 +51,10 @@ export function orderedBinaryInstances(): { shared: WriteKey; separate: WriteKey
  * Gives every index store of `indexedTables` that encodes with lmdb's `writeKey` the copy's;
  * returns how many it changed. A failure only costs speed: keys are encoded the same either way.
  */
-export function separateIndexKeyWriter(indexedTables: Iterable<IndexedTable>, instances = orderedBinaryInstances): number {
+export function separateIndexKeyWriter(
+  indexedTables: Iterable<IndexedTable>,
+  instances = orderedBinaryInstances,
+): number {
   let shared: WriteKey, separate: WriteKey;
   try {
     ({ shared, separate } = instances());

@@ -96,7 +96,10 @@ async function* each<Row>(rows: Promise<Row[]>): AsyncIterable<Row> {
  * `search` returns before it answers: the rows are collected (or the query refused) first, so a
  * refusal is a 400 with its JSON body rather than an error inside a 200 response already sent.
  */
-export function sortedSearch<Row>(query: Query, search: (query: Query) => AsyncIterable<Row>): AsyncIterable<Row> & PromiseLike<AsyncIterable<Row>> {
+export function sortedSearch<Row>(
+  query: Query,
+  search: (query: Query) => AsyncIterable<Row>,
+): AsyncIterable<Row> & PromiseLike<AsyncIterable<Row>> {
   let rows: Promise<Row[]> | undefined;
   const collected = () => (rows ??= sortedRows(query, search));
   return {

@@ -56,6 +56,7 @@ import { createRequire } from 'node:module';
 type TransactionFunction = <T>(context: HarperContext, callback: () => Promise<T>) => Promise<T>;
 let harperTransaction: TransactionFunction | undefined;
 export function transaction<T>(context: HarperContext, callback: () => Promise<T>): Promise<T> {
-  harperTransaction ??= (createRequire(import.meta.url)('harperdb') as { transaction: TransactionFunction }).transaction;
+  harperTransaction ??= (createRequire(import.meta.url)('harperdb') as { transaction: TransactionFunction })
+    .transaction;
   return harperTransaction(context, callback);
 }

@@ -54,7 +54,13 @@ export const REFUSAL_CODES = [
 export type RefusalLabel = (typeof REFUSAL_CODES)[number];
 
 /** Why lib/streams/slow-consumers.ts cut a subscriber off. */
-export const CUTOFF_REASONS = ['socket_buffer', 'backlog_not_taken', 'stalled', 'acknowledgements', 'hard_backlog'] as const;
+export const CUTOFF_REASONS = [
+  'socket_buffer',
+  'backlog_not_taken',
+  'stalled',
+  'acknowledgements',
+  'hard_backlog',
+] as const;
 export type CutoffReason = (typeof CUTOFF_REASONS)[number];
 
 /** Upper bounds (seconds) of the commit-latency histogram's buckets; +Inf is implied. */
@@ -181,7 +187,8 @@ function sample(): void {
   own[layout.heartbeat] = Date.now();
   own[layout.queueDepthMax] = queueDepthSource?.() ?? 0;
   // The histogram is in nanoseconds; an idle period has no samples (NaN/zero): report 0.
-  const ns = (value: number) => (Number.isFinite(value) && value > LOOP_RESOLUTION_MS * 1e6 ? (value - LOOP_RESOLUTION_MS * 1e6) / 1e9 : 0);
+  const ns = (value: number) =>
+    Number.isFinite(value) && value > LOOP_RESOLUTION_MS * 1e6 ? (value - LOOP_RESOLUTION_MS * 1e6) / 1e9 : 0;
   own[layout.loopDelayP50] = ns(loopDelay.percentile(50));
   own[layout.loopDelayP99] = ns(loopDelay.percentile(99));
   own[layout.loopDelayMax] = ns(loopDelay.max);
@@ -201,7 +208,11 @@ export interface ThreadFigures {
 /** Every thread's figures, read now. */
 export function allThreads(now = Date.now()): ThreadFigures[] {
   own[layout.heartbeat] = now; // the answering thread is alive by definition
-  return [...threads.values()].map((figures) => ({ thread: figures[layout.thread], live: now - figures[layout.heartbeat] <= STALE_MS, figures }));
+  return [...threads.values()].map((figures) => ({
+    thread: figures[layout.thread],
+    live: now - figures[layout.heartbeat] <= STALE_MS,
+    figures,
+  }));
 }
 
 export function writeSlot(protocol: WriteProtocol): number {

@@ -17,9 +17,16 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { server } from 'harperdb';
 import { isRefusal } from '../rules/errors.js';
-import { addConnections, countDelivery, countWriteAccepted, countWriteRefused, type WriteProtocol } from './counters.js';
+import {
+  addConnections,
+  countDelivery,
+  countWriteAccepted,
+  countWriteRefused,
+  type WriteProtocol,
+} from './counters.js';
 
-const isThenable = (value: unknown): value is PromiseLike<unknown> => typeof (value as { then?: unknown } | null)?.then === 'function';
+const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  typeof (value as { then?: unknown } | null)?.then === 'function';
 
 /** The refusal code of an error thrown at a write: ours, or Harper's by its status. */
 export function refusalCode(error: unknown): string {
@@ -101,13 +108,23 @@ function codeOfBody(response: HarperResponse): string | undefined {
 function countRest(response: unknown): unknown {
   const status = (response as HarperResponse | undefined)?.status ?? 200;
   if (status < 400) countWriteAccepted('rest');
-  else countWriteRefused('rest', status === 401 ? 'unauthorized' : (codeOfBody(response as HarperResponse) ?? (status === 403 ? 'forbidden' : 'other')));
+  else
+    countWriteRefused(
+      'rest',
+      status === 401
+        ? 'unauthorized'
+        : (codeOfBody(response as HarperResponse) ?? (status === 403 ? 'forbidden' : 'other')),
+    );
   return response;
 }
 
 // runFirst: Harper's REST handler answers without passing the request on, so a listener that
 // runs after it never sees the response. Requests lib/access/http-guard.ts refuses count as refused.
-const http = (server as unknown as { http?: (listener: (request: HarperRequest, next: Next) => unknown, options?: { runFirst?: boolean }) => unknown }).http;
+const http = (
+  server as unknown as {
+    http?: (listener: (request: HarperRequest, next: Next) => unknown, options?: { runFirst?: boolean }) => unknown;
+  }
+).http;
 http?.(
   (request, next) => {
     if (!WRITE_METHODS.has(request.method) || NOT_DATA.test(request.pathname)) return next(request);
@@ -120,7 +137,14 @@ http?.(
 /* ---- WebSocket ---- */
 
 type UpgradeNext = (request: IncomingMessage, socket: Duplex, head: Buffer) => unknown;
-const upgrade = (server as unknown as { upgrade?: (listener: (request: IncomingMessage, socket: Duplex, head: Buffer, next: UpgradeNext) => unknown, options?: { runFirst?: boolean }) => unknown }).upgrade;
+const upgrade = (
+  server as unknown as {
+    upgrade?: (
+      listener: (request: IncomingMessage, socket: Duplex, head: Buffer, next: UpgradeNext) => unknown,
+      options?: { runFirst?: boolean },
+    ) => unknown;
+  }
+).upgrade;
 
 interface WebSocketLike {
   send(...args: unknown[]): unknown;

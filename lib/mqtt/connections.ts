@@ -23,7 +23,10 @@ interface MqttPacket {
   topic?: string;
 }
 interface MqttEvents {
-  on(event: 'error', listener: (error: unknown, socket: unknown, packet?: MqttPacket, session?: MqttSession) => void): void;
+  on(
+    event: 'error',
+    listener: (error: unknown, socket: unknown, packet?: MqttPacket, session?: MqttSession) => void,
+  ): void;
 }
 interface ConnectPacket {
   clientId?: string;
@@ -68,7 +71,9 @@ function isDeviceName(name: string): boolean {
 
 function refuse(packet: ConnectPacket, message: string): never {
   logger.warn?.(`MQTT CONNECT refused: ${message}`);
-  throw Object.assign(new Error(message), { code: packet.protocolVersion === 5 ? MQTT5_REASON.NOT_AUTHORIZED : MQTT3_CONNACK.NOT_AUTHORIZED });
+  throw Object.assign(new Error(message), {
+    code: packet.protocolVersion === 5 ? MQTT5_REASON.NOT_AUTHORIZED : MQTT3_CONNACK.NOT_AUTHORIZED,
+  });
 }
 
 if (mqtt) {
@@ -78,17 +83,24 @@ if (mqtt) {
     // assigns an id to an empty one, clean start or not.
     if (packet.protocolVersion !== 5 && !packet.clientId && packet.clean === false) {
       logger.warn?.('MQTT CONNECT refused: an empty client id needs a clean session (MQTT 3.1.1)');
-      throw Object.assign(new Error('an empty client id needs a clean session'), { code: MQTT3_CONNACK.IDENTIFIER_REJECTED });
+      throw Object.assign(new Error('an empty client id needs a clean session'), {
+        code: MQTT3_CONNACK.IDENTIFIER_REJECTED,
+      });
     }
     const role = roleOf(user);
     if (!user || role === 'admin') return;
     const clientId = packet.clientId ?? '';
     if (role === 'device') {
-      if (!deviceMayUseClientId(user.username, clientId)) refuse(packet, `device "${user.username}" may not use client id "${clientId}" (only "${user.username}" or "${user.username}.<suffix>")`);
+      if (!deviceMayUseClientId(user.username, clientId))
+        refuse(
+          packet,
+          `device "${user.username}" may not use client id "${clientId}" (only "${user.username}" or "${user.username}.<suffix>")`,
+        );
       return;
     }
     const owner = clientId.split('.')[0];
-    if (owner !== user.username && isDeviceName(owner)) refuse(packet, `user "${user.username}" may not use client id "${clientId}": it belongs to device "${owner}"`);
+    if (owner !== user.username && isDeviceName(owner))
+      refuse(packet, `user "${user.username}" may not use client id "${clientId}": it belongs to device "${owner}"`);
   };
 }
 
@@ -97,5 +109,7 @@ events?.on('error', (error, _socket, packet, session) => {
   const status = (error as { statusCode?: number } | undefined)?.statusCode;
   if (!isRefusal(error) && status !== 401 && status !== 403) return; // anything else Harper logs itself
   const reason = isRefusal(error) ? error.toString() : `forbidden: ${(error as Error).message}`;
-  logger.warn?.(`MQTT publish refused: client "${session?.sessionId ?? '?'}" user "${session?.user?.username ?? '?'}" topic "${packet.topic}": ${reason}`);
+  logger.warn?.(
+    `MQTT publish refused: client "${session?.sessionId ?? '?'}" user "${session?.user?.username ?? '?'}" topic "${packet.topic}": ${reason}`,
+  );
 });

@@ -65,7 +65,11 @@ function rewriteOutgoing(connection: unknown): void {
   if (connection instanceof Socket) {
     const write = connection.write;
     connection.write = function (this: Socket, chunk: unknown, ...rest: unknown[]) {
-      return (write as (...args: unknown[]) => boolean).call(this, Buffer.isBuffer(chunk) ? corrected(connection, chunk) : chunk, ...rest);
+      return (write as (...args: unknown[]) => boolean).call(
+        this,
+        Buffer.isBuffer(chunk) ? corrected(connection, chunk) : chunk,
+        ...rest,
+      );
     } as Socket['write'];
     return;
   }

@@ -36,10 +36,14 @@ export function publishedTopicName(packet: Buffer): Buffer {
   if (at + length !== packet.length || length < 3) return packet;
   const topicLength = packet.readUInt16BE(at);
   if (topicLength < 2 || packet[at + 2] !== SLASH || at + 2 + topicLength > packet.length) return packet;
-  const header = Buffer.from([packet[0], ...remainingLength(length - 1), (topicLength - 1) >> 8, (topicLength - 1) & 0xff]);
+  const header = Buffer.from([
+    packet[0],
+    ...remainingLength(length - 1),
+    (topicLength - 1) >> 8,
+    (topicLength - 1) & 0xff,
+  ]);
   return Buffer.concat([header, packet.subarray(at + 3)]);
 }
-
 
 /** The topic name of a whole PUBLISH packet, or undefined for any other packet. */
 export function publishTopic(packet: Buffer): string | undefined {

@@ -156,7 +156,9 @@ function guardMqttSocket(socket: Socket): void {
         return parse!(end < chunk.length ? chunk.subarray(0, end) : chunk);
       }
       if (guard.announced === 0) return; // already refused: what is still in flight is dropped
-      logger.warn?.(`MQTT packet of ${guard.announced} bytes refused from ${socket.remoteAddress} (limit ${MAX_WIRE_BYTES}); connection closed`);
+      logger.warn?.(
+        `MQTT packet of ${guard.announced} bytes refused from ${socket.remoteAddress} (limit ${MAX_WIRE_BYTES}); connection closed`,
+      );
       guard.announced = 0;
       socket.pause(); // nothing more is read: the rest of the packet stays in the kernel's buffers
       if (guard.protocolLevel !== 5) {
@@ -189,8 +191,15 @@ mqttEvents?.on('connection', (socket) => {
  * lowering it there applies MAX_WIRE_BYTES to this connection alone (the replication port's
  * server, which needs large messages, has its own listeners and is untouched).
  */
-type UpgradeListener = (request: IncomingMessage, socket: Socket, head: Buffer, next: (request: IncomingMessage, socket: Socket, head: Buffer) => unknown) => unknown;
-const upgrade = (server as unknown as { upgrade?: (listener: UpgradeListener, options?: { runFirst?: boolean }) => void }).upgrade;
+type UpgradeListener = (
+  request: IncomingMessage,
+  socket: Socket,
+  head: Buffer,
+  next: (request: IncomingMessage, socket: Socket, head: Buffer) => unknown,
+) => unknown;
+const upgrade = (
+  server as unknown as { upgrade?: (listener: UpgradeListener, options?: { runFirst?: boolean }) => void }
+).upgrade;
 
 interface WebSocketInternals {
   _receiver?: { _maxPayload?: number };
@@ -198,8 +207,11 @@ interface WebSocketInternals {
 
 function limitWebSocket(socket: Socket): void {
   const key = Object.getOwnPropertySymbols(socket).find((symbol) => symbol.description === 'websocket');
-  const receiver = key ? (socket as unknown as Record<symbol, WebSocketInternals | undefined>)[key]?._receiver : undefined;
-  if (receiver && (receiver._maxPayload === 0 || (receiver._maxPayload ?? 0) > MAX_WIRE_BYTES)) receiver._maxPayload = MAX_WIRE_BYTES;
+  const receiver = key
+    ? (socket as unknown as Record<symbol, WebSocketInternals | undefined>)[key]?._receiver
+    : undefined;
+  if (receiver && (receiver._maxPayload === 0 || (receiver._maxPayload ?? 0) > MAX_WIRE_BYTES))
+    receiver._maxPayload = MAX_WIRE_BYTES;
 }
 
 if (upgrade) {

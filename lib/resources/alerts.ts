@@ -44,11 +44,25 @@ const AlertsTable = tables.alerts as unknown as InstanceBoundTableClass<AlertRec
 const decided = new Map<string, { state: AlertState; time: number }>();
 
 interface AlertSearch {
-  search(query: { conditions: { attribute: string; value: unknown }[]; sort: { attribute: string; descending: boolean }; limit: number }, context?: unknown): AsyncIterable<AlertRecord>;
+  search(
+    query: {
+      conditions: { attribute: string; value: unknown }[];
+      sort: { attribute: string; descending: boolean };
+      limit: number;
+    },
+    context?: unknown,
+  ): AsyncIterable<AlertRecord>;
 }
 
 async function latestStored(ruleId: string, sensorId: string, context: unknown): Promise<AlertRecord | undefined> {
-  const query = { conditions: [{ attribute: 'ruleId', value: ruleId }, { attribute: 'sensorId', value: sensorId }], sort: { attribute: 'time', descending: true }, limit: 1 };
+  const query = {
+    conditions: [
+      { attribute: 'ruleId', value: ruleId },
+      { attribute: 'sensorId', value: sensorId },
+    ],
+    sort: { attribute: 'time', descending: true },
+    limit: 1,
+  };
   for await (const alert of (AlertsTable as unknown as AlertSearch).search(query, context)) return alert;
   return undefined;
 }
@@ -70,7 +84,15 @@ export async function evaluateRules(record: SensorRecord, context: unknown): Pro
     if (!next) continue;
     decided.set(`${rule.id}/${record.id}`, { state: next, time: record.updatedAt });
     const id = `${rule.id}/${record.id}/${Math.round(record.updatedAt * 1000)}`;
-    const alert: AlertRecord = { id, ruleId: rule.id, sensorId: record.id, state: next, field: rule.field, value, time: record.updatedAt };
+    const alert: AlertRecord = {
+      id,
+      ruleId: rule.id,
+      sensorId: record.id,
+      state: next,
+      field: rule.field,
+      value,
+      time: record.updatedAt,
+    };
     await AlertsTable.put(alert, context);
     countAlertsStored(1);
   }
@@ -84,8 +106,20 @@ export class Rules extends guardedTable(RulesTable, { resource: 'rules', maxIdLe
 
   async patch(data: unknown, target?: RequestTarget) {
     const current = await RulesTable.get(String(this.getId()));
-    const merged = { ...(current ? { sensorId: current.sensorId, field: current.field, above: current.above, below: current.below, hysteresis: current.hysteresis } : {}), ...(data as object) };
-    for (const key of Object.keys(merged) as (keyof typeof merged)[]) if (merged[key] === undefined || merged[key] === null) delete merged[key];
+    const merged = {
+      ...(current
+        ? {
+            sensorId: current.sensorId,
+            field: current.field,
+            above: current.above,
+            below: current.below,
+            hysteresis: current.hysteresis,
+          }
+        : {}),
+      ...(data as object),
+    };
+    for (const key of Object.keys(merged) as (keyof typeof merged)[])
+      if (merged[key] === undefined || merged[key] === null) delete merged[key];
     return super.put(checkRule(this.getId(), merged), target);
   }
 
@@ -93,7 +127,6 @@ export class Rules extends guardedTable(RulesTable, { resource: 'rules', maxIdLe
   publish(): never {
     throw new Refusal({ error: 'not_stored', message: 'rules are stored state: PUT them, or publish with retain' });
   }
-
 }
 
 /**

@@ -49,7 +49,8 @@ function family(name: string, type: 'counter' | 'gauge' | 'histogram', help: str
   return text;
 }
 
-const sum = (threads: ThreadFigures[], slot: number) => threads.reduce((total, thread) => total + thread.figures[slot], 0);
+const sum = (threads: ThreadFigures[], slot: number) =>
+  threads.reduce((total, thread) => total + thread.figures[slot], 0);
 
 /** Each peer's connection state from Harper's `cluster_status` (none on a single node). */
 interface ClusterStatus {
@@ -57,7 +58,11 @@ interface ClusterStatus {
 }
 
 async function peers(): Promise<Sample[]> {
-  const operation = (server as unknown as { operation?: (request: object, context?: unknown, authorize?: boolean) => Promise<ClusterStatus> }).operation;
+  const operation = (
+    server as unknown as {
+      operation?: (request: object, context?: unknown, authorize?: boolean) => Promise<ClusterStatus>;
+    }
+  ).operation;
   if (!operation) return [];
   try {
     const status = await operation({ operation: 'cluster_status' }, undefined, false);
@@ -76,18 +81,62 @@ export async function renderMetrics(): Promise<string> {
   const live = threads.filter((thread) => thread.live);
   const out: string[] = [];
   out.push(
-    family('iot_writes_accepted_total', 'counter', 'Writes accepted (stored, or fanned out for non-retained MQTT publishes), by protocol.', WRITE_PROTOCOLS.map((protocol) => ({ labels: { protocol }, value: sum(threads, writeSlot(protocol)) }))),
+    family(
+      'iot_writes_accepted_total',
+      'counter',
+      'Writes accepted (stored, or fanned out for non-retained MQTT publishes), by protocol.',
+      WRITE_PROTOCOLS.map((protocol) => ({ labels: { protocol }, value: sum(threads, writeSlot(protocol)) })),
+    ),
     family(
       'iot_writes_refused_total',
       'counter',
       'Writes refused, by protocol and refusal code (lib/rules/errors.ts; unauthorized: no credentials).',
-      WRITE_PROTOCOLS.flatMap((protocol) => REFUSAL_CODES.map((code) => ({ labels: { protocol, code }, value: sum(threads, refusedSlot(protocol, code)) }))),
+      WRITE_PROTOCOLS.flatMap((protocol) =>
+        REFUSAL_CODES.map((code) => ({ labels: { protocol, code }, value: sum(threads, refusedSlot(protocol, code)) })),
+      ),
     ),
-    family('iot_deliveries_total', 'counter', 'Messages sent to subscribers, by protocol (MQTT PUBLISH packets, SSE events, WebSocket frames including write replies).', STREAM_PROTOCOLS.map((protocol) => ({ labels: { protocol }, value: sum(threads, streamSlot('deliveries', protocol)) }))),
-    family('iot_subscribers', 'gauge', 'Subscriptions open now, by protocol.', STREAM_PROTOCOLS.map((protocol) => ({ labels: { protocol }, value: sum(live, streamSlot('subscribers', protocol)) }))),
-    family('iot_connections', 'gauge', 'Connections open now, by protocol (MQTT over WebSocket counts as mqtt; sse: open event streams).', STREAM_PROTOCOLS.map((protocol) => ({ labels: { protocol }, value: protocol === 'sse' ? sum(live, streamSlot('subscribers', 'sse')) : sum(live, streamSlot('connections', protocol)) }))),
-    family('iot_slow_consumer_cutoffs_total', 'counter', 'Subscribers cut off for falling behind, by reason (lib/streams/slow-consumers.ts).', CUTOFF_REASONS.map((reason, i) => ({ labels: { reason }, value: sum(threads, SLOTS.cutoffs + i) }))),
-    family('iot_write_queue_depth_max', 'gauge', 'Deepest per-sensor write queue (writes waiting for a group-commit batch) over the last second, on any thread.', [{ value: Math.max(0, ...live.map((thread) => thread.figures[SLOTS.queueDepthMax])) }]),
+    family(
+      'iot_deliveries_total',
+      'counter',
+      'Messages sent to subscribers, by protocol (MQTT PUBLISH packets, SSE events, WebSocket frames including write replies).',
+      STREAM_PROTOCOLS.map((protocol) => ({
+        labels: { protocol },
+        value: sum(threads, streamSlot('deliveries', protocol)),
+      })),
+    ),
+    family(
+      'iot_subscribers',
+      'gauge',
+      'Subscriptions open now, by protocol.',
+      STREAM_PROTOCOLS.map((protocol) => ({
+        labels: { protocol },
+        value: sum(live, streamSlot('subscribers', protocol)),
+      })),
+    ),
+    family(
+      'iot_connections',
+      'gauge',
+      'Connections open now, by protocol (MQTT over WebSocket counts as mqtt; sse: open event streams).',
+      STREAM_PROTOCOLS.map((protocol) => ({
+        labels: { protocol },
+        value:
+          protocol === 'sse'
+            ? sum(live, streamSlot('subscribers', 'sse'))
+            : sum(live, streamSlot('connections', protocol)),
+      })),
+    ),
+    family(
+      'iot_slow_consumer_cutoffs_total',
+      'counter',
+      'Subscribers cut off for falling behind, by reason (lib/streams/slow-consumers.ts).',
+      CUTOFF_REASONS.map((reason, i) => ({ labels: { reason }, value: sum(threads, SLOTS.cutoffs + i) })),
+    ),
+    family(
+      'iot_write_queue_depth_max',
+      'gauge',
+      'Deepest per-sensor write queue (writes waiting for a group-commit batch) over the last second, on any thread.',
+      [{ value: Math.max(0, ...live.map((thread) => thread.figures[SLOTS.queueDepthMax])) }],
+    ),
   );
   const bucketSamples: Sample[] = [];
   let cumulative = 0;
@@ -96,12 +145,27 @@ export async function renderMetrics(): Promise<string> {
     bucketSamples.push({ suffix: '_bucket', labels: { le: String(bound) }, value: cumulative });
   }
   cumulative += sum(threads, SLOTS.commitBuckets + COMMIT_BUCKETS.length);
-  bucketSamples.push({ suffix: '_bucket', labels: { le: '+Inf' }, value: cumulative }, { suffix: '_sum', value: sum(threads, SLOTS.commitSum) }, { suffix: '_count', value: cumulative });
+  bucketSamples.push(
+    { suffix: '_bucket', labels: { le: '+Inf' }, value: cumulative },
+    { suffix: '_sum', value: sum(threads, SLOTS.commitSum) },
+    { suffix: '_count', value: cumulative },
+  );
   out.push(
-    family('iot_commit_duration_seconds', 'histogram', 'Time from forming a group-commit batch of sensor writes to its commit, once per batch.', bucketSamples),
-    family('iot_readings_stored_total', 'counter', 'Readings stored (one per accepted, stored sensor write).', [{ value: sum(threads, SLOTS.readingsStored) }]),
-    family('iot_alerts_stored_total', 'counter', 'Alerts written (changes of state of a rule for a sensor).', [{ value: sum(threads, SLOTS.alertsStored) }]),
-    family('process_resident_memory_bytes', 'gauge', 'Resident memory of the Harper process (all threads).', [{ value: process.memoryUsage.rss() }]),
+    family(
+      'iot_commit_duration_seconds',
+      'histogram',
+      'Time from forming a group-commit batch of sensor writes to its commit, once per batch.',
+      bucketSamples,
+    ),
+    family('iot_readings_stored_total', 'counter', 'Readings stored (one per accepted, stored sensor write).', [
+      { value: sum(threads, SLOTS.readingsStored) },
+    ]),
+    family('iot_alerts_stored_total', 'counter', 'Alerts written (changes of state of a rule for a sensor).', [
+      { value: sum(threads, SLOTS.alertsStored) },
+    ]),
+    family('process_resident_memory_bytes', 'gauge', 'Resident memory of the Harper process (all threads).', [
+      { value: process.memoryUsage.rss() },
+    ]),
     family(
       'iot_event_loop_delay_seconds',
       'gauge',
@@ -109,14 +173,25 @@ export async function renderMetrics(): Promise<string> {
       live.flatMap((thread) =>
         (['p50', 'p99', 'max'] as const).map((stat) => ({
           labels: { thread: String(thread.thread), stat },
-          value: thread.figures[stat === 'p50' ? SLOTS.loopDelayP50 : stat === 'p99' ? SLOTS.loopDelayP99 : SLOTS.loopDelayMax],
+          value:
+            thread.figures[
+              stat === 'p50' ? SLOTS.loopDelayP50 : stat === 'p99' ? SLOTS.loopDelayP99 : SLOTS.loopDelayMax
+            ],
         })),
       ),
     ),
     family('iot_worker_threads', 'gauge', 'Worker threads whose figures are included.', [{ value: live.length }]),
   );
   const peerSamples = await peers();
-  if (peerSamples.length > 0) out.push(family('iot_cluster_peer_connected', 'gauge', "1 when replication with the peer is connected (every database), else 0 (Harper's cluster_status).", peerSamples));
+  if (peerSamples.length > 0)
+    out.push(
+      family(
+        'iot_cluster_peer_connected',
+        'gauge',
+        "1 when replication with the peer is connected (every database), else 0 (Harper's cluster_status).",
+        peerSamples,
+      ),
+    );
   return out.join('');
 }
 
@@ -126,6 +201,10 @@ export class Metrics extends (Resource as unknown as new (...args: never[]) => o
   }
 
   async get() {
-    return { status: 200, headers: { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' }, body: await renderMetrics() };
+    return {
+      status: 200,
+      headers: { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' },
+      body: await renderMetrics(),
+    };
   }
 }

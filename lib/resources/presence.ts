@@ -91,7 +91,14 @@ function plainPresence(record: PresenceRecord): PresenceRecord {
 async function connectionsOf(device: string): Promise<ConnectionRecord[]> {
   const found: ConnectionRecord[] = [];
   for await (const record of ConnectionsTable.search({ conditions: [{ attribute: 'device', value: device }] })) {
-    found.push({ id: record.id, device: record.device, node: record.node, process: record.process, via: record.via, since: record.since });
+    found.push({
+      id: record.id,
+      device: record.device,
+      node: record.node,
+      process: record.process,
+      via: record.via,
+      since: record.since,
+    });
   }
   return found;
 }
@@ -110,13 +117,24 @@ async function markOnline(device: string, via: PresenceVia, connectedAt: number)
  * online through the newest one that is left. `lastSeen` is when the ended connection was last
  * heard from.
  */
-async function settle(device: string, endedAt: number, lastSeen: number, endedVia: PresenceVia | undefined): Promise<void> {
+async function settle(
+  device: string,
+  endedAt: number,
+  lastSeen: number,
+  endedVia: PresenceVia | undefined,
+): Promise<void> {
   let left = await connectionsOf(device);
   if (left.length === 0) {
     const current = await PresenceTable.get(device);
     const base = current ? plainPresence(current) : undefined;
     if (base?.state !== 'offline') {
-      await PresenceTable.put({ id: device, state: 'offline', since: endedAt, lastSeen, via: endedVia ?? base?.via ?? 'mqtt' });
+      await PresenceTable.put({
+        id: device,
+        state: 'offline',
+        since: endedAt,
+        lastSeen,
+        via: endedVia ?? base?.via ?? 'mqtt',
+      });
     }
     // A connection that opened while this one ended, and did not see it end: see the module note.
     left = await connectionsOf(device);
@@ -133,7 +151,9 @@ async function settle(device: string, endedAt: number, lastSeen: number, endedVi
  */
 const queues = new Map<string, Promise<void>>();
 function serially(device: string, work: () => Promise<void>): void {
-  const run = (queues.get(device) ?? Promise.resolve()).then(work).catch((error: unknown) => logger.error?.(`presence of "${device}": ${String(error)}`));
+  const run = (queues.get(device) ?? Promise.resolve())
+    .then(work)
+    .catch((error: unknown) => logger.error?.(`presence of "${device}": ${String(error)}`));
   queues.set(device, run);
   void run.then(() => {
     if (queues.get(device) === run) queues.delete(device);
@@ -148,7 +168,14 @@ let sequence = 0;
  */
 export function connectionOpened(device: string, via: PresenceVia): (lastSeen?: number) => void {
   const since = Date.now();
-  const record: ConnectionRecord = { id: `${writer()}/${++sequence}`, device, node: thisNode(), process: THIS_PROCESS, via, since };
+  const record: ConnectionRecord = {
+    id: `${writer()}/${++sequence}`,
+    device,
+    node: thisNode(),
+    process: THIS_PROCESS,
+    via,
+    since,
+  };
   serially(device, async () => {
     await ConnectionsTable.put(record);
     await markOnline(device, via, since);
@@ -192,7 +219,10 @@ const openSessions = new WeakMap<object, { end: (lastSeen?: number) => void; kee
 mqttEvents?.on('connected', (session, socket) => {
   if (!session || !isDevice(session.user)) return;
   // Harper hands MQTT over WebSocket its upgrade request; a TCP connection has none.
-  const entry = { end: connectionOpened(session.user.username, session.request ? 'mqtt-ws' : 'mqtt'), keepaliveExpired: false };
+  const entry = {
+    end: connectionOpened(session.user.username, session.request ? 'mqtt-ws' : 'mqtt'),
+    keepaliveExpired: false,
+  };
   openSessions.set(session, entry);
   // Harper ends a connection whose keepalive expired with this error (1.5 keepalives after its
   // last packet, as MQTT asks): the device was last heard from then.
@@ -230,7 +260,15 @@ async function forgetPreviousProcess(): Promise<void> {
   const node = thisNode();
   const stale: ConnectionRecord[] = [];
   for await (const record of ConnectionsTable.search({ conditions: [{ attribute: 'node', value: node }] })) {
-    if (!isThisProcess(record.process)) stale.push({ id: record.id, device: record.device, node: record.node, process: record.process, via: record.via, since: record.since });
+    if (!isThisProcess(record.process))
+      stale.push({
+        id: record.id,
+        device: record.device,
+        node: record.node,
+        process: record.process,
+        via: record.via,
+        since: record.since,
+      });
   }
   if (stale.length === 0) return;
   const context: HarperContext = {};
@@ -246,12 +284,19 @@ async function forgetPreviousProcess(): Promise<void> {
       await settle(device, now, current?.lastSeen ?? now, undefined);
     });
   }
-  logger.notify?.(`presence: ${stale.length} connection(s) of a previous process of this node ended; ${devices.size} device(s) looked at again`);
+  logger.notify?.(
+    `presence: ${stale.length} connection(s) of a previous process of this node ended; ${devices.size} device(s) looked at again`,
+  );
 }
 
 // One thread per node does it: the first worker (Harper's workerData.workerIndex).
 if ((workerData as { workerIndex?: number } | null)?.workerIndex === 0) {
-  setImmediate(() => void forgetPreviousProcess().catch((error: unknown) => logger.error?.(`presence: clearing connections of a previous process failed: ${String(error)}`)));
+  setImmediate(
+    () =>
+      void forgetPreviousProcess().catch((error: unknown) =>
+        logger.error?.(`presence: clearing connections of a previous process failed: ${String(error)}`),
+      ),
+  );
 }
 
 /**
@@ -259,4 +304,7 @@ if ((workerData as { workerIndex?: number } | null)?.workerIndex === 0) {
  * `presence/#`); it has no write door, so every client write is refused (405) and only the code
  * above writes it.
  */
-export class Presence extends guardedTable(tables.presence as unknown as InstanceBoundTableClass<PresenceRecord>, { resource: 'presence', maxIdLength: MAX_ID_LENGTH }) {}
+export class Presence extends guardedTable(tables.presence as unknown as InstanceBoundTableClass<PresenceRecord>, {
+  resource: 'presence',
+  maxIdLength: MAX_ID_LENGTH,
+}) {}

@@ -25,7 +25,9 @@ export interface ReadingRecord {
   battery?: number;
 }
 
-const ReadingsTable = tables.readings as unknown as InstanceBoundTableClass<ReadingRecord> & { setTTLExpiration(seconds: number): void };
+const ReadingsTable = tables.readings as unknown as InstanceBoundTableClass<ReadingRecord> & {
+  setTTLExpiration(seconds: number): void;
+};
 
 /** Retention: READINGS_RETENTION_DAYS (default 7, as in schema.graphql). */
 const retentionDays = Number(process.env.READINGS_RETENTION_DAYS ?? 7);
@@ -54,9 +56,13 @@ export function appendReading(record: SensorRecord, context: unknown): Promise<u
  * The readings resource: queried over REST (by sensor, time range, sorted, paged, CSV); the policy
  * table lets nobody write it over a protocol.
  */
-export class Readings extends guardedTable(ReadingsTable, { resource: 'readings', maxIdLength: LIMITS.maxTopicLength }) {
+export class Readings extends guardedTable(ReadingsTable, {
+  resource: 'readings',
+  maxIdLength: LIMITS.maxTopicLength,
+}) {
   search(query?: Query): AsyncIterable<ReadingRecord> {
-    if (needsSortWorkaround(query)) return sortedSearch(query!, (filterOnly) => super.search(filterOnly) as AsyncIterable<ReadingRecord>);
+    if (needsSortWorkaround(query))
+      return sortedSearch(query!, (filterOnly) => super.search(filterOnly) as AsyncIterable<ReadingRecord>);
     return super.search(query) as AsyncIterable<ReadingRecord>;
   }
 }

@@ -62,7 +62,11 @@ export interface RollupPart {
 }
 
 interface PartStore {
-  getRange(options: { start: string; end: string; reverse?: boolean }): Iterable<{ key: unknown; value: RollupPart | null | undefined }>;
+  getRange(options: {
+    start: string;
+    end: string;
+    reverse?: boolean;
+  }): Iterable<{ key: unknown; value: RollupPart | null | undefined }>;
 }
 interface PartTable {
   put(record: RollupPart, context?: unknown): Promise<unknown>;
@@ -88,7 +92,13 @@ const seconds = (name: string, fallback: number) => {
   return Number.isFinite(value) && value > 0 ? value : fallback;
 };
 
-function level(resolution: Resolution, periodMs: number, table: unknown, flushMs: number, retentionVariable: string): Level {
+function level(
+  resolution: Resolution,
+  periodMs: number,
+  table: unknown,
+  flushMs: number,
+  retentionVariable: string,
+): Level {
   const partTable = table as PartTable;
   const days = Number(process.env[retentionVariable]);
   if (Number.isFinite(days) && days > 0) partTable.setTTLExpiration(days * 86_400);
@@ -97,7 +107,13 @@ function level(resolution: Resolution, periodMs: number, table: unknown, flushMs
 
 const LEVELS: Record<Resolution, Level> = {
   '1m': level('1m', 60_000, tables.rollupMinutes, 1_000, 'ROLLUPS_MINUTE_RETENTION_DAYS'),
-  '1h': level('1h', 3_600_000, tables.rollupHours, seconds('ROLLUPS_HOUR_FLUSH_SECONDS', 60) * 1_000, 'ROLLUPS_HOUR_RETENTION_DAYS'),
+  '1h': level(
+    '1h',
+    3_600_000,
+    tables.rollupHours,
+    seconds('ROLLUPS_HOUR_FLUSH_SECONDS', 60) * 1_000,
+    'ROLLUPS_HOUR_RETENTION_DAYS',
+  ),
 };
 
 /** Period starts as fixed-width digits, so that ids sort by time (up to the year 33658). */
@@ -109,7 +125,13 @@ function fold(level: Level, record: SensorRecord): void {
   const start = time - (time % level.periodMs);
   let part = level.current.get(record.id);
   if (part?.time !== start) {
-    part = { id: `${periodKey(record.id, start)}@${writer()}`, sensorId: record.id, time: start, fields: {}, lastUpdate: time };
+    part = {
+      id: `${periodKey(record.id, start)}@${writer()}`,
+      sensorId: record.id,
+      time: start,
+      fields: {},
+      lastUpdate: time,
+    };
     level.current.set(record.id, part);
   }
   for (const field of FIELDS) {
@@ -217,7 +239,15 @@ function plainPart(value: RollupPart): RollupPart {
   const fields: Partial<Record<Field, FieldPart>> = {};
   for (const field of FIELDS) {
     const aggregate = value.fields?.[field];
-    if (aggregate) fields[field] = { count: aggregate.count, min: aggregate.min, max: aggregate.max, sum: aggregate.sum, last: aggregate.last, lastTime: aggregate.lastTime };
+    if (aggregate)
+      fields[field] = {
+        count: aggregate.count,
+        min: aggregate.min,
+        max: aggregate.max,
+        sum: aggregate.sum,
+        last: aggregate.last,
+        lastTime: aggregate.lastTime,
+      };
   }
   return { id: value.id, sensorId: value.sensorId, time: value.time, fields, lastUpdate: value.lastUpdate };
 }
@@ -226,7 +256,13 @@ function plainPart(value: RollupPart): RollupPart {
  * The stored parts of one sensor whose period starts in [from, to), in time order (or reversed),
  * read straight from the table's ordered store: one range, nothing else scanned.
  */
-export function* storedParts(resolution: Resolution, sensorId: string, from: number, to: number, reverse = false): Generator<RollupPart> {
+export function* storedParts(
+  resolution: Resolution,
+  sensorId: string,
+  from: number,
+  to: number,
+  reverse = false,
+): Generator<RollupPart> {
   const low = periodKey(sensorId, Math.max(0, from));
   const high = periodKey(sensorId, Math.min(to, 1e15 - 1));
   const range = reverse ? { start: high, end: low, reverse: true } : { start: low, end: high };
@@ -254,12 +290,23 @@ export type Rollup = {
   time: number;
 } & Record<FieldColumn, number | null>;
 
-const COLUMNS = ['id', 'sensorId', 'resolution', 'time', ...FIELDS.flatMap((field) => ['Count', 'Min', 'Max', 'Mean', 'Last'].map((stat) => `${field}${stat}`))];
+const COLUMNS = [
+  'id',
+  'sensorId',
+  'resolution',
+  'time',
+  ...FIELDS.flatMap((field) => ['Count', 'Min', 'Max', 'Mean', 'Last'].map((stat) => `${field}${stat}`)),
+];
 
 /** Merges one period's parts (of several writers). */
 export function mergeParts(parts: RollupPart[], resolution: Resolution): Rollup {
   const first = parts[0];
-  const rollup = { id: `${first.sensorId}@${resolution}@${first.time}`, sensorId: first.sensorId, resolution, time: first.time } as Rollup;
+  const rollup = {
+    id: `${first.sensorId}@${resolution}@${first.time}`,
+    sensorId: first.sensorId,
+    resolution,
+    time: first.time,
+  } as Rollup;
   for (const field of FIELDS) {
     let count = 0;
     let min = Infinity;
@@ -276,7 +323,11 @@ export function mergeParts(parts: RollupPart[], resolution: Resolution): Rollup 
       sum += aggregate.sum;
       // Latest reading by time; two writers' readings of the same instant: the greater writer id,
       // the same order as the readings' own ids.
-      if (!last || aggregate.lastTime > last.lastTime || (aggregate.lastTime === last.lastTime && part.id > lastWriter)) {
+      if (
+        !last ||
+        aggregate.lastTime > last.lastTime ||
+        (aggregate.lastTime === last.lastTime && part.id > lastWriter)
+      ) {
         last = aggregate;
         lastWriter = part.id;
       }
@@ -306,7 +357,10 @@ interface RollupQuery {
 }
 
 const COMPARATORS: Record<string, (value: number, range: { from: number; to: number }) => void> = {
-  equals: (value, range) => ((range.from = Math.max(range.from, Math.ceil(value))), (range.to = Math.min(range.to, Math.floor(value) + 1))),
+  equals: (value, range) => (
+    (range.from = Math.max(range.from, Math.ceil(value))),
+    (range.to = Math.min(range.to, Math.floor(value) + 1))
+  ),
   greater_than_equal: (value, range) => void (range.from = Math.max(range.from, Math.ceil(value))),
   greater_than: (value, range) => void (range.from = Math.max(range.from, Math.floor(value) + 1)),
   less_than: (value, range) => void (range.to = Math.min(range.to, Math.ceil(value))),
@@ -323,13 +377,19 @@ export function parseRollupQuery(query: Query & { select?: unknown; operator?: s
   let sensorId: string | undefined;
   let resolution: Resolution | undefined;
   const range = { from: 0, to: 1e15 };
-  if (query.operator && query.operator.toLowerCase() !== 'and') throw invalidQuery('operator', 'conditions of a rollup query are combined with AND only');
+  if (query.operator && query.operator.toLowerCase() !== 'and')
+    throw invalidQuery('operator', 'conditions of a rollup query are combined with AND only');
   for (const condition of (query.conditions ?? []) as Condition[]) {
     const attribute = Array.isArray(condition.attribute) ? condition.attribute.join('.') : condition.attribute;
     const comparator = condition.comparator ?? 'equals';
-    if (condition.conditions || attribute === undefined) throw invalidQuery('conditions', 'a rollup query takes plain conditions: sensorId=<id>&resolution=1m|1h&time=ge=<ms>&time=lt=<ms>');
+    if (condition.conditions || attribute === undefined)
+      throw invalidQuery(
+        'conditions',
+        'a rollup query takes plain conditions: sensorId=<id>&resolution=1m|1h&time=ge=<ms>&time=lt=<ms>',
+      );
     if (attribute === 'sensorId' || attribute === 'resolution') {
-      if (comparator !== 'equals' && comparator !== 'eq') throw invalidQuery(attribute, `${attribute} takes an exact value (${attribute}=...)`);
+      if (comparator !== 'equals' && comparator !== 'eq')
+        throw invalidQuery(attribute, `${attribute} takes an exact value (${attribute}=...)`);
       const value = String(condition.value);
       if (attribute === 'sensorId') sensorId = value;
       else if ((RESOLUTIONS as readonly string[]).includes(value)) resolution = value as Resolution;
@@ -341,23 +401,45 @@ export function parseRollupQuery(query: Query & { select?: unknown; operator?: s
       if (!Number.isFinite(value)) throw invalidQuery('time', 'time is milliseconds since the epoch');
       apply(value, range);
     } else {
-      throw invalidQuery(attribute, `rollups are queried by sensorId, resolution and time, not by ${attribute}`, ['sensorId', 'resolution', 'time']);
+      throw invalidQuery(attribute, `rollups are queried by sensorId, resolution and time, not by ${attribute}`, [
+        'sensorId',
+        'resolution',
+        'time',
+      ]);
     }
   }
-  if (sensorId === undefined) throw invalidQuery('sensorId', 'a rollup query names one sensor: /rollups/?sensorId=<id>&resolution=1m|1h');
-  if (resolution === undefined) throw invalidQuery('resolution', `a rollup query names a resolution: resolution=${RESOLUTIONS.join(' or resolution=')}`, RESOLUTIONS);
+  if (sensorId === undefined)
+    throw invalidQuery('sensorId', 'a rollup query names one sensor: /rollups/?sensorId=<id>&resolution=1m|1h');
+  if (resolution === undefined)
+    throw invalidQuery(
+      'resolution',
+      `a rollup query names a resolution: resolution=${RESOLUTIONS.join(' or resolution=')}`,
+      RESOLUTIONS,
+    );
   // A RequestTarget is a URLSearchParams, whose own `sort` method stands there when no sort was asked.
   const sort = typeof query.sort === 'object' ? query.sort : undefined;
   const sortAttribute = Array.isArray(sort?.attribute) ? sort?.attribute.join('.') : sort?.attribute;
-  if (sort && (sortAttribute !== 'time' || sort.next)) throw invalidQuery('sort', 'rollups sort by time only: sort(time) or sort(-time)');
+  if (sort && (sortAttribute !== 'time' || sort.next))
+    throw invalidQuery('sort', 'rollups sort by time only: sort(time) or sort(-time)');
   let select: string[] | undefined;
   if (query.select !== undefined) {
-    const names = (Array.isArray(query.select) ? query.select : [query.select]).map((name) => String(typeof name === 'object' && name !== null ? (name as { name?: unknown }).name : name));
+    const names = (Array.isArray(query.select) ? query.select : [query.select]).map((name) =>
+      String(typeof name === 'object' && name !== null ? (name as { name?: unknown }).name : name),
+    );
     const unknown = names.filter((name) => !COLUMNS.includes(name));
     if (unknown.length > 0) throw invalidQuery('select', `unknown column(s): ${unknown.join(', ')}`, COLUMNS);
     select = names;
   }
-  return { sensorId, resolution, from: range.from, to: range.to, descending: sort?.descending === true, offset: query.offset ?? 0, limit: query.limit ?? Infinity, select };
+  return {
+    sensorId,
+    resolution,
+    from: range.from,
+    to: range.to,
+    descending: sort?.descending === true,
+    offset: query.offset ?? 0,
+    limit: query.limit ?? Infinity,
+    select,
+  };
 }
 
 /**
@@ -370,7 +452,8 @@ function queryOf(target: RequestTarget | undefined): Query & { select?: unknown;
   const parsed = target as unknown as Query & { select?: unknown; operator?: string };
   if (parsed.conditions) return parsed;
   const conditions: Condition[] = [];
-  if (target instanceof URLSearchParams) for (const [attribute, value] of target.entries()) conditions.push({ attribute, comparator: 'equals', value });
+  if (target instanceof URLSearchParams)
+    for (const [attribute, value] of target.entries()) conditions.push({ attribute, comparator: 'equals', value });
   return { ...parsed, conditions };
 }
 
@@ -393,7 +476,10 @@ async function* rollupsOf(query: RollupQuery): AsyncGenerator<Partial<Rollup>> {
     sent++;
     const rollup = mergeParts(parts, query.resolution);
     if (!query.select) yield rollup;
-    else yield Object.fromEntries(query.select.map((column) => [column, (rollup as unknown as Record<string, unknown>)[column]])) as Partial<Rollup>;
+    else
+      yield Object.fromEntries(
+        query.select.map((column) => [column, (rollup as unknown as Record<string, unknown>)[column]]),
+      ) as Partial<Rollup>;
   };
   if (query.limit <= 0) return;
   for (const part of storedParts(query.resolution, query.sensorId, query.from, query.to, query.descending)) {
@@ -419,10 +505,16 @@ export class Rollups extends (Resource as unknown as new (...args: never[]) => {
 
   get(target?: RequestTarget): AsyncIterable<Partial<Rollup>> & { getColumns(): string[]; selectApplied: boolean } {
     if (this.getId() != null && this.getId() !== '') {
-      throw invalidQuery('id', 'rollups are queried as a collection: /rollups/?sensorId=<id>&resolution=1m|1h&time=ge=<ms>');
+      throw invalidQuery(
+        'id',
+        'rollups are queried as a collection: /rollups/?sensorId=<id>&resolution=1m|1h&time=ge=<ms>',
+      );
     }
     const query = parseRollupQuery(queryOf(target));
-    const rows = rollupsOf(query) as AsyncGenerator<Partial<Rollup>> & { getColumns(): string[]; selectApplied: boolean };
+    const rows = rollupsOf(query) as AsyncGenerator<Partial<Rollup>> & {
+      getColumns(): string[];
+      selectApplied: boolean;
+    };
     // Harper's CSV writer takes its header from here: every column, even when the first row lacks one.
     rows.getColumns = () => query.select ?? COLUMNS;
     // The rows are selected already: Harper would otherwise select from the iterable itself.

@@ -181,7 +181,10 @@ export class Sensors extends guardedTable(SensorsTable, { resource: 'sensors', m
   static put(...args: unknown[]) {
     if (args.length !== 3) return super.put(...args);
     const [target, data, caller] = checkRequestBody(args);
-    return replaceFast(target, data, caller as SlotContext) ?? inArrivalOrder(target, caller, () => super.put(target, data, caller));
+    return (
+      replaceFast(target, data, caller as SlotContext) ??
+      inArrivalOrder(target, caller, () => super.put(target, data, caller))
+    );
   }
 
   static patch(...args: unknown[]) {
@@ -203,10 +206,13 @@ export class Sensors extends guardedTable(SensorsTable, { resource: 'sensors', m
    */
   async patch(data: unknown, _target?: RequestTarget) {
     const id = String(this.getId());
-    await slotOf(this, id).commit(async (context) => {
-      const current = await SensorsTable.get(id, context);
-      return merged(current, checkPatch(id, data, current, monotonicNow()), id);
-    }, { readsCurrent: true });
+    await slotOf(this, id).commit(
+      async (context) => {
+        const current = await SensorsTable.get(id, context);
+        return merged(current, checkPatch(id, data, current, monotonicNow()), id);
+      },
+      { readsCurrent: true },
+    );
   }
 
   /** MQTT publish without retain: validated like a stored reading, fanned out, not stored. */
@@ -220,7 +226,14 @@ export class Sensors extends guardedTable(SensorsTable, { resource: 'sensors', m
    */
   async post(data: unknown, _target?: RequestTarget) {
     if (this.getId() != null) {
-      return { status: 405, headers: { Allow: 'GET, PUT, PATCH, DELETE' }, data: { error: 'method_not_allowed', message: 'POST to the collection (/sensors/) with the id in the body, or PUT to /sensors/<id>' } };
+      return {
+        status: 405,
+        headers: { Allow: 'GET, PUT, PATCH, DELETE' },
+        data: {
+          error: 'method_not_allowed',
+          message: 'POST to the collection (/sensors/) with the id in the body, or PUT to /sensors/<id>',
+        },
+      };
     }
     const body = data !== null && typeof data === 'object' ? (data as { id?: unknown }).id : undefined;
     const stored = await storeChecked(checkReading(body, data));
@@ -242,13 +255,15 @@ export class Sensors extends guardedTable(SensorsTable, { resource: 'sensors', m
       outgoing,
       incoming,
       async (message): Promise<WriteAck> => {
-        const id = pathId ?? (message !== null && typeof message === 'object' ? (message as { id?: unknown }).id : undefined);
+        const id =
+          pathId ?? (message !== null && typeof message === 'object' ? (message as { id?: unknown }).id : undefined);
         const record = checkReading(id, message);
         const slot = writes.reserve(record.id); // its place in the sensor's order: now, as it arrived
         try {
           // Written straight to the table (the record is already checked), so ask the same
           // question Harper asks for every other protocol's write.
-          if (!(await may(user, 'sensors', 'write', record.id))) throw forbidden(deniedMessage(user, 'write', `sensors "${record.id}"`));
+          if (!(await may(user, 'sensors', 'write', record.id)))
+            throw forbidden(deniedMessage(user, 'write', `sensors "${record.id}"`));
           const stored = await slot.commit(stamped(record));
           return { type: 'ack', id: stored.id, updatedAt: stored.updatedAt };
         } finally {

@@ -44,10 +44,18 @@ async function follow(): Promise<void> {
       if (event.type !== 'put' || event.value?.id !== thisNode()) continue;
       // Rollups kept in memory are written before the stop (lib/resources/rollups.ts).
       void flushAllRollups().catch((error: unknown) => console.error('rollups: writing before the stop failed', error));
-      endAll(new Refusal({ error: 'server_shutting_down', message: `${event.value.message ?? 'the server is stopping'}; reconnect and resume with ?startTime=<last localTime> (MQTT: clean: false) to miss nothing` }).toJSON());
+      endAll(
+        new Refusal({
+          error: 'server_shutting_down',
+          message: `${event.value.message ?? 'the server is stopping'}; reconnect and resume with ?startTime=<last localTime> (MQTT: clean: false) to miss nothing`,
+        }).toJSON(),
+      );
     }
   } catch (error) {
-    console.error('server notices: could not follow the serverNotices table; subscribers will not be told before a stop', error);
+    console.error(
+      'server notices: could not follow the serverNotices table; subscribers will not be told before a stop',
+      error,
+    );
   }
 }
 setImmediate(() => void follow());
@@ -59,7 +67,10 @@ export class ServerNotice extends (Resource as unknown as new (...args: never[])
   }
 
   async post(data: unknown) {
-    const message = typeof (data as { message?: unknown } | null)?.message === 'string' ? String((data as { message: string }).message).slice(0, 200) : 'the server is stopping';
+    const message =
+      typeof (data as { message?: unknown } | null)?.message === 'string'
+        ? String((data as { message: string }).message).slice(0, 200)
+        : 'the server is stopping';
     await NoticesTable.put({ id: thisNode(), message, time: Date.now() });
     return { status: 204 };
   }

@@ -56,7 +56,11 @@ export class Login extends Base {
   async post(data: unknown) {
     const { username, password } = (data ?? {}) as { username?: unknown; password?: unknown };
     if (typeof username !== 'string' || typeof password !== 'string' || !username) {
-      throw new Refusal({ error: 'missing_field', field: 'username', message: 'send {"username": ..., "password": ...}' });
+      throw new Refusal({
+        error: 'missing_field',
+        field: 'username',
+        message: 'send {"username": ..., "password": ...}',
+      });
     }
     const context = this.getContext();
     try {

@@ -25,8 +25,24 @@ import { monotonicNow } from '../write-path/server-time.js';
 import { Refusal, forbidden } from '../rules/errors.js';
 import { LIMITS } from '../rules/limits.js';
 import { MAX_ID_LENGTH } from '../rules/sensors.js';
-import { SIGN_FIELDS, checkSign, checkSignField, parseFieldTopic, pendingFields, scalarOf, type SignField, type SignRecord, type SignState } from '../rules/signs.js';
-import { transaction, type HarperContext, type InstanceBoundTableClass, type RequestTarget, type User } from '../harper/types.js';
+import {
+  SIGN_FIELDS,
+  checkSign,
+  checkSignField,
+  parseFieldTopic,
+  pendingFields,
+  scalarOf,
+  type SignField,
+  type SignRecord,
+  type SignState,
+} from '../rules/signs.js';
+import {
+  transaction,
+  type HarperContext,
+  type InstanceBoundTableClass,
+  type RequestTarget,
+  type User,
+} from '../harper/types.js';
 import { acceptWebSocketWrites, type WriteAck } from '../streams/websocket-writes.js';
 
 const SignsTable = tables.signs as unknown as InstanceBoundTableClass<SignRecord>;
@@ -55,12 +71,20 @@ function desiredOf(stored: SignRecord | undefined): SignState | undefined {
 function reportedOf(stored: SignRecord | undefined): Partial<SignState> | undefined {
   if (!stored?.reported) return undefined;
   const reported: Partial<SignState> = {};
-  for (const field of SIGN_FIELDS) if (stored.reported[field] !== undefined) (reported as Record<SignField, unknown>)[field] = stored.reported[field];
+  for (const field of SIGN_FIELDS)
+    if (stored.reported[field] !== undefined) (reported as Record<SignField, unknown>)[field] = stored.reported[field];
   return reported;
 }
 
 /** A record from its parts; absent parts are left out, not stored as null. */
-function signRecord(id: string, desired: SignState | undefined, desiredMeta: { at?: number; by?: string }, reported: Partial<SignState> | undefined, reportedMeta: { at?: number; by?: string }, shownAt: number | null): SignRecord {
+function signRecord(
+  id: string,
+  desired: SignState | undefined,
+  desiredMeta: { at?: number; by?: string },
+  reported: Partial<SignState> | undefined,
+  reportedMeta: { at?: number; by?: string },
+  shownAt: number | null,
+): SignRecord {
   const record: SignRecord = { id, pending: desired ? pendingFields(desired, reported) : [], shownAt };
   if (desired) Object.assign(record, desired, { updatedAt: desiredMeta.at, updatedBy: desiredMeta.by });
   if (reported) Object.assign(record, { reported, reportedAt: reportedMeta.at, reportedBy: reportedMeta.by });
@@ -78,7 +102,14 @@ interface TwinChange {
  * stored: no event, no echo). `shownAt` is when a report first matched the latest desired state,
  * so the time a change took to be shown is shownAt - updatedAt.
  */
-export function applyToTwin(id: string, stored: SignRecord | undefined, change: Partial<SignState>, side: Side, by: string, now: number): TwinChange | undefined {
+export function applyToTwin(
+  id: string,
+  stored: SignRecord | undefined,
+  change: Partial<SignState>,
+  side: Side,
+  by: string,
+  now: number,
+): TwinChange | undefined {
   const desired = desiredOf(stored);
   const reported = reportedOf(stored);
   const desiredMeta = { at: stored?.updatedAt, by: stored?.updatedBy };
@@ -113,14 +144,19 @@ function scalarRecord(value: SignState[SignField]): { contentType: string; data:
  * changes onto the per-field topics, in one transaction of its own that has committed when this
  * resolves. Returns the stored record, or the unchanged one.
  */
-async function writeTwinNow(id: string, change: Partial<SignState>, user: User | undefined): Promise<SignRecord | undefined> {
+async function writeTwinNow(
+  id: string,
+  change: Partial<SignState>,
+  user: User | undefined,
+): Promise<SignRecord | undefined> {
   const context: HarperContext = { user };
   return transaction(context, async () => {
     const stored = await SignsTable.get(id, context);
     const next = applyToTwin(id, stored, change, sideOf(user), user?.username ?? 'server', monotonicNow());
     if (!next) return stored;
     await SignsTable.put(next.record, context);
-    for (const field of next.mirror) await FieldsTable.put(`${id}/${field}`, scalarRecord(next.record[field] as SignState[SignField]), context);
+    for (const field of next.mirror)
+      await FieldsTable.put(`${id}/${field}`, scalarRecord(next.record[field] as SignState[SignField]), context);
     return next.record;
   });
 }
@@ -159,7 +195,8 @@ function signOf(rawId: unknown): string | null {
   const text = Array.isArray(rawId) ? rawId.filter((part) => part != null).join('/') : String(rawId);
   const slash = text.lastIndexOf('/');
   const last = text.slice(slash + 1);
-  const sign = slash > 0 && (SIGN_FIELDS as readonly string[]).includes(last) ? text.slice(0, slash) : text.replace(/\/+$/, '');
+  const sign =
+    slash > 0 && (SIGN_FIELDS as readonly string[]).includes(last) ? text.slice(0, slash) : text.replace(/\/+$/, '');
   return sign === '' ? null : sign;
 }
 
@@ -175,7 +212,10 @@ export class Signs extends guardedTable(SignsTable, { resource: 'signs', maxIdLe
   }
 
   publish(): never {
-    throw new Refusal({ error: 'not_stored', message: 'a sign is stored state: PUT or PATCH it, or publish with retain' });
+    throw new Refusal({
+      error: 'not_stored',
+      message: 'a sign is stored state: PUT or PATCH it, or publish with retain',
+    });
   }
 
   private async write({ id, ...change }: Partial<SignState> & { id: string }): Promise<void> {
@@ -194,9 +234,11 @@ export class Signs extends guardedTable(SignsTable, { resource: 'signs', maxIdLe
     const pathId = this.getId();
     const user = userOf(this);
     return acceptWebSocketWrites(outgoing, incoming, async (message): Promise<WriteAck> => {
-      const id = pathId ?? (message !== null && typeof message === 'object' ? (message as { id?: unknown }).id : undefined);
+      const id =
+        pathId ?? (message !== null && typeof message === 'object' ? (message as { id?: unknown }).id : undefined);
       const { id: signId, ...change } = checkSign(id, message, false);
-      if (!(await may(user, 'signs', 'write', signId))) throw forbidden(deniedMessage(user, 'write', `signs "${signId}"`));
+      if (!(await may(user, 'signs', 'write', signId)))
+        throw forbidden(deniedMessage(user, 'write', `signs "${signId}"`));
       const record = await writeTwin(signId, change, user);
       const at = sideOf(user) === 'reported' ? record?.reportedAt : record?.updatedAt;
       return { type: 'ack', id: signId, updatedAt: at ?? monotonicNow() };
@@ -213,7 +255,12 @@ export class Signs extends guardedTable(SignsTable, { resource: 'signs', maxIdLe
  * and the retained value stays what they should show; the report streams on signs/<id>.
  */
 // Rights follow the sign a topic belongs to: a device may use its own sign's fields.
-export class LedSign extends guardedTable(FieldsTable, { resource: 'signs', name: 'led-sign', maxIdLength: LIMITS.maxTopicLength, recordOf: signOf }) {
+export class LedSign extends guardedTable(FieldsTable, {
+  resource: 'signs',
+  name: 'led-sign',
+  maxIdLength: LIMITS.maxTopicLength,
+  recordOf: signOf,
+}) {
   async put(data: unknown) {
     await this.apply(data);
   }

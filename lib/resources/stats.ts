@@ -55,20 +55,28 @@ export async function statsOf(sensorId: string, now = Date.now()): Promise<Senso
   for (const part of unflushedParts('1m', sensorId)) if (part.time >= dayStart) seen.set(part.id, part);
   const day = [...seen.values()];
   const hour = day.filter((part) => part.time > thisMinute - 60 * MINUTE);
-  const lastUpdate = day.reduce<number | null>((latest, part) => (latest === null || part.lastUpdate > latest ? part.lastUpdate : latest), null);
-  const per = (parts: RollupPart[]) => Object.fromEntries(FIELDS.map((field) => [field, summarise(parts, field)])) as Record<Field, WindowStats>;
+  const lastUpdate = day.reduce<number | null>(
+    (latest, part) => (latest === null || part.lastUpdate > latest ? part.lastUpdate : latest),
+    null,
+  );
+  const per = (parts: RollupPart[]) =>
+    Object.fromEntries(FIELDS.map((field) => [field, summarise(parts, field)])) as Record<Field, WindowStats>;
   return { sensorId, lastUpdate, hour: per(hour), day: per(day) };
 }
 
 /** GET /stats/<sensorId>: the rolling statistics of one sensor. */
-export class Stats extends (Resource as unknown as new (...args: never[]) => { getId(): unknown; getContext(): { user?: User } | undefined }) {
+export class Stats extends (Resource as unknown as new (...args: never[]) => {
+  getId(): unknown;
+  getContext(): { user?: User } | undefined;
+}) {
   async allowRead(user: User | undefined) {
     return authorize(user, 'stats', 'read', this.getId(), () => false);
   }
 
   async get(_target?: RequestTarget): Promise<SensorStats> {
     const id = this.getId();
-    if (id == null || id === '') throw new Refusal({ error: 'invalid_id', field: 'id', message: 'ask for one sensor: /stats/<sensorId>' });
+    if (id == null || id === '')
+      throw new Refusal({ error: 'invalid_id', field: 'id', message: 'ask for one sensor: /stats/<sensorId>' });
     return statsOf(checkSensorId(id));
   }
 }

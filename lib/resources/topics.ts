@@ -30,7 +30,10 @@ export class Topics extends guardedTable(TopicsTable, { resource: 'topics', maxI
     if ((data === null || typeof data !== 'object') && isHttpRequest(this.getContext())) {
       // Harper's commit-time validation fails (500) on a scalar record stored through REST, while
       // MQTT stores scalars fine; refuse it over REST with a reason instead.
-      throw new Refusal({ error: 'not_an_object', message: 'REST writes to a topic take a JSON object; publish scalar payloads over MQTT' });
+      throw new Refusal({
+        error: 'not_an_object',
+        message: 'REST writes to a topic take a JSON object; publish scalar payloads over MQTT',
+      });
     }
     return super.put(data, target);
   }

@@ -24,7 +24,8 @@ export type AlertState = 'firing' | 'resolved';
 const WRITABLE = ['id', 'sensorId', 'field', 'above', 'below', 'hysteresis'];
 
 function finite(field: string, value: unknown, min = -Number.MAX_VALUE): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) throw invalidField(field, min === 0 ? 'a finite number >= 0' : 'a finite number');
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min)
+    throw invalidField(field, min === 0 ? 'a finite number >= 0' : 'a finite number');
   return value;
 }
 
@@ -36,13 +37,27 @@ export function checkRule(id: unknown, body: unknown): AlertRule {
   const input = body as Record<string, unknown>;
   const unknown = Object.keys(input).find((key) => !WRITABLE.includes(key));
   if (unknown) {
-    throw new Refusal({ error: 'unknown_field', field: unknown, allowed: WRITABLE, message: `unknown field "${unknown}"; allowed fields: ${WRITABLE.join(', ')}` });
+    throw new Refusal({
+      error: 'unknown_field',
+      field: unknown,
+      allowed: WRITABLE,
+      message: `unknown field "${unknown}"; allowed fields: ${WRITABLE.join(', ')}`,
+    });
   }
   const ruleId = checkSensorId(id); // same shape as sensor ids: letters, digits, _ : -
   if (input.id !== undefined && String(input.id) !== ruleId) {
-    throw new Refusal({ error: 'id_mismatch', field: 'id', message: `id in the body ("${String(input.id)}") does not match the path ("${ruleId}")` });
+    throw new Refusal({
+      error: 'id_mismatch',
+      field: 'id',
+      message: `id in the body ("${String(input.id)}") does not match the path ("${ruleId}")`,
+    });
   }
-  if (input.sensorId === undefined) throw new Refusal({ error: 'missing_field', field: 'sensorId', message: 'sensorId is required (a sensor id, or "*")' });
+  if (input.sensorId === undefined)
+    throw new Refusal({
+      error: 'missing_field',
+      field: 'sensorId',
+      message: 'sensorId is required (a sensor id, or "*")',
+    });
   if (input.sensorId !== '*') {
     try {
       checkSensorId(input.sensorId);
@@ -72,7 +87,8 @@ export function checkRule(id: unknown, body: unknown): AlertRule {
 export function nextState(rule: AlertRule, value: number, current: AlertState | undefined): AlertState | undefined {
   const h = rule.hysteresis ?? 0;
   if (current === 'firing') {
-    const clear = (rule.above === undefined || value <= rule.above - h) && (rule.below === undefined || value >= rule.below + h);
+    const clear =
+      (rule.above === undefined || value <= rule.above - h) && (rule.below === undefined || value >= rule.below + h);
     return clear ? 'resolved' : undefined;
   }
   const breach = (rule.above !== undefined && value > rule.above) || (rule.below !== undefined && value < rule.below);

@@ -41,7 +41,11 @@ export function tooLarge(bytes: number, atLeast = false): Refusal {
 }
 
 function tooDeep(): Refusal {
-  return new Refusal({ error: 'too_deep', rule: `nesting of at most ${LIMITS.maxDepth} levels`, message: `payload nests deeper than ${LIMITS.maxDepth} levels` });
+  return new Refusal({
+    error: 'too_deep',
+    rule: `nesting of at most ${LIMITS.maxDepth} levels`,
+    message: `payload nests deeper than ${LIMITS.maxDepth} levels`,
+  });
 }
 
 /**
@@ -126,7 +130,9 @@ interface RequestLike {
  * and turn a parse failure (which Harper reports as a 500) into our 400.
  */
 export function checkRequestBody(args: unknown[]): unknown[] {
-  const request = args.find((arg): arg is RequestLike => typeof (arg as RequestLike | null)?.headers?.get === 'function');
+  const request = args.find(
+    (arg): arg is RequestLike => typeof (arg as RequestLike | null)?.headers?.get === 'function',
+  );
   const length = Number(request?.headers?.get('content-length') ?? 0);
   const type = request?.headers?.get('content-type');
   const refusal =
@@ -134,7 +140,11 @@ export function checkRequestBody(args: unknown[]): unknown[] {
       ? tooLarge(length)
       : type && !ACCEPTED_TYPES.test(type)
         ? new Refusal(
-            { error: 'unsupported_content_type', rule: 'application/json (or CBOR, MessagePack)', message: `content type "${type}" is not accepted; send JSON with Content-Type: application/json` },
+            {
+              error: 'unsupported_content_type',
+              rule: 'application/json (or CBOR, MessagePack)',
+              message: `content type "${type}" is not accepted; send JSON with Content-Type: application/json`,
+            },
             415,
           )
         : undefined;
@@ -148,7 +158,10 @@ export function checkRequestBody(args: unknown[]): unknown[] {
           // A body without Content-Length (chunked) that Harper stopped reading at
           // http.maxRequestBodySize: too large, not malformed.
           if ((error as { statusCode?: unknown } | null)?.statusCode === 413) throw tooLarge(MAX_WIRE_BYTES, true);
-          throw new Refusal({ error: 'malformed_json', message: `request body is not valid JSON (${String((error as Error)?.message ?? error)})` });
+          throw new Refusal({
+            error: 'malformed_json',
+            message: `request body is not valid JSON (${String((error as Error)?.message ?? error)})`,
+          });
         })
       : arg,
   );
@@ -161,6 +174,11 @@ export function checkRequestBody(args: unknown[]): unknown[] {
  */
 export function checkPathLength(path: unknown, maxLength: number): void {
   if (typeof path === 'string' && path.length > maxLength + 1) {
-    throw new Refusal({ error: 'invalid_id', field: 'id', rule: `at most ${maxLength} characters`, message: `id is ${path.length - 1} characters; the limit is ${maxLength}` });
+    throw new Refusal({
+      error: 'invalid_id',
+      field: 'id',
+      rule: `at most ${maxLength} characters`,
+      message: `id is ${path.length - 1} characters; the limit is ${maxLength}`,
+    });
   }
 }

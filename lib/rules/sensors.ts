@@ -48,7 +48,9 @@ export function checkSensorId(id: unknown): string {
  */
 function unparsedBytes(body: object): Uint8Array | undefined {
   const { contentType, data } = body as { contentType?: unknown; data?: unknown };
-  return Object.keys(body).length === 2 && typeof contentType === 'string' && data instanceof Uint8Array ? data : undefined;
+  return Object.keys(body).length === 2 && typeof contentType === 'string' && data instanceof Uint8Array
+    ? data
+    : undefined;
 }
 
 function asObject(body: unknown): Record<string, unknown> {
@@ -61,7 +63,10 @@ function asObject(body: unknown): Record<string, unknown> {
     if (bytes.length > LIMITS.maxRecordBytes) throw tooLarge(bytes.length);
     const { contentType } = body as { contentType: string };
     if (!/json|octet-stream/i.test(contentType)) {
-      throw new Refusal({ error: 'unsupported_content_type', message: `content type "${contentType}" is not accepted; send JSON` }, 415);
+      throw new Refusal(
+        { error: 'unsupported_content_type', message: `content type "${contentType}" is not accepted; send JSON` },
+        415,
+      );
     }
     try {
       body = JSON.parse(Buffer.from(bytes).toString('utf8'));
@@ -74,7 +79,8 @@ function asObject(body: unknown): Record<string, unknown> {
 }
 
 function checkNumber(field: string, value: unknown, min: number, max: number, rule: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) throw invalidField(field, rule);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max)
+    throw invalidField(field, rule);
   return value;
 }
 
@@ -119,7 +125,13 @@ function checkFields(id: string, body: Record<string, unknown>): Partial<Omit<Se
         out.location = value;
         break;
       case 'temperature':
-        out.temperature = checkNumber(key, value, ABSOLUTE_ZERO, Number.MAX_VALUE, `a finite number >= ${ABSOLUTE_ZERO}`);
+        out.temperature = checkNumber(
+          key,
+          value,
+          ABSOLUTE_ZERO,
+          Number.MAX_VALUE,
+          `a finite number >= ${ABSOLUTE_ZERO}`,
+        );
         break;
       case 'humidity':
       case 'battery':

@@ -71,25 +71,29 @@ export function checkSignField(field: SignField, value: unknown): SignState[Sign
   switch (field) {
     case 'message': {
       const rule = `a string of at most ${MAX_MESSAGE} printable characters`;
-      if (typeof value !== 'string' || codePointsOver(value, MAX_MESSAGE) || /[\u0000-\u001f\u007f-\u009f]/.test(value)) throw invalidField('message', rule);
+      if (typeof value !== 'string' || codePointsOver(value, MAX_MESSAGE) || /[\u0000-\u001f\u007f-\u009f]/.test(value))
+        throw invalidField('message', rule);
       return value;
     }
     case 'brightness': {
       const number = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
-      if (typeof number !== 'number' || !Number.isInteger(number) || number < 0 || number > 15) throw invalidField('brightness', 'an integer from 0 to 15');
+      if (typeof number !== 'number' || !Number.isInteger(number) || number < 0 || number > 15)
+        throw invalidField('brightness', 'an integer from 0 to 15');
       return number;
     }
     case 'power':
       if (value !== 'on' && value !== 'off') throw invalidField('power', '"on" or "off"');
       return value;
     case 'color':
-      if (typeof value !== 'string' || !/^#[0-9a-fA-F]{6}$/.test(value)) throw invalidField('color', 'a colour "#rrggbb"');
+      if (typeof value !== 'string' || !/^#[0-9a-fA-F]{6}$/.test(value))
+        throw invalidField('color', 'a colour "#rrggbb"');
       return value.toLowerCase();
   }
 }
 
 function asObject(body: unknown): Record<string, unknown> {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new Refusal({ error: 'not_an_object', message: 'a sign must be a JSON object' });
+  if (body === null || typeof body !== 'object' || Array.isArray(body))
+    throw new Refusal({ error: 'not_an_object', message: 'a sign must be a JSON object' });
   checkSizeAndDepth(body);
   return body as Record<string, unknown>;
 }
@@ -101,10 +105,19 @@ export function checkSign(id: unknown, body: unknown, complete: boolean): Partia
   const unknown = Object.keys(input).find((key) => !WRITABLE.includes(key));
   if (unknown) {
     const why = SERVER_SET.includes(unknown) ? `${unknown} is set by the server` : `unknown field "${unknown}"`;
-    throw new Refusal({ error: 'unknown_field', field: unknown, allowed: WRITABLE, message: `${why}; allowed fields: ${WRITABLE.join(', ')}` });
+    throw new Refusal({
+      error: 'unknown_field',
+      field: unknown,
+      allowed: WRITABLE,
+      message: `${why}; allowed fields: ${WRITABLE.join(', ')}`,
+    });
   }
   if (input.id !== undefined && String(input.id) !== signId) {
-    throw new Refusal({ error: 'id_mismatch', field: 'id', message: `id in the body ("${String(input.id)}") does not match the path ("${signId}")` });
+    throw new Refusal({
+      error: 'id_mismatch',
+      field: 'id',
+      message: `id in the body ("${String(input.id)}") does not match the path ("${signId}")`,
+    });
   }
   const state: Partial<SignState> & { id: string } = { id: signId };
   for (const field of SIGN_FIELDS) {
@@ -128,7 +141,12 @@ export function parseFieldTopic(id: unknown): { signId: string; field: SignField
   const slash = text.lastIndexOf('/');
   const field = text.slice(slash + 1) as SignField;
   if (slash <= 0 || !SIGN_FIELDS.includes(field)) {
-    throw new Refusal({ error: 'invalid_id', field: 'id', rule: `led-sign/<sign id>/(${SIGN_FIELDS.join('|')})`, message: `topic must be led-sign/<sign id>/<${SIGN_FIELDS.join('|')}>` });
+    throw new Refusal({
+      error: 'invalid_id',
+      field: 'id',
+      rule: `led-sign/<sign id>/(${SIGN_FIELDS.join('|')})`,
+      message: `topic must be led-sign/<sign id>/<${SIGN_FIELDS.join('|')}>`,
+    });
   }
   return { signId: checkSignId(text.slice(0, slash)), field };
 }

@@ -17,7 +17,8 @@ export function checkTopic(id: unknown): string {
     // MQTT 3.1.1 §4.7.1: wildcards are for filters, never in the name of a published topic.
     /[#+]/.test(topic) ||
     levels.some((level) => level === '' || level === '.' || level === '..');
-  if (bad) throw new Refusal({ error: 'invalid_id', field: 'id', rule: TOPIC_RULE, message: `topic must be ${TOPIC_RULE}` });
+  if (bad)
+    throw new Refusal({ error: 'invalid_id', field: 'id', rule: TOPIC_RULE, message: `topic must be ${TOPIC_RULE}` });
   return topic;
 }
 

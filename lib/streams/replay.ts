@@ -52,7 +52,8 @@ export const REPLAY_WINDOW_MS = Number(process.env.REPLAY_MAX_WINDOW_MS ?? 3_600
 export const TABLE_REPLAY_WINDOW_MS = Number(process.env.REPLAY_MAX_TABLE_WINDOW_MS ?? 600_000);
 
 function parameters(request: SubscriptionRequestLike): { startTime: string | null; previousCount: string | null } {
-  if (typeof request.get === 'function') return { startTime: request.get('startTime'), previousCount: request.get('previousCount') };
+  if (typeof request.get === 'function')
+    return { startTime: request.get('startTime'), previousCount: request.get('previousCount') };
   const query = new URLSearchParams(typeof request.search === 'string' ? request.search.replace(/^\?/, '') : '');
   return { startTime: query.get('startTime'), previousCount: query.get('previousCount') };
 }
@@ -61,20 +62,37 @@ function parameters(request: SubscriptionRequestLike): { startTime: string | nul
  * Reads and checks the replay parameters; refuses malformed and unbounded ones (400 / SUBACK
  * error). `collection`: the subscription is to a whole table (or a wildcard), not one record.
  */
-export function replayOptions(request: unknown, collection = false, now = Date.now(), lastEventId?: string): ReplayOptions | undefined {
+export function replayOptions(
+  request: unknown,
+  collection = false,
+  now = Date.now(),
+  lastEventId?: string,
+): ReplayOptions | undefined {
   if (request === null || typeof request !== 'object') return undefined;
   // A reconnecting EventSource asks again for the URL it was opened with, which may carry its
   // first ?startTime= or ?previousCount=: the Last-Event-ID it sends is where it really stands.
-  const { startTime, previousCount } = lastEventId !== undefined ? { startTime: lastEventId, previousCount: null } : parameters(request as SubscriptionRequestLike);
+  const { startTime, previousCount } =
+    lastEventId !== undefined
+      ? { startTime: lastEventId, previousCount: null }
+      : parameters(request as SubscriptionRequestLike);
   const field = lastEventId !== undefined ? 'Last-Event-ID' : 'startTime';
   if (startTime === null && previousCount === null) return undefined;
   if (startTime !== null && previousCount !== null) {
-    throw new Refusal({ error: 'invalid_query', field: 'startTime', message: 'use startTime or previousCount, not both' });
+    throw new Refusal({
+      error: 'invalid_query',
+      field: 'startTime',
+      message: 'use startTime or previousCount, not both',
+    });
   }
   if (startTime !== null) {
     const value = Number(startTime);
     if (startTime.trim() === '' || !Number.isFinite(value) || value < 0) {
-      throw new Refusal({ error: 'invalid_query', field, rule: 'milliseconds since the epoch', message: `${field} must be milliseconds since the epoch` });
+      throw new Refusal({
+        error: 'invalid_query',
+        field,
+        rule: 'milliseconds since the epoch',
+        message: `${field} must be milliseconds since the epoch`,
+      });
     }
     const window = collection ? TABLE_REPLAY_WINDOW_MS : REPLAY_WINDOW_MS;
     const earliest = now - window;
@@ -103,7 +121,12 @@ export function replayOptions(request: unknown, collection = false, now = Date.n
   }
   const count = Number(previousCount);
   if (!Number.isInteger(count) || count < 1 || count > MAX_PREVIOUS) {
-    throw new Refusal({ error: 'invalid_query', field: 'previousCount', rule: `an integer from 1 to ${MAX_PREVIOUS}`, message: `previousCount must be an integer from 1 to ${MAX_PREVIOUS}` });
+    throw new Refusal({
+      error: 'invalid_query',
+      field: 'previousCount',
+      rule: `an integer from 1 to ${MAX_PREVIOUS}`,
+      message: `previousCount must be an integer from 1 to ${MAX_PREVIOUS}`,
+    });
   }
   return { previousCount: count };
 }

@@ -194,7 +194,8 @@ export function watchConsumer<T extends SubscriptionEvent>(
     protocol: options.protocol,
     inspect(now) {
       if (finished || final) return;
-      if ((socket?.writableLength ?? 0) > MAX_SOCKET_BYTES) return cutOff(`${socket!.writableLength} bytes unsent`, 'socket_buffer');
+      if ((socket?.writableLength ?? 0) > MAX_SOCKET_BYTES)
+        return cutOff(`${socket!.writableLength} bytes unsent`, 'socket_buffer');
       const queue = subscription.queue;
       if (!queue || queue.length === 0) {
         lastHead = undefined;
@@ -209,10 +210,13 @@ export function watchConsumer<T extends SubscriptionEvent>(
       const backlog = queue.length - firstLive(queue, subscribedAt);
       if (backlog === 0) return;
       if (backlog > HARD_BACKLOG) return cutOff(`${backlog} events waiting (limit ${HARD_BACKLOG})`, 'hard_backlog');
-      if (tookNone && backlog > MAX_BACKLOG) return cutOff(`${backlog} events waiting and none taken (limit ${MAX_BACKLOG})`, 'backlog_not_taken');
-      if (stalledSince !== undefined && now - stalledSince >= MAX_STALL_MS) return cutOff(`nothing taken for ${Math.round((now - stalledSince) / 1000)} s`, 'stalled');
+      if (tookNone && backlog > MAX_BACKLOG)
+        return cutOff(`${backlog} events waiting and none taken (limit ${MAX_BACKLOG})`, 'backlog_not_taken');
+      if (stalledSince !== undefined && now - stalledSince >= MAX_STALL_MS)
+        return cutOff(`nothing taken for ${Math.round((now - stalledSince) / 1000)} s`, 'stalled');
       const unacknowledged = mqtt?.session?.awaitingAcks?.size ?? 0;
-      if (unacknowledged >= HARPER_ACK_WINDOW && backlog > MAX_BACKLOG) return cutOff(`${backlog} events waiting for ${unacknowledged} QoS 1 acknowledgements`, 'acknowledgements');
+      if (unacknowledged >= HARPER_ACK_WINDOW && backlog > MAX_BACKLOG)
+        return cutOff(`${backlog} events waiting for ${unacknowledged} QoS 1 acknowledgements`, 'acknowledgements');
     },
     end(last) {
       if (finished || final) return;

@@ -73,7 +73,10 @@ function framer(serialize: Serialize, snapshotBefore: number): (event: unknown) 
     const time = (event as { localTime?: unknown } | null)?.localTime;
     // Harper's initial-state events of a table carry a `size`; its live events do not. The time
     // check alone would give an id to a record written between the subscription and its reading.
-    const initial = snapshotBefore !== -Infinity && typeof time === 'number' && (time < snapshotBefore || Object.hasOwn(event as object, 'size'));
+    const initial =
+      snapshotBefore !== -Infinity &&
+      typeof time === 'number' &&
+      (time < snapshotBefore || Object.hasOwn(event as object, 'size'));
     let lines = typeof time === 'number' && !initial ? `id: ${time}\n` : '';
     if (first) {
       lines += `retry: ${RETRY_MS}\n`;
@@ -91,16 +94,25 @@ interface AnyIterator {
 }
 
 function framed(stream: unknown, serialize: Serialize): AsyncIterable<unknown> {
-  const source = stream as { [Symbol.asyncIterator]?: () => AnyIterator; [Symbol.iterator]?: () => AnyIterator; [SNAPSHOT_BEFORE]?: number };
+  const source = stream as {
+    [Symbol.asyncIterator]?: () => AnyIterator;
+    [Symbol.iterator]?: () => AnyIterator;
+    [SNAPSHOT_BEFORE]?: number;
+  };
   const frame = framer(serialize, source[SNAPSHOT_BEFORE] ?? -Infinity);
-  const step = (result: IteratorResult<unknown>): IteratorResult<unknown> => (result.done ? result : { done: false, value: frame(result.value) });
+  const step = (result: IteratorResult<unknown>): IteratorResult<unknown> =>
+    result.done ? result : { done: false, value: frame(result.value) };
   return {
     [Symbol.asyncIterator]() {
       const inner = (source[Symbol.asyncIterator] ?? source[Symbol.iterator])!.call(source);
       return {
         next() {
           const result = inner.next();
-          return (typeof (result as { then?: unknown }).then === 'function' ? (result as Promise<IteratorResult<unknown>>).then(step) : step(result as IteratorResult<unknown>)) as Promise<IteratorResult<unknown>>;
+          return (
+            typeof (result as { then?: unknown }).then === 'function'
+              ? (result as Promise<IteratorResult<unknown>>).then(step)
+              : step(result as IteratorResult<unknown>)
+          ) as Promise<IteratorResult<unknown>>;
         },
         return(value?: unknown) {
           return Promise.resolve(inner.return?.(value)).then(() => ({ done: true, value: undefined }));
@@ -122,5 +134,7 @@ if (harperSse?.serialize && harperSse.serializeStream) {
     serializeStream: (stream: unknown) => Readable.from(framed(stream, serialize)),
   });
 } else {
-  console.warn('this Harper has no text/event-stream serializer to extend: SSE events carry no id, and Last-Event-ID resumes nothing');
+  console.warn(
+    'this Harper has no text/event-stream serializer to extend: SSE events carry no id, and Last-Event-ID resumes nothing',
+  );
 }

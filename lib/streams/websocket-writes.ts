@@ -58,7 +58,12 @@ export interface Pausable {
 const socketOfIncoming = new WeakMap<object, Pausable>();
 
 export function bindIncomingSocket(incoming: unknown, socket: Partial<Pausable> | undefined): void {
-  if (incoming !== null && typeof incoming === 'object' && typeof socket?.pause === 'function' && typeof socket.resume === 'function') {
+  if (
+    incoming !== null &&
+    typeof incoming === 'object' &&
+    typeof socket?.pause === 'function' &&
+    typeof socket.resume === 'function'
+  ) {
     socketOfIncoming.set(incoming, socket as Pausable);
   }
 }

@@ -62,7 +62,8 @@ export interface Reservation<Stored> {
   readonly filled: boolean;
 }
 
-const isThenable = (value: unknown): value is PromiseLike<unknown> => typeof (value as { then?: unknown } | null)?.then === 'function';
+const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  typeof (value as { then?: unknown } | null)?.then === 'function';
 
 export class GroupCommit<Stored> {
   /** Per record, its writes not yet in a batch, in arrival order. */
@@ -176,7 +177,10 @@ export class GroupCommit<Stored> {
    * are settled once every phase has committed; a refused write stops at the phase that refused
    * it; a failed commit fails every write of the batch.
    */
-  private async commitBatch(batch: Slot<Stored>[], turns: { previous: Promise<void>; release: () => void }[]): Promise<void> {
+  private async commitBatch(
+    batch: Slot<Stored>[],
+    turns: { previous: Promise<void>; release: () => void }[],
+  ): Promise<void> {
     const formed = this.onBatch ? performance.now() : 0;
     const records: (Stored | undefined)[] = [];
     const refused: unknown[] = [];
@@ -198,7 +202,10 @@ export class GroupCommit<Stored> {
       };
       const context: HarperContext = {};
       const committed = this.inTransaction(context, () => {
-        const work = phase === 0 ? this.prepareAll(batch, store, context, records, refused) : this.storeAll(store, context, records, refused);
+        const work =
+          phase === 0
+            ? this.prepareAll(batch, store, context, records, refused)
+            : this.storeAll(store, context, records, refused);
         // Harper calls commit in its own reaction to `work`, registered after this one: the
         // queued microtask runs after it.
         const after = () => queueMicrotask(done);
@@ -218,7 +225,13 @@ export class GroupCommit<Stored> {
     }
   }
 
-  private async prepareAll(batch: Slot<Stored>[], store: StoreFunction<Stored>, context: HarperContext, records: (Stored | undefined)[], refused: unknown[]): Promise<void> {
+  private async prepareAll(
+    batch: Slot<Stored>[],
+    store: StoreFunction<Stored>,
+    context: HarperContext,
+    records: (Stored | undefined)[],
+    refused: unknown[],
+  ): Promise<void> {
     for (const [i, slot] of batch.entries()) {
       try {
         // Awaited only when there is something to wait for: most writes are synchronous here.
@@ -233,7 +246,12 @@ export class GroupCommit<Stored> {
     }
   }
 
-  private async storeAll(store: StoreFunction<Stored>, context: HarperContext, records: (Stored | undefined)[], refused: unknown[]): Promise<void> {
+  private async storeAll(
+    store: StoreFunction<Stored>,
+    context: HarperContext,
+    records: (Stored | undefined)[],
+    refused: unknown[],
+  ): Promise<void> {
     for (const [i, record] of records.entries()) {
       if (record === undefined) continue;
       try {

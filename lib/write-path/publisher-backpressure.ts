@@ -24,7 +24,9 @@ const paused = new WeakSet<Pausable>();
 
 function socketOf(caller: HarperContext | undefined): Pausable | undefined {
   const socket = caller?.socket as Partial<Pausable> | undefined;
-  return socket && typeof socket.pause === 'function' && typeof socket.resume === 'function' ? (socket as Pausable) : undefined;
+  return socket && typeof socket.pause === 'function' && typeof socket.resume === 'function'
+    ? (socket as Pausable)
+    : undefined;
 }
 
 function release(socket: Pausable): void {

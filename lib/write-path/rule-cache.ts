@@ -47,7 +47,10 @@ async function watch(): Promise<void> {
       cached = undefined;
     }
   } catch (error) {
-    console.error('rules cache: subscription to the rules table failed; rules are read per reading until it is back', error);
+    console.error(
+      'rules cache: subscription to the rules table failed; rules are read per reading until it is back',
+      error,
+    );
   } finally {
     // Without a live subscription the cache cannot be trusted: stop using it, and watch again.
     watching = false;

@@ -31,7 +31,10 @@ export interface DashboardPage {
 }
 
 /** A fresh browser context (its own cookies and storage) with one page. */
-export async function openPage(browser: Browser, options: { width?: number; height?: number; reducedMotion?: boolean } = {}): Promise<DashboardPage> {
+export async function openPage(
+  browser: Browser,
+  options: { width?: number; height?: number; reducedMotion?: boolean } = {},
+): Promise<DashboardPage> {
   const context = await browser.newContext({
     viewport: { width: options.width ?? 1280, height: options.height ?? 900 },
     // Reduced motion: no highlight animations and a sign that turns pages instead of scrolling.

@@ -7,7 +7,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { addressOf, joinCluster, startClusterNode, waitUntilReplicating, type ClusterNodeSpec } from '../../launcher/cluster-nodes.js';
+import {
+  addressOf,
+  joinCluster,
+  startClusterNode,
+  waitUntilReplicating,
+  type ClusterNodeSpec,
+} from '../../launcher/cluster-nodes.js';
 import { freePort, type AdminCredentials, type HarperInstance } from '../../launcher/harper-process.js';
 import type { HarperEndpoints } from './harper.js';
 
@@ -45,7 +51,13 @@ export async function startTestCluster(hosts = ['127.0.0.1', '127.0.0.2']): Prom
   const specs: ClusterNodeSpec[] = [];
   for (const [i, hostname] of hosts.entries()) {
     const name = String.fromCharCode(97 + i);
-    specs.push({ name, hostname, ports: { http: await freePort(), mqtt: await freePort(), operations: await freePort() }, replicationPort: await freePort(), dataDir: join(dataDir, name) });
+    specs.push({
+      name,
+      hostname,
+      ports: { http: await freePort(), mqtt: await freePort(), operations: await freePort() },
+      replicationPort: await freePort(),
+      dataDir: join(dataDir, name),
+    });
   }
   const instances = await Promise.allSettled(specs.map((spec) => startClusterNode(spec, admin)));
   const failed = instances.find((result) => result.status === 'rejected');
@@ -53,7 +65,11 @@ export async function startTestCluster(hosts = ['127.0.0.1', '127.0.0.2']): Prom
     await Promise.all(instances.map((result) => (result.status === 'fulfilled' ? result.value.stop() : undefined)));
     throw (failed as PromiseRejectedResult).reason;
   }
-  const nodes = specs.map((spec, i) => ({ spec, endpoints: endpointsOf(spec, admin), instance: (instances[i] as PromiseFulfilledResult<HarperInstance>).value }));
+  const nodes = specs.map((spec, i) => ({
+    spec,
+    endpoints: endpointsOf(spec, admin),
+    instance: (instances[i] as PromiseFulfilledResult<HarperInstance>).value,
+  }));
   const cluster: TestCluster = {
     nodes,
     admin,
@@ -80,11 +96,17 @@ export async function startTestCluster(hosts = ['127.0.0.1', '127.0.0.2']): Prom
 }
 
 /** Polls `read` until `done` holds for its result (replication converges within milliseconds, but asynchronously). */
-export async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 15_000, what = 'convergence'): Promise<T> {
+export async function eventually<T>(
+  read: () => Promise<T>,
+  done: (value: T) => boolean,
+  timeoutMs = 15_000,
+  what = 'convergence',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: T = await read();
   while (!done(last)) {
-    if (Date.now() > deadline) throw new Error(`no ${what} after ${timeoutMs} ms; last: ${String(JSON.stringify(last)).slice(0, 500)}`);
+    if (Date.now() > deadline)
+      throw new Error(`no ${what} after ${timeoutMs} ms; last: ${String(JSON.stringify(last)).slice(0, 500)}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
     last = await read();
   }

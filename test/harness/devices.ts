@@ -17,9 +17,19 @@ export interface Simulator {
 }
 
 /** Starts `dist/devices/<script>` as `device`, speaking MQTT to the test Harper. */
-export function simulator(harper: HarperEndpoints, script: string, args: string[], device: AdminCredentials): Simulator {
+export function simulator(
+  harper: HarperEndpoints,
+  script: string,
+  args: string[],
+  device: AdminCredentials,
+): Simulator {
   const child = spawn(process.execPath, [join(COMPONENT_DIR, 'dist', 'devices', script), ...args], {
-    env: { ...process.env, DEVICE_URL: harper.mqttUrl, DEVICE_USERNAME: device.username, DEVICE_PASSWORD: device.password },
+    env: {
+      ...process.env,
+      DEVICE_URL: harper.mqttUrl,
+      DEVICE_USERNAME: device.username,
+      DEVICE_PASSWORD: device.password,
+    },
   });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk));

@@ -23,7 +23,9 @@ export interface TestHarper {
   dispose(): Promise<void>;
 }
 
-export async function startTestHarper(options: { dataDir?: string; admin?: AdminCredentials; env?: Record<string, string> } = {}): Promise<TestHarper> {
+export async function startTestHarper(
+  options: { dataDir?: string; admin?: AdminCredentials; env?: Record<string, string> } = {},
+): Promise<TestHarper> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'backbone-test-'));
   const ports = { http: await freePort(), mqtt: await freePort(), operations: await freePort() };
   const admin = options.admin ?? { username: 'admin', password: randomBytes(16).toString('hex') };

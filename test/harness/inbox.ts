@@ -33,7 +33,11 @@ export class Inbox {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((waiter) => waiter.resolve !== done);
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; received ${this.items.length}: ${JSON.stringify(this.items.slice(-5))}`));
+        reject(
+          new Error(
+            `timed out after ${timeoutMs} ms waiting for ${what}; received ${this.items.length}: ${JSON.stringify(this.items.slice(-5))}`,
+          ),
+        );
       }, timeoutMs);
       const done = (item: Received) => {
         clearTimeout(timer);
@@ -58,7 +62,9 @@ export interface Subscriber {
 
 /** Reads `field` of a received value when it is an object. */
 export function valueField(item: Received, field: string): unknown {
-  return item.value !== null && typeof item.value === 'object' ? (item.value as Record<string, unknown>)[field] : undefined;
+  return item.value !== null && typeof item.value === 'object'
+    ? (item.value as Record<string, unknown>)[field]
+    : undefined;
 }
 
 /**
@@ -76,7 +82,12 @@ export async function untilLive(
   const deadline = Date.now() + timeoutMs;
   const pending = () => subscribers.filter((subscriber) => !subscriber.inbox.items.some(isCanary));
   while (pending().length > 0) {
-    if (Date.now() > deadline) throw new Error(`not live after ${timeoutMs} ms: ${pending().map((s) => s.name).join(', ')}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `not live after ${timeoutMs} ms: ${pending()
+          .map((s) => s.name)
+          .join(', ')}`,
+      );
     await sendCanary();
     await Promise.all(pending().map((subscriber) => subscriber.inbox.waitFor(isCanary, 250).catch(() => undefined)));
   }

@@ -24,7 +24,8 @@ export function connectMqtt(harper: HarperEndpoints, options: MqttOptions = {}):
   const clientOptions: IClientOptions = {
     protocolVersion: options.protocolVersion ?? 5,
     // Device users may only use client ids under their own name (lib/mqtt/connections.ts).
-    clientId: options.clientId ?? `${credentials ? credentials.username + '.' : ''}test-${process.pid}-${++clientCount}`,
+    clientId:
+      options.clientId ?? `${credentials ? credentials.username + '.' : ''}test-${process.pid}-${++clientCount}`,
     clean: options.clean ?? true,
     reconnectPeriod: 0,
     connectTimeout: options.connectTimeoutMs ?? 5000,
@@ -62,7 +63,9 @@ export async function mqttSubscriber(
 ): Promise<Subscriber & { client: MqttClient }> {
   const client = await connectMqtt(harper, options);
   const inbox = new Inbox();
-  client.on('message', (topic, payload) => inbox.push({ topic, type: 'publish', value: parsePayload(payload), at: performance.now() }));
+  client.on('message', (topic, payload) =>
+    inbox.push({ topic, type: 'publish', value: parsePayload(payload), at: performance.now() }),
+  );
   const granted = await client.subscribeAsync(filter, { qos: options.qos ?? 1 });
   const code = granted[0]?.qos;
   if (code === undefined || code >= 0x80) throw new Error(`subscription to ${filter} refused (${code})`);

@@ -23,15 +23,26 @@ export function sseSubscriber(
   const inbox = new Inbox();
   const source = new EventSource(harper.httpUrl + path, {
     fetch: (input, init) =>
-      fetch(input, { ...init, headers: { ...(init?.headers ?? {}), ...(credentials ? { authorization: basicAuth(credentials) } : {}) } }),
+      fetch(input, {
+        ...init,
+        headers: { ...(init?.headers ?? {}), ...(credentials ? { authorization: basicAuth(credentials) } : {}) },
+      }),
   });
   source.onmessage = (event) => {
     const frame = JSON.parse(event.data) as EventFrame;
-    inbox.push({ id: frame.id, type: frame.type ?? 'unknown', value: frame.value, at: performance.now(), localTime: frame.localTime });
+    inbox.push({
+      id: frame.id,
+      type: frame.type ?? 'unknown',
+      value: frame.value,
+      at: performance.now(),
+      localTime: frame.localTime,
+    });
   };
   const opened = new Promise<void>((resolve) => source.addEventListener('open', () => resolve()));
   const failed = new Promise<{ status?: number; message?: string }>((resolve) =>
-    source.addEventListener('error', (event) => resolve({ status: (event as { code?: number }).code, message: (event as { message?: string }).message })),
+    source.addEventListener('error', (event) =>
+      resolve({ status: (event as { code?: number }).code, message: (event as { message?: string }).message }),
+    ),
   );
   return {
     name: options.name ?? `sse ${path}`,

@@ -19,6 +19,7 @@ export async function createUser(
   const password = randomBytes(12).toString('hex');
   const client = operations(harper);
   await client.addUser(username, role, password);
-  if (role === 'device') await client.setGrants({ id: username, sensors: grants.sensors ?? [], signs: grants.signs ?? [] });
+  if (role === 'device')
+    await client.setGrants({ id: username, sensors: grants.sensors ?? [], signs: grants.signs ?? [] });
   return { username, password };
 }

@@ -10,16 +10,28 @@ export async function wsSubscriber(
   harper: HarperEndpoints,
   path: string,
   options: { name?: string; credentials?: AdminCredentials | null } = {},
-): Promise<Subscriber & { socket: WebSocket; send(message: unknown): void; closed: Promise<{ code: number; reason: string }> }> {
+): Promise<
+  Subscriber & { socket: WebSocket; send(message: unknown): void; closed: Promise<{ code: number; reason: string }> }
+> {
   const credentials = options.credentials === undefined ? harper.admin : options.credentials;
   const inbox = new Inbox();
-  const socket = new WebSocket(harper.wsUrl + path, { headers: credentials ? { authorization: basicAuth(credentials) } : {} });
+  const socket = new WebSocket(harper.wsUrl + path, {
+    headers: credentials ? { authorization: basicAuth(credentials) } : {},
+  });
   socket.on('message', (data) => {
     const frame = JSON.parse(data.toString()) as EventFrame;
     const isEvent = 'value' in frame && frame.type !== 'ack' && frame.type !== 'error';
-    inbox.push({ id: frame.id, type: frame.type ?? 'unknown', value: isEvent ? frame.value : frame, at: performance.now(), localTime: frame.localTime });
+    inbox.push({
+      id: frame.id,
+      type: frame.type ?? 'unknown',
+      value: isEvent ? frame.value : frame,
+      at: performance.now(),
+      localTime: frame.localTime,
+    });
   });
-  const closed = new Promise<{ code: number; reason: string }>((resolve) => socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+  );
   await new Promise<void>((resolve, reject) => {
     socket.once('open', () => resolve());
     socket.once('error', reject);

@@ -12,19 +12,50 @@ describe('rule validation', () => {
       above: 30,
       hysteresis: 2,
     });
-    expect(checkRule('dry', { id: 'dry', sensorId: 'site/1', field: 'humidity', below: 20, above: 80 })).toMatchObject({ below: 20, above: 80 });
+    expect(checkRule('dry', { id: 'dry', sensorId: 'site/1', field: 'humidity', below: 20, above: 80 })).toMatchObject({
+      below: 20,
+      above: 80,
+    });
   });
 
   it.each([
     ['no threshold', { sensorId: '*', field: 'temperature' }, { error: 'missing_field', field: 'above' }],
     ['no sensorId', { field: 'temperature', above: 1 }, { error: 'missing_field', field: 'sensorId' }],
-    ['a bad sensorId', { sensorId: 'a b', field: 'temperature', above: 1 }, { error: 'invalid_field', field: 'sensorId' }],
-    ['an unknown field to watch', { sensorId: '*', field: 'pressure', above: 1 }, { error: 'invalid_field', field: 'field' }],
-    ['below not under above', { sensorId: '*', field: 'battery', above: 10, below: 10 }, { error: 'invalid_field', field: 'below' }],
-    ['a negative hysteresis', { sensorId: '*', field: 'battery', below: 10, hysteresis: -1 }, { error: 'invalid_field', field: 'hysteresis', rule: 'a finite number >= 0' }],
-    ['a threshold that is not a number', { sensorId: '*', field: 'battery', above: '10' }, { error: 'invalid_field', field: 'above', rule: 'a finite number' }],
-    ['an unknown property', { sensorId: '*', field: 'battery', above: 1, note: 'x' }, { error: 'unknown_field', field: 'note' }],
-    ['a different id in the body', { id: 'other', sensorId: '*', field: 'battery', above: 1 }, { error: 'id_mismatch' }],
+    [
+      'a bad sensorId',
+      { sensorId: 'a b', field: 'temperature', above: 1 },
+      { error: 'invalid_field', field: 'sensorId' },
+    ],
+    [
+      'an unknown field to watch',
+      { sensorId: '*', field: 'pressure', above: 1 },
+      { error: 'invalid_field', field: 'field' },
+    ],
+    [
+      'below not under above',
+      { sensorId: '*', field: 'battery', above: 10, below: 10 },
+      { error: 'invalid_field', field: 'below' },
+    ],
+    [
+      'a negative hysteresis',
+      { sensorId: '*', field: 'battery', below: 10, hysteresis: -1 },
+      { error: 'invalid_field', field: 'hysteresis', rule: 'a finite number >= 0' },
+    ],
+    [
+      'a threshold that is not a number',
+      { sensorId: '*', field: 'battery', above: '10' },
+      { error: 'invalid_field', field: 'above', rule: 'a finite number' },
+    ],
+    [
+      'an unknown property',
+      { sensorId: '*', field: 'battery', above: 1, note: 'x' },
+      { error: 'unknown_field', field: 'note' },
+    ],
+    [
+      'a different id in the body',
+      { id: 'other', sensorId: '*', field: 'battery', above: 1 },
+      { error: 'id_mismatch' },
+    ],
     ['not an object', [1], { error: 'not_an_object' }],
   ])('refuses %s', (_name, body, expected) => {
     expect(refusalOf(() => checkRule('r', body))).toMatchObject(expected);

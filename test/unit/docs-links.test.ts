@@ -21,7 +21,11 @@ const topLevel = new Set(tracked.map((file) => file.split('/')[0]));
 function ignoredOf(paths: string[]): Set<string> {
   if (paths.length === 0) return new Set();
   try {
-    const out = execFileSync('git', ['check-ignore', '--no-index', '--stdin'], { cwd: root, encoding: 'utf8', input: paths.join('\n') });
+    const out = execFileSync('git', ['check-ignore', '--no-index', '--stdin'], {
+      cwd: root,
+      encoding: 'utf8',
+      input: paths.join('\n'),
+    });
     return new Set(out.split('\n').filter(Boolean));
   } catch (error) {
     if ((error as { status?: number }).status === 1) return new Set(); // none ignored
@@ -75,7 +79,8 @@ function brokenReferences(document: string): string[] {
       const [path, anchor] = target.split('#') as [string, string | undefined];
       const file = path === '' ? document : relative(root, resolve(root, dirname(document), path));
       if (!existsSync(join(root, file))) problems.push(`${where}: link to ${target}: no file ${file}`);
-      else if (anchor !== undefined && file.endsWith('.md') && !anchorsOf(file).has(anchor)) problems.push(`${where}: link to ${target}: no section #${anchor} in ${file}`);
+      else if (anchor !== undefined && file.endsWith('.md') && !anchorsOf(file).has(anchor))
+        problems.push(`${where}: link to ${target}: no section #${anchor} in ${file}`);
     }
     for (const [, code] of line.matchAll(/`([^`\s]+)`/g)) {
       const path = code.replace(/[.,:;]$/, '');

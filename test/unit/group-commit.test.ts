@@ -16,7 +16,12 @@ interface Row {
 function fakeHarper() {
   const batches: { rows: Row[]; handedOver: boolean; commit(): void; fail(error: Error): void }[] = [];
   const inTransaction = <T>(context: HarperContext, callback: () => Promise<T>): Promise<T> => {
-    const batch = { rows: [] as Row[], handedOver: false, commit: () => undefined as void, fail: (_error: Error) => undefined as void };
+    const batch = {
+      rows: [] as Row[],
+      handedOver: false,
+      commit: () => undefined as void,
+      fail: (_error: Error) => undefined as void,
+    };
     context.rows = batch.rows;
     batches.push(batch);
     const done = new Promise<void>((resolve, reject) => {
@@ -132,7 +137,10 @@ describe('group commit', () => {
     await expect(refused).rejects.toThrow('invalid reading');
     expect(await fine).toEqual({ key: 'b', n: 1 });
 
-    const lost = [group.reserve('c').commit(() => ({ key: 'c', n: 1 })), group.reserve('d').commit(() => ({ key: 'd', n: 1 }))];
+    const lost = [
+      group.reserve('c').commit(() => ({ key: 'c', n: 1 })),
+      group.reserve('d').commit(() => ({ key: 'd', n: 1 })),
+    ];
     await turn();
     harper.batches[1].fail(new Error('disk full'));
     for (const write of lost) await expect(write).rejects.toThrow('disk full');

@@ -3,9 +3,25 @@
  * encodes every key exactly as lmdb's own, and nothing else is touched.
  */
 import { describe, expect, it } from 'vitest';
-import { orderedBinaryInstances, separateIndexKeyWriter, type IndexedTable } from '../../lib/harper/index-key-writer.js';
+import {
+  orderedBinaryInstances,
+  separateIndexKeyWriter,
+  type IndexedTable,
+} from '../../lib/harper/index-key-writer.js';
 
-const KEYS: unknown[] = ['sensor-101@1764577675123.001@127.0.0.1:1-abc123', 'site-a/101', '', 'ü€😀', 0, -1.5, 1764577675123.25, true, null, ['a', 2, 'b'], Symbol.for('remote-ids')];
+const KEYS: unknown[] = [
+  'sensor-101@1764577675123.001@127.0.0.1:1-abc123',
+  'site-a/101',
+  '',
+  'ü€😀',
+  0,
+  -1.5,
+  1764577675123.25,
+  true,
+  null,
+  ['a', 2, 'b'],
+  Symbol.for('remote-ids'),
+];
 
 function encode(writeKey: (key: unknown, target: Uint8Array, position: number) => number, key: unknown): number[] {
   const target = Buffer.alloc(512);
@@ -20,7 +36,7 @@ describe('index key writer', () => {
     for (const key of KEYS) expect(encode(separate, key), String(key)).toEqual(encode(shared, key));
   });
 
-  it("replaces the shared writeKey of index stores only, leaving other encoders alone", () => {
+  it('replaces the shared writeKey of index stores only, leaving other encoders alone', () => {
     const { shared } = orderedBinaryInstances();
     const other = () => 0;
     const tables: IndexedTable[] = [
@@ -37,7 +53,11 @@ describe('index key writer', () => {
   it('changes nothing when the module cannot be resolved', () => {
     const tables: IndexedTable[] = [{ indices: { sensorId: { encoder: { writeKey: () => 1 } } } }];
     const before = tables[0].indices!.sensorId!.encoder!.writeKey;
-    expect(separateIndexKeyWriter(tables, () => { throw new Error('no lmdb here'); })).toBe(0);
+    expect(
+      separateIndexKeyWriter(tables, () => {
+        throw new Error('no lmdb here');
+      }),
+    ).toBe(0);
     expect(tables[0].indices!.sensorId!.encoder!.writeKey).toBe(before);
   });
 });

@@ -1,6 +1,12 @@
 /** Size, depth, content-type and path limits (lib/rules/limits.ts). */
 import { describe, expect, it } from 'vitest';
-import { checkPathLength, checkRequestBody, checkSizeAndDepth, LIMITS, MAX_WIRE_BYTES } from '../../lib/rules/limits.js';
+import {
+  checkPathLength,
+  checkRequestBody,
+  checkSizeAndDepth,
+  LIMITS,
+  MAX_WIRE_BYTES,
+} from '../../lib/rules/limits.js';
 import { refusalOf, refusalOfAsync } from './refusal.js';
 
 /** An object nested `depth` levels deep. */
@@ -19,14 +25,24 @@ describe('size and depth', () => {
   });
 
   it('refuses one level too deep, also far beyond what a recursive walk survives', () => {
-    expect(refusalOf(() => checkSizeAndDepth(nested(LIMITS.maxDepth + 1)))).toMatchObject({ error: 'too_deep', statusCode: 400 });
+    expect(refusalOf(() => checkSizeAndDepth(nested(LIMITS.maxDepth + 1)))).toMatchObject({
+      error: 'too_deep',
+      statusCode: 400,
+    });
     expect(refusalOf(() => checkSizeAndDepth(nested(100_000)))).toMatchObject({ error: 'too_deep' });
   });
 
   it('refuses what is too large, counting multi-byte characters as UTF-8', () => {
-    expect(refusalOf(() => checkSizeAndDepth({ text: 'x'.repeat(LIMITS.maxRecordBytes) }))).toMatchObject({ error: 'payload_too_large', statusCode: 413 });
-    expect(refusalOf(() => checkSizeAndDepth({ text: 'é'.repeat(LIMITS.maxRecordBytes / 2) }))).toMatchObject({ error: 'payload_too_large' });
-    expect(refusalOf(() => checkSizeAndDepth('x'.repeat(LIMITS.maxRecordBytes)))).toMatchObject({ error: 'payload_too_large' });
+    expect(refusalOf(() => checkSizeAndDepth({ text: 'x'.repeat(LIMITS.maxRecordBytes) }))).toMatchObject({
+      error: 'payload_too_large',
+      statusCode: 413,
+    });
+    expect(refusalOf(() => checkSizeAndDepth({ text: 'é'.repeat(LIMITS.maxRecordBytes / 2) }))).toMatchObject({
+      error: 'payload_too_large',
+    });
+    expect(refusalOf(() => checkSizeAndDepth('x'.repeat(LIMITS.maxRecordBytes)))).toMatchObject({
+      error: 'payload_too_large',
+    });
   });
 
   it('refuses a huge array by its length, before looking at its elements', () => {
@@ -48,27 +64,44 @@ describe('size and depth', () => {
 describe('REST bodies', () => {
   it('refuses an oversize Content-Length and unaccepted content types before the body is read', () => {
     const body = Promise.reject(new Error('never read'));
-    expect(refusalOf(() => checkRequestBody([request({ 'content-length': String(LIMITS.maxRecordBytes + 1) }), body]))).toMatchObject({
+    expect(
+      refusalOf(() => checkRequestBody([request({ 'content-length': String(LIMITS.maxRecordBytes + 1) }), body])),
+    ).toMatchObject({
       error: 'payload_too_large',
       statusCode: 413,
     });
-    expect(refusalOf(() => checkRequestBody([request({ 'content-type': 'application/x-www-form-urlencoded' })]))).toMatchObject({
+    expect(
+      refusalOf(() => checkRequestBody([request({ 'content-type': 'application/x-www-form-urlencoded' })])),
+    ).toMatchObject({
       error: 'unsupported_content_type',
       statusCode: 415,
     });
   });
 
   it('accepts JSON, CBOR, MessagePack, +json and text', () => {
-    for (const type of ['application/json', 'application/json; charset=utf-8', 'application/cbor', 'application/x-msgpack', 'application/vnd.x+json', 'text/plain']) {
+    for (const type of [
+      'application/json',
+      'application/json; charset=utf-8',
+      'application/cbor',
+      'application/x-msgpack',
+      'application/vnd.x+json',
+      'text/plain',
+    ]) {
       expect(() => checkRequestBody([request({ 'content-type': type })])).not.toThrow();
     }
   });
 
   it('turns a body Harper failed to parse into malformed_json, and one it stopped reading into payload_too_large', async () => {
     const [parsed] = checkRequestBody([Promise.reject(new SyntaxError('Unexpected end'))]);
-    expect(await refusalOfAsync(() => parsed as Promise<unknown>)).toMatchObject({ error: 'malformed_json', statusCode: 400 });
+    expect(await refusalOfAsync(() => parsed as Promise<unknown>)).toMatchObject({
+      error: 'malformed_json',
+      statusCode: 400,
+    });
     const [cut] = checkRequestBody([Promise.reject(Object.assign(new Error('too big'), { statusCode: 413 }))]);
-    expect(await refusalOfAsync(() => cut as Promise<unknown>)).toMatchObject({ error: 'payload_too_large', statusCode: 413 });
+    expect(await refusalOfAsync(() => cut as Promise<unknown>)).toMatchObject({
+      error: 'payload_too_large',
+      statusCode: 413,
+    });
     expect(MAX_WIRE_BYTES).toBe(4 * LIMITS.maxRecordBytes);
   });
 });
@@ -76,6 +109,9 @@ describe('REST bodies', () => {
 describe('paths', () => {
   it('refuses an id longer than the limit (the path holds a leading slash)', () => {
     expect(() => checkPathLength(`/${'x'.repeat(128)}`, 128)).not.toThrow();
-    expect(refusalOf(() => checkPathLength(`/${'x'.repeat(129)}`, 128))).toMatchObject({ error: 'invalid_id', message: 'id is 129 characters; the limit is 128' });
+    expect(refusalOf(() => checkPathLength(`/${'x'.repeat(129)}`, 128))).toMatchObject({
+      error: 'invalid_id',
+      message: 'id is 129 characters; the limit is 128',
+    });
   });
 });

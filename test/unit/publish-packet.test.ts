@@ -31,13 +31,29 @@ describe('publish packet topic names', () => {
         // A remaining length of 128 (two length bytes) becomes 127 (one byte).
         publish('/a', Buffer.alloc(protocolVersion === 5 ? 123 : 124, 1)),
         publish('/ab', Buffer.alloc(300, 2), { qos: 1, messageId: 7, retain: true }),
-        ...(protocolVersion === 5 ? [publish('/with/properties', Buffer.from('p'), { qos: 1, messageId: 9, properties: { userProperties: { a: 'b' }, contentType: 'text/plain' } })] : []),
+        ...(protocolVersion === 5
+          ? [
+              publish('/with/properties', Buffer.from('p'), {
+                qos: 1,
+                messageId: 9,
+                properties: { userProperties: { a: 'b' }, contentType: 'text/plain' },
+              }),
+            ]
+          : []),
       ];
       for (const packet of cases) {
-        const fixed = parse(publishedTopicName(mqttPacket.generate(packet, { protocolVersion })), protocolVersion) as IPublishPacket;
+        const fixed = parse(
+          publishedTopicName(mqttPacket.generate(packet, { protocolVersion })),
+          protocolVersion,
+        ) as IPublishPacket;
         expect(fixed.topic).toBe(packet.topic.slice(1));
         expect(Buffer.from(fixed.payload)).toEqual(packet.payload);
-        expect({ qos: fixed.qos, retain: fixed.retain, messageId: fixed.messageId, properties: fixed.properties }).toEqual({
+        expect({
+          qos: fixed.qos,
+          retain: fixed.retain,
+          messageId: fixed.messageId,
+          properties: fixed.properties,
+        }).toEqual({
           qos: packet.qos,
           retain: packet.retain,
           messageId: packet.qos > 0 ? packet.messageId : undefined,
@@ -63,10 +79,14 @@ describe('publish packet topic names', () => {
       const bytes = mqttPacket.generate(packet, { protocolVersion });
       expect(publishTopic(bytes)).toBe('sensors/site-a/101');
       const retained = parse(withRetainFlag(bytes), protocolVersion) as IPublishPacket;
-      expect({ topic: retained.topic, retain: retained.retain, qos: retained.qos, messageId: retained.messageId }).toEqual({ topic: 'sensors/site-a/101', retain: true, qos: 1, messageId: 11 });
+      expect({
+        topic: retained.topic,
+        retain: retained.retain,
+        qos: retained.qos,
+        messageId: retained.messageId,
+      }).toEqual({ topic: 'sensors/site-a/101', retain: true, qos: 1, messageId: 11 });
       expect(Buffer.from(retained.payload)).toEqual(packet.payload);
     }
     expect(publishTopic(mqttPacket.generate({ cmd: 'pingresp' }, { protocolVersion: 4 }))).toBeUndefined();
   });
 });
-

@@ -1,6 +1,11 @@
 /** The sort workaround for `readings` queries (lib/harper/sort-condition-workaround.ts). */
 import { describe, expect, it } from 'vitest';
-import { MAX_SORTED_ROWS, needsSortWorkaround, sortedSearch, type Query } from '../../lib/harper/sort-condition-workaround.js';
+import {
+  MAX_SORTED_ROWS,
+  needsSortWorkaround,
+  sortedSearch,
+  type Query,
+} from '../../lib/harper/sort-condition-workaround.js';
 import { refusalOfAsync } from './refusal.js';
 
 interface Row {
@@ -36,7 +41,9 @@ const byTime: Query = {
 describe('which queries need it', () => {
   it('is a sort on an attribute that also has a condition, nested ones included', () => {
     expect(needsSortWorkaround(byTime)).toBe(true);
-    expect(needsSortWorkaround({ conditions: [{ conditions: [{ attribute: 'time' }] }], sort: { attribute: 'time' } })).toBe(true);
+    expect(
+      needsSortWorkaround({ conditions: [{ conditions: [{ attribute: 'time' }] }], sort: { attribute: 'time' } }),
+    ).toBe(true);
     expect(needsSortWorkaround({ conditions: byTime.conditions, sort: { attribute: 'n' } })).toBe(false);
     expect(needsSortWorkaround({ conditions: byTime.conditions })).toBe(false);
     expect(needsSortWorkaround(undefined)).toBe(false);
@@ -60,7 +67,14 @@ describe('the sorted search', () => {
 
   it('sorts descending, rows without the attribute first ascending and last descending, ties by the next level', async () => {
     const { search } = searchOver(rows);
-    expect(await collect(sortedSearch({ ...byTime, sort: { attribute: 'time', descending: true, next: { attribute: 'n', descending: true } } }, search))).toEqual([3, 4, 2, 1, 0]);
+    expect(
+      await collect(
+        sortedSearch(
+          { ...byTime, sort: { attribute: 'time', descending: true, next: { attribute: 'n', descending: true } } },
+          search,
+        ),
+      ),
+    ).toEqual([3, 4, 2, 1, 0]);
     expect(await collect(sortedSearch(byTime, searchOver(rows).search))).toEqual([0, 1, 2, 4, 3]);
   });
 

@@ -13,7 +13,9 @@ const mostJitter = () => 1 - Number.EPSILON;
 
 describe('backoffDelay', () => {
   it('doubles from the first wait up to the longest, without jitter', () => {
-    expect([0, 1, 2, 3, 4, 5, 6, 50].map((attempt) => backoffDelay(attempt, BACKOFF, noJitter))).toEqual([500, 1000, 2000, 4000, 8000, 15_000, 15_000, 15_000]);
+    expect([0, 1, 2, 3, 4, 5, 6, 50].map((attempt) => backoffDelay(attempt, BACKOFF, noJitter))).toEqual([
+      500, 1000, 2000, 4000, 8000, 15_000, 15_000, 15_000,
+    ]);
   });
 
   it('takes off at most the jitter share, at random', () => {
@@ -108,7 +110,13 @@ describe('Reconnect', () => {
 });
 
 describe('ResumePoint', () => {
-  const frame = (localTime: number | undefined, type = 'put') => JSON.stringify({ id: '101', type, value: { id: '101', temperature: 20 }, ...(localTime === undefined ? {} : { localTime }) });
+  const frame = (localTime: number | undefined, type = 'put') =>
+    JSON.stringify({
+      id: '101',
+      type,
+      value: { id: '101', temperature: 20 },
+      ...(localTime === undefined ? {} : { localTime }),
+    });
 
   it('asks for the first query until an event was seen, then resumes after the last one', () => {
     const resume = new ResumePoint();
@@ -148,7 +156,10 @@ describe('ResumePoint', () => {
     const resume = new ResumePoint();
     const error = (value: unknown) => JSON.stringify({ type: 'error', value });
     expect(resume.read(error({ error: 'slow_consumer' }))).toEqual({ kind: 'ended', reason: 'slow_consumer' });
-    expect(resume.read(error({ error: 'server_shutting_down' }))).toEqual({ kind: 'ended', reason: 'server_shutting_down' });
+    expect(resume.read(error({ error: 'server_shutting_down' }))).toEqual({
+      kind: 'ended',
+      reason: 'server_shutting_down',
+    });
     expect(resume.read(error({ error: 'forbidden', message: 'no' })).kind).toBe('other');
     expect(resume.read(JSON.stringify({ type: 'ack', id: '101' })).kind).toBe('other');
     for (const data of ['', 'not json', 'null', '42', '"text"']) expect(resume.read(data).kind, data).toBe('other');

@@ -22,27 +22,42 @@ describe('replay parameters', () => {
   });
 
   it('bound startTime to the window of a record and, narrower, of a table', () => {
-    expect(replayOptions(url(`startTime=${NOW - REPLAY_WINDOW_MS}`), false, NOW)).toMatchObject({ startTime: NOW - REPLAY_WINDOW_MS });
+    expect(replayOptions(url(`startTime=${NOW - REPLAY_WINDOW_MS}`), false, NOW)).toMatchObject({
+      startTime: NOW - REPLAY_WINDOW_MS,
+    });
     expect(refusalOf(() => replayOptions(url(`startTime=${NOW - REPLAY_WINDOW_MS - 1}`), false, NOW))).toMatchObject({
       error: 'query_too_broad',
       field: 'startTime',
       rule: `at most ${REPLAY_WINDOW_MS} ms ago (not before ${NOW - REPLAY_WINDOW_MS})`,
     });
     expect(TABLE_REPLAY_WINDOW_MS).toBeLessThan(REPLAY_WINDOW_MS);
-    expect(refusalOf(() => replayOptions(url(`startTime=${NOW - TABLE_REPLAY_WINDOW_MS - 1}`), true, NOW))).toMatchObject({ error: 'query_too_broad' });
+    expect(
+      refusalOf(() => replayOptions(url(`startTime=${NOW - TABLE_REPLAY_WINDOW_MS - 1}`), true, NOW)),
+    ).toMatchObject({ error: 'query_too_broad' });
     expect(refusalOf(() => replayOptions(url('startTime=0'), false, NOW))).toMatchObject({ error: 'query_too_broad' });
   });
 
-  it.each([['startTime='], ['startTime=abc'], ['startTime=-5'], ['previousCount=0'], ['previousCount=1001'], ['previousCount=2.5'], ['startTime=1&previousCount=1']])(
-    'refuses %s as invalid_query',
-    (query) => {
-      expect(refusalOf(() => replayOptions(url(query), false, NOW))).toMatchObject({ error: 'invalid_query', statusCode: 400 });
-    },
-  );
+  it.each([
+    ['startTime='],
+    ['startTime=abc'],
+    ['startTime=-5'],
+    ['previousCount=0'],
+    ['previousCount=1001'],
+    ['previousCount=2.5'],
+    ['startTime=1&previousCount=1'],
+  ])('refuses %s as invalid_query', (query) => {
+    expect(refusalOf(() => replayOptions(url(query), false, NOW))).toMatchObject({
+      error: 'invalid_query',
+      statusCode: 400,
+    });
+  });
 
   it('take previousCount on a record only', () => {
     expect(replayOptions(url('previousCount=1000'), false, NOW)).toEqual({ previousCount: 1000 });
-    expect(refusalOf(() => replayOptions(url('previousCount=5'), true, NOW))).toMatchObject({ error: 'query_too_broad', field: 'previousCount' });
+    expect(refusalOf(() => replayOptions(url('previousCount=5'), true, NOW))).toMatchObject({
+      error: 'query_too_broad',
+      field: 'previousCount',
+    });
   });
 
   it('are copied onto the request Harper subscribes with', () => {

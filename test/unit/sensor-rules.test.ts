@@ -3,7 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { checkPatch, checkReading, checkSensorId, WRITABLE_FIELDS } from '../../lib/rules/sensors.js';
 import { refusalOf } from './refusal.js';
 
-const bytes = (text: string, contentType = 'application/json') => ({ contentType, data: new Uint8Array(Buffer.from(text)) });
+const bytes = (text: string, contentType = 'application/json') => ({
+  contentType,
+  data: new Uint8Array(Buffer.from(text)),
+});
 
 describe('sensor ids', () => {
   it('accepts letters, digits, _ : - and segments joined by /, and integer ids as text', () => {
@@ -13,9 +16,12 @@ describe('sensor ids', () => {
     expect(checkSensorId('x'.repeat(128))).toHaveLength(128);
   });
 
-  it.each([[''], ['x'.repeat(129)], ['a b'], ['a//b'], ['/a'], ['a/'], ['a.b'], [1.5], [null], [undefined], [{}]])('refuses %j as invalid_id', (id) => {
-    expect(refusalOf(() => checkSensorId(id))).toMatchObject({ error: 'invalid_id', field: 'id', statusCode: 400 });
-  });
+  it.each([[''], ['x'.repeat(129)], ['a b'], ['a//b'], ['/a'], ['a/'], ['a.b'], [1.5], [null], [undefined], [{}]])(
+    'refuses %j as invalid_id',
+    (id) => {
+      expect(refusalOf(() => checkSensorId(id))).toMatchObject({ error: 'invalid_id', field: 'id', statusCode: 400 });
+    },
+  );
 });
 
 describe('complete readings', () => {
@@ -31,13 +37,18 @@ describe('complete readings', () => {
   });
 
   it('stores an ISO 8601 device time as milliseconds', () => {
-    expect(checkReading('1', { location: 'lab', temperature: 1, time: '2026-01-01T00:00:00Z' }, 5).time).toBe(Date.UTC(2026, 0, 1));
+    expect(checkReading('1', { location: 'lab', temperature: 1, time: '2026-01-01T00:00:00Z' }, 5).time).toBe(
+      Date.UTC(2026, 0, 1),
+    );
     expect(checkReading('1', { location: 'lab', temperature: 1, time: 42 }, 5).time).toBe(42);
   });
 
   it('accepts an id in the body equal to the path, and refuses another one', () => {
     expect(checkReading('101', { id: 101, location: 'lab', temperature: 1 }, 0).id).toBe('101');
-    expect(refusalOf(() => checkReading('101', { id: '102', location: 'lab', temperature: 1 }))).toMatchObject({ error: 'id_mismatch', field: 'id' });
+    expect(refusalOf(() => checkReading('101', { id: '102', location: 'lab', temperature: 1 }))).toMatchObject({
+      error: 'id_mismatch',
+      field: 'id',
+    });
   });
 
   it('names the first unknown field and lists the allowed ones', () => {
@@ -46,13 +57,21 @@ describe('complete readings', () => {
     expect(refusal.message).toContain('unknown field "colour"');
   });
 
-  it('tells a client that updatedAt is the server\'s', () => {
-    expect(refusalOf(() => checkReading('1', { location: 'lab', temperature: 1, updatedAt: 5 })).message).toMatch(/^updatedAt is set by the server/);
+  it("tells a client that updatedAt is the server's", () => {
+    expect(refusalOf(() => checkReading('1', { location: 'lab', temperature: 1, updatedAt: 5 })).message).toMatch(
+      /^updatedAt is set by the server/,
+    );
   });
 
   it('requires location and temperature', () => {
-    expect(refusalOf(() => checkReading('1', { temperature: 1 }))).toMatchObject({ error: 'missing_field', field: 'location' });
-    expect(refusalOf(() => checkReading('1', { location: 'lab' }))).toMatchObject({ error: 'missing_field', field: 'temperature' });
+    expect(refusalOf(() => checkReading('1', { temperature: 1 }))).toMatchObject({
+      error: 'missing_field',
+      field: 'location',
+    });
+    expect(refusalOf(() => checkReading('1', { location: 'lab' }))).toMatchObject({
+      error: 'missing_field',
+      field: 'temperature',
+    });
   });
 
   it.each([
@@ -76,7 +95,9 @@ describe('complete readings', () => {
   });
 
   it('accepts the boundary values', () => {
-    expect(() => checkReading('1', { location: 'x'.repeat(128), temperature: -273.15, humidity: 0, battery: 100 })).not.toThrow();
+    expect(() =>
+      checkReading('1', { location: 'x'.repeat(128), temperature: -273.15, humidity: 0, battery: 100 }),
+    ).not.toThrow();
   });
 
   it('refuses what is not an object', () => {
@@ -86,25 +107,46 @@ describe('complete readings', () => {
   });
 
   it('parses the bytes Harper hands over when it could not parse a payload itself', () => {
-    expect(checkReading('1', bytes('{"location":"lab","temperature":3}'), 7)).toEqual({ id: '1', location: 'lab', temperature: 3, updatedAt: 7 });
+    expect(checkReading('1', bytes('{"location":"lab","temperature":3}'), 7)).toEqual({
+      id: '1',
+      location: 'lab',
+      temperature: 3,
+      updatedAt: 7,
+    });
     expect(refusalOf(() => checkReading('1', bytes('{"location":')))).toMatchObject({ error: 'malformed_json' });
     expect(refusalOf(() => checkReading('1', bytes('[1,2]')))).toMatchObject({ error: 'not_an_object' });
-    expect(refusalOf(() => checkReading('1', bytes('<a/>', 'application/xml')))).toMatchObject({ error: 'unsupported_content_type', statusCode: 415 });
-    expect(refusalOf(() => checkReading('1', bytes('x'.repeat(64 * 1024 + 1))))).toMatchObject({ error: 'payload_too_large', statusCode: 413 });
+    expect(refusalOf(() => checkReading('1', bytes('<a/>', 'application/xml')))).toMatchObject({
+      error: 'unsupported_content_type',
+      statusCode: 415,
+    });
+    expect(refusalOf(() => checkReading('1', bytes('x'.repeat(64 * 1024 + 1))))).toMatchObject({
+      error: 'payload_too_large',
+      statusCode: 413,
+    });
   });
 });
 
 describe('patches', () => {
   it('checks only the fields sent, and stamps updatedAt', () => {
-    expect(checkPatch('1', { humidity: 45 }, { location: 'lab', temperature: 20 }, 9)).toEqual({ humidity: 45, updatedAt: 9 });
+    expect(checkPatch('1', { humidity: 45 }, { location: 'lab', temperature: 20 }, 9)).toEqual({
+      humidity: 45,
+      updatedAt: 9,
+    });
   });
 
   it('may not leave a sensor without location or temperature', () => {
-    expect(refusalOf(() => checkPatch('1', { humidity: 45 }, undefined))).toMatchObject({ error: 'missing_field', field: 'location' });
-    expect(checkPatch('1', { location: 'hall', temperature: 2 }, undefined, 3)).toEqual({ location: 'hall', temperature: 2, updatedAt: 3 });
+    expect(refusalOf(() => checkPatch('1', { humidity: 45 }, undefined))).toMatchObject({
+      error: 'missing_field',
+      field: 'location',
+    });
+    expect(checkPatch('1', { location: 'hall', temperature: 2 }, undefined, 3)).toEqual({
+      location: 'hall',
+      temperature: 2,
+      updatedAt: 3,
+    });
   });
 
-  it('reads the current state through getters, as Harper\'s records expose it', () => {
+  it("reads the current state through getters, as Harper's records expose it", () => {
     const current = Object.create({
       get location() {
         return 'lab';

@@ -14,7 +14,10 @@ describe('sign fields', () => {
 
   it('counts a message in characters, not UTF-16 units', () => {
     expect(checkSignField('message', '😀'.repeat(MAX_MESSAGE))).toHaveLength(2 * MAX_MESSAGE);
-    expect(refusalOf(() => checkSignField('message', '😀'.repeat(MAX_MESSAGE + 1)))).toMatchObject({ error: 'invalid_field', field: 'message' });
+    expect(refusalOf(() => checkSignField('message', '😀'.repeat(MAX_MESSAGE + 1)))).toMatchObject({
+      error: 'invalid_field',
+      field: 'message',
+    });
     expect(refusalOf(() => checkSignField('message', 'x'.repeat(MAX_MESSAGE + 1)))).toMatchObject({ field: 'message' });
   });
 
@@ -41,13 +44,21 @@ describe('sign writes', () => {
       power: 'on',
       color: '#00ff00',
     });
-    expect(refusalOf(() => checkSign('2FE598', { message: 'Hi' }, true))).toMatchObject({ error: 'missing_field', field: 'brightness' });
+    expect(refusalOf(() => checkSign('2FE598', { message: 'Hi' }, true))).toMatchObject({
+      error: 'missing_field',
+      field: 'brightness',
+    });
     expect(checkSign('2FE598', { power: 'off' }, false)).toEqual({ id: '2FE598', power: 'off' });
   });
 
   it('refuses server-set and unknown fields, a different id and what is not an object', () => {
-    expect(refusalOf(() => checkSign('s', { updatedBy: 'me' }, false)).message).toMatch(/^updatedBy is set by the server/);
-    expect(refusalOf(() => checkSign('s', { blink: true }, false))).toMatchObject({ error: 'unknown_field', field: 'blink' });
+    expect(refusalOf(() => checkSign('s', { updatedBy: 'me' }, false)).message).toMatch(
+      /^updatedBy is set by the server/,
+    );
+    expect(refusalOf(() => checkSign('s', { blink: true }, false))).toMatchObject({
+      error: 'unknown_field',
+      field: 'blink',
+    });
     expect(refusalOf(() => checkSign('s', { id: 't' }, false))).toMatchObject({ error: 'id_mismatch' });
     expect(refusalOf(() => checkSign('s', [], false))).toMatchObject({ error: 'not_an_object' });
     expect(refusalOf(() => checkSign('a b', {}, false))).toMatchObject({ error: 'invalid_id' });
@@ -65,7 +76,10 @@ describe('per-field topics', () => {
   });
 
   it('decodes raw payload bytes to text, and leaves oversize ones undecoded', () => {
-    const raw = (text: string) => ({ contentType: 'application/octet-stream', data: new Uint8Array(Buffer.from(text)) });
+    const raw = (text: string) => ({
+      contentType: 'application/octet-stream',
+      data: new Uint8Array(Buffer.from(text)),
+    });
     expect(scalarOf(raw('12'))).toBe('12');
     expect(scalarOf(7)).toBe(7);
     const huge = raw('x'.repeat(4 * MAX_MESSAGE + 1));

@@ -28,7 +28,10 @@ function subscription(events: Event[]) {
       else queue.push(event);
     },
     [Symbol.asyncIterator]: () => ({
-      next: () => (queue.length > 0 ? Promise.resolve({ done: false, value: queue.shift()! }) : new Promise<IteratorResult<Event>>((resolve) => waiting.push(resolve))),
+      next: () =>
+        queue.length > 0
+          ? Promise.resolve({ done: false, value: queue.shift()! })
+          : new Promise<IteratorResult<Event>>((resolve) => waiting.push(resolve)),
       return: () => {
         for (const consumer of waiting.splice(0)) consumer(done);
         return Promise.resolve(done);
@@ -38,8 +41,10 @@ function subscription(events: Event[]) {
 }
 
 /** `count` live events (sent after the subscription began), or replayed ones (sent before). */
-const live = (count: number): Event[] => Array.from({ length: count }, (_, i) => ({ localTime: START + 1 + i, type: 'put' }));
-const replayed = (count: number): Event[] => Array.from({ length: count }, (_, i) => ({ localTime: START - count + i, type: 'put' }));
+const live = (count: number): Event[] =>
+  Array.from({ length: count }, (_, i) => ({ localTime: START + 1 + i, type: 'put' }));
+const replayed = (count: number): Event[] =>
+  Array.from({ length: count }, (_, i) => ({ localTime: START - count + i, type: 'put' }));
 
 async function secondsPass(seconds: number, each?: () => Promise<void>): Promise<void> {
   for (let i = 0; i < seconds; i++) {
@@ -48,7 +53,8 @@ async function secondsPass(seconds: number, each?: () => Promise<void>): Promise
   }
 }
 
-const isCutOff = (event: Event | undefined) => event?.type === 'error' && (event.value as { error?: string }).error === 'slow_consumer';
+const isCutOff = (event: Event | undefined) =>
+  event?.type === 'error' && (event.value as { error?: string }).error === 'slow_consumer';
 
 beforeEach(() => {
   vi.useFakeTimers({ now: START });

@@ -75,9 +75,17 @@ export class AlertsPanel {
     if (this.alerts.size > SHOWN * 2) this.alerts = new Map(newest.map((alert) => [alert.id, alert]));
     // The current state of each rule × sensor is its latest alert.
     const current = new Map<string, Alert>();
-    for (const alert of newest) if (!current.has(`${alert.ruleId} ${alert.sensorId}`)) current.set(`${alert.ruleId} ${alert.sensorId}`, alert);
+    for (const alert of newest)
+      if (!current.has(`${alert.ruleId} ${alert.sensorId}`)) current.set(`${alert.ruleId} ${alert.sensorId}`, alert);
     const firing = [...current.values()].filter((alert) => alert.state === 'firing').length;
-    setText(this.summary, newest.length === 0 ? 'No alerts. Operators add rules with PUT /rules/<id>.' : firing > 0 ? `${firing} firing now` : 'Nothing firing now');
+    setText(
+      this.summary,
+      newest.length === 0
+        ? 'No alerts. Operators add rules with PUT /rules/<id>.'
+        : firing > 0
+          ? `${firing} firing now`
+          : 'Nothing firing now',
+    );
     this.summary.classList.toggle('firing', firing > 0);
     const items = newest.map((alert) => {
       const item = el(

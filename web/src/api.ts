@@ -50,14 +50,19 @@ export interface Answer<T> {
  * back to the page instead, which then shows its own sign-in form. With a valid session cookie
  * there is no challenge and nothing but the cookie is sent. It is not a credential.
  */
-function send(method: string, path: string, body?: unknown): Promise<{ status: number; text: string; header(name: string): string | null }> {
+function send(
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; text: string; header(name: string): string | null }> {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open(method, path, true, '_', '_');
     xhr.setRequestHeader('accept', 'application/json');
     if (body !== undefined) xhr.setRequestHeader('content-type', 'application/json');
     xhr.timeout = 30_000;
-    xhr.onload = () => resolve({ status: xhr.status, text: xhr.responseText, header: (name) => xhr.getResponseHeader(name) });
+    xhr.onload = () =>
+      resolve({ status: xhr.status, text: xhr.responseText, header: (name) => xhr.getResponseHeader(name) });
     xhr.onerror = () => reject(new TypeError(`${method} ${path}: network error`));
     xhr.ontimeout = () => reject(new TypeError(`${method} ${path}: timed out`));
     xhr.send(body === undefined ? null : JSON.stringify(body));

@@ -73,9 +73,22 @@ const history = new HistoryPanel(
   () => select(undefined),
 );
 
-const sign = new SignPanel(presence, (stream) => status.track(stream), () => signedOut('Your session has ended: sign in again.'));
-const alerts = new AlertsPanel(byId('alerts-list', HTMLOListElement), byId('alerts-summary', HTMLElement), (stream) => status.track(stream), () => signedOut('Your session has ended: sign in again.'));
-const protocols = new ProtocolPanel(() => session, () => undefined, () => signedOut('Your session has ended: sign in again.'));
+const sign = new SignPanel(
+  presence,
+  (stream) => status.track(stream),
+  () => signedOut('Your session has ended: sign in again.'),
+);
+const alerts = new AlertsPanel(
+  byId('alerts-list', HTMLOListElement),
+  byId('alerts-summary', HTMLElement),
+  (stream) => status.track(stream),
+  () => signedOut('Your session has ended: sign in again.'),
+);
+const protocols = new ProtocolPanel(
+  () => session,
+  () => undefined,
+  () => signedOut('Your session has ended: sign in again.'),
+);
 
 // Known sensor ids for the protocol panel's input.
 const datalist = byId('sensor-ids', HTMLDataListElement);
@@ -130,7 +143,10 @@ function startDashboard(current: Session): void {
   status.track(sensorStream);
   sensorStream.start();
   void alerts.start();
-  presence.start((stream) => status.track(stream), () => signedOut('Your session has ended: sign in again.'));
+  presence.start(
+    (stream) => status.track(stream),
+    () => signedOut('Your session has ended: sign in again.'),
+  );
   void sign.start(current);
   const wanted = new URL(location.href).searchParams.get('sensor');
   if (wanted) select(wanted);
@@ -197,7 +213,10 @@ loginForm.addEventListener('submit', async (event) => {
     main.focus();
   } catch (error) {
     loginError.hidden = false;
-    setText(loginError, describeError(error).replace(/^Your session has ended: sign in again\.$/, 'Wrong username or password.'));
+    setText(
+      loginError,
+      describeError(error).replace(/^Your session has ended: sign in again\.$/, 'Wrong username or password.'),
+    );
     loginPassword.select();
   } finally {
     loginSubmit.disabled = false;

@@ -23,7 +23,11 @@ export interface ChartOptions {
 }
 
 function toData(points: Point[]): UPlotData {
-  return [points.map((point) => point.t / 1000), points.map((point) => point.temperature), points.map((point) => point.humidity)];
+  return [
+    points.map((point) => point.t / 1000),
+    points.map((point) => point.temperature),
+    points.map((point) => point.humidity),
+  ];
 }
 
 /** Keeps a little room around a flat line so it is visible. */
@@ -70,9 +74,29 @@ export class TimeChart {
     const axes: UPlotAxis[] = compact
       ? [{ show: false }, { show: false, scale: 'temperature' }, { show: false, scale: 'humidity' }]
       : [
-          { stroke: COLORS.axis, font: axisFont, grid: { stroke: COLORS.grid, width: 1 }, ticks: { stroke: COLORS.grid, width: 1 } },
-          { scale: 'temperature', stroke: COLORS.temperature, font: axisFont, size: 48, grid: { stroke: COLORS.grid, width: 1 }, ticks: { stroke: COLORS.grid, width: 1 } },
-          { scale: 'humidity', side: 1, stroke: COLORS.humidity, font: axisFont, size: 40, grid: { show: false }, ticks: { stroke: COLORS.grid, width: 1 } },
+          {
+            stroke: COLORS.axis,
+            font: axisFont,
+            grid: { stroke: COLORS.grid, width: 1 },
+            ticks: { stroke: COLORS.grid, width: 1 },
+          },
+          {
+            scale: 'temperature',
+            stroke: COLORS.temperature,
+            font: axisFont,
+            size: 48,
+            grid: { stroke: COLORS.grid, width: 1 },
+            ticks: { stroke: COLORS.grid, width: 1 },
+          },
+          {
+            scale: 'humidity',
+            side: 1,
+            stroke: COLORS.humidity,
+            font: axisFont,
+            size: 40,
+            grid: { show: false },
+            ticks: { stroke: COLORS.grid, width: 1 },
+          },
         ];
     this.plot = new uPlot(
       {
@@ -80,7 +104,11 @@ export class TimeChart {
         height: options.height,
         series,
         axes,
-        scales: { x: { time: true }, temperature: { auto: true, range: paddedRange }, humidity: { auto: true, range: paddedRange } },
+        scales: {
+          x: { time: true },
+          temperature: { auto: true, range: paddedRange },
+          humidity: { auto: true, range: paddedRange },
+        },
         legend: { show: !compact, live: true },
         cursor: compact ? { show: false } : { drag: { x: false, y: false } },
         padding: compact ? [4, 0, 2, 0] : [12, 8, 0, 0],

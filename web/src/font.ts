@@ -111,7 +111,8 @@ export function glyph(character: string): number[] {
   if (code < 0x20 || code > 0x7e) return UNKNOWN;
   const start = (code - 0x20) * 10;
   const columns: number[] = [];
-  for (let column = 0; column < GLYPH_WIDTH; column++) columns.push(parseInt(GLYPHS.slice(start + column * 2, start + column * 2 + 2), 16));
+  for (let column = 0; column < GLYPH_WIDTH; column++)
+    columns.push(parseInt(GLYPHS.slice(start + column * 2, start + column * 2 + 2), 16));
   return columns;
 }
 

@@ -96,7 +96,11 @@ interface MqttClient {
   on(event: 'message', listener: (topic: string, payload: Uint8Array) => void): MqttClient;
   on(event: 'error', listener: (error: MqttError) => void): MqttClient;
   on(event: 'close' | 'offline' | 'end', listener: () => void): MqttClient;
-  subscribe(topic: string, options: { qos: 0 | 1 | 2 }, callback: (error: Error | null, granted?: MqttGrant[]) => void): MqttClient;
+  subscribe(
+    topic: string,
+    options: { qos: 0 | 1 | 2 },
+    callback: (error: Error | null, granted?: MqttGrant[]) => void,
+  ): MqttClient;
   end(force?: boolean): MqttClient;
 }
 

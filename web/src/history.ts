@@ -45,7 +45,16 @@ export class HistoryPanel {
       const sensor = entry.sensor;
       const time = sensor.updatedAt;
       if (typeof time !== 'number' || this.readings.some((reading) => reading.time === time)) return;
-      this.readings.unshift({ id: `${id}@${time}`, sensorId: id, time, deviceTime: sensor.time, location: sensor.location, temperature: sensor.temperature, humidity: sensor.humidity, battery: sensor.battery });
+      this.readings.unshift({
+        id: `${id}@${time}`,
+        sensorId: id,
+        time,
+        deviceTime: sensor.time,
+        location: sensor.location,
+        temperature: sensor.temperature,
+        humidity: sensor.humidity,
+        battery: sensor.battery,
+      });
       if (this.readings.length > HISTORY_LIMIT) this.readings.length = HISTORY_LIMIT;
       this.draw();
       this.refreshStatsSoon();
@@ -79,14 +88,24 @@ export class HistoryPanel {
     if (readings.status === 'fulfilled') {
       // Live readings that arrived while loading are kept; the list stays newest first.
       const known = new Set(this.readings.map((reading) => reading.time));
-      this.readings = [...this.readings, ...readings.value.filter((reading) => !known.has(reading.time))].sort((a, b) => b.time - a.time).slice(0, HISTORY_LIMIT);
-      setText(this.parts.status, this.readings.length === 0 ? 'No stored readings yet.' : `Last ${this.readings.length} readings, newest first. Live.`);
+      this.readings = [...this.readings, ...readings.value.filter((reading) => !known.has(reading.time))]
+        .sort((a, b) => b.time - a.time)
+        .slice(0, HISTORY_LIMIT);
+      setText(
+        this.parts.status,
+        this.readings.length === 0
+          ? 'No stored readings yet.'
+          : `Last ${this.readings.length} readings, newest first. Live.`,
+      );
     } else {
       setText(this.parts.status, `Could not load the history: ${describeError(readings.reason)}`);
     }
     this.draw();
     if (stats.status === 'fulfilled') this.drawStats(stats.value);
-    else this.parts.stats.replaceChildren(el('p', { class: 'muted' }, `Statistics unavailable: ${describeError(stats.reason)}`));
+    else
+      this.parts.stats.replaceChildren(
+        el('p', { class: 'muted' }, `Statistics unavailable: ${describeError(stats.reason)}`),
+      );
     this.statsLoadedAt = Date.now();
   }
 
@@ -116,21 +135,24 @@ export class HistoryPanel {
     }));
     this.chart?.setPoints(points);
     this.parts.table.replaceChildren(
-      ...this.readings.slice(0, TABLE_ROWS).map((reading) =>
-        el(
-          'tr',
-          {},
-          el('td', {}, formatTime(reading.time)),
-          el('td', { class: 'num' }, formatNumber(reading.temperature)),
-          el('td', { class: 'num' }, formatNumber(reading.humidity)),
-          el('td', { class: 'num' }, formatNumber(reading.battery, 0)),
+      ...this.readings
+        .slice(0, TABLE_ROWS)
+        .map((reading) =>
+          el(
+            'tr',
+            {},
+            el('td', {}, formatTime(reading.time)),
+            el('td', { class: 'num' }, formatNumber(reading.temperature)),
+            el('td', { class: 'num' }, formatNumber(reading.humidity)),
+            el('td', { class: 'num' }, formatNumber(reading.battery, 0)),
+          ),
         ),
-      ),
     );
   }
 
   private drawStats(stats: Stats): void {
-    const cell = (value: FieldStats | undefined, pick: (value: FieldStats) => string) => el('td', { class: 'num' }, value ? pick(value) : '–');
+    const cell = (value: FieldStats | undefined, pick: (value: FieldStats) => string) =>
+      el('td', { class: 'num' }, value ? pick(value) : '–');
     const rows = FIELDS.flatMap(({ field, label, unit }) =>
       (['hour', 'day'] as const).map((window) => {
         const value = stats[window]?.[field];
@@ -149,7 +171,19 @@ export class HistoryPanel {
       'table',
       { class: 'data-table stats-table' },
       el('caption', {}, `Rolling statistics, last update ${formatDateTime(stats.lastUpdate)}`),
-      el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 'Field'), el('th', { scope: 'col' }, 'Count'), el('th', { scope: 'col' }, 'Min'), el('th', { scope: 'col' }, 'Mean'), el('th', { scope: 'col' }, 'Max'))),
+      el(
+        'thead',
+        {},
+        el(
+          'tr',
+          {},
+          el('th', { scope: 'col' }, 'Field'),
+          el('th', { scope: 'col' }, 'Count'),
+          el('th', { scope: 'col' }, 'Min'),
+          el('th', { scope: 'col' }, 'Mean'),
+          el('th', { scope: 'col' }, 'Max'),
+        ),
+      ),
       el('tbody', {}, ...rows),
     );
     this.parts.stats.replaceChildren(table);

@@ -26,7 +26,12 @@ export class PresenceStore {
   private stream: WsTransport<Presence> | undefined;
 
   start(onStream: (stream: WsTransport<Presence>) => void, onSignedOut: () => void): void {
-    this.stream = new WsTransport<Presence>({ label: 'Devices', path: '/presence/', onFrame: (frame) => this.apply(frame), onSignedOut });
+    this.stream = new WsTransport<Presence>({
+      label: 'Devices',
+      path: '/presence/',
+      onFrame: (frame) => this.apply(frame),
+      onSignedOut,
+    });
     onStream(this.stream);
     this.stream.start();
   }

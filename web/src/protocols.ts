@@ -84,7 +84,9 @@ export class ProtocolPanel {
       this.lanes?.mqtt.usePassword();
     });
     for (const protocol of PROTOCOLS) {
-      byId(`lane-${protocol}-reconnect`, HTMLButtonElement).addEventListener('click', () => this.lanes?.[protocol].reconnectNow());
+      byId(`lane-${protocol}-reconnect`, HTMLButtonElement).addEventListener('click', () =>
+        this.lanes?.[protocol].reconnectNow(),
+      );
     }
     this.render();
   }
@@ -103,9 +105,15 @@ export class ProtocolPanel {
     this.duplicates = { sse: 0, ws: 0, mqtt: 0 };
     const label = (protocol: Protocol) => `${NAMES[protocol]} · ${sensorId}`;
     const path = `/sensors/${idPath(sensorId)}`;
-    const arrive = (protocol: Protocol) => (frame: Frame<Sensor>, transport: Transport) => this.arrive(protocol, frame.type, frame.value, Date.now(), transport.connectedAt);
+    const arrive = (protocol: Protocol) => (frame: Frame<Sensor>, transport: Transport) =>
+      this.arrive(protocol, frame.type, frame.value, Date.now(), transport.connectedAt);
     const lanes: Lanes = {
-      sse: new SseTransport<Sensor>({ label: label('sse'), path, onFrame: arrive('sse'), onSignedOut: this.onSignedOut }),
+      sse: new SseTransport<Sensor>({
+        label: label('sse'),
+        path,
+        onFrame: arrive('sse'),
+        onSignedOut: this.onSignedOut,
+      }),
       ws: new WsTransport<Sensor>({ label: label('ws'), path, onFrame: arrive('ws'), onSignedOut: this.onSignedOut }),
       mqtt: new MqttTransport<Sensor>({
         label: label('mqtt'),
@@ -113,7 +121,13 @@ export class ProtocolPanel {
         clientId: this.clientId,
         // MQTT carries no event type: an update without updatedAt is a publish that was not stored.
         onFrame: (frame, transport) =>
-          this.arrive('mqtt', frame.value ? (frame.value.updatedAt === undefined ? 'message' : 'put') : 'delete', frame.value, Date.now(), transport.connectedAt),
+          this.arrive(
+            'mqtt',
+            frame.value ? (frame.value.updatedAt === undefined ? 'message' : 'put') : 'delete',
+            frame.value,
+            Date.now(),
+            transport.connectedAt,
+          ),
       }),
     };
     for (const protocol of PROTOCOLS) {
@@ -140,7 +154,14 @@ export class ProtocolPanel {
     const key = updatedAt !== undefined ? `t${updatedAt}` : `${type}:${JSON.stringify(value)}`;
     let row = this.rows.get(key);
     if (!row) {
-      row = { key, updatedAt, temperature: typeof value?.temperature === 'number' ? value.temperature : undefined, type, arrivals: [], firstSeen: at };
+      row = {
+        key,
+        updatedAt,
+        temperature: typeof value?.temperature === 'number' ? value.temperature : undefined,
+        type,
+        arrivals: [],
+        firstSeen: at,
+      };
       this.rows.set(key, row);
     }
     this.received[protocol]++;
@@ -162,10 +183,17 @@ export class ProtocolPanel {
   }
 
   private render(): void {
-    const rows = [...this.rows.values()].sort((a, b) => (b.updatedAt ?? b.firstSeen) - (a.updatedAt ?? a.firstSeen)).slice(0, ROWS);
+    const rows = [...this.rows.values()]
+      .sort((a, b) => (b.updatedAt ?? b.firstSeen) - (a.updatedAt ?? a.firstSeen))
+      .slice(0, ROWS);
     for (const protocol of PROTOCOLS) this.renderLane(protocol);
     this.empty.hidden = rows.length > 0;
-    setText(this.empty, this.sensorId ? `Waiting for sensor ${this.sensorId}'s events…` : 'Choose a sensor to watch its events arrive over each protocol.');
+    setText(
+      this.empty,
+      this.sensorId
+        ? `Waiting for sensor ${this.sensorId}'s events…`
+        : 'Choose a sensor to watch its events arrive over each protocol.',
+    );
     this.table.replaceChildren(
       ...rows.map((row) => {
         const ordered = [...row.arrivals].sort((a, b) => a.at - b.at);
@@ -173,11 +201,24 @@ export class ProtocolPanel {
           const arrival = row.arrivals.find((candidate) => candidate.protocol === protocol);
           if (!arrival) return el('td', { class: 'lane-cell pending', 'data-protocol': protocol }, '…');
           const rank = ordered.indexOf(arrival) + 1;
-          if (arrival.replay) return el('td', { class: 'lane-cell replay', 'data-protocol': protocol, title: 'sent on (re)connection: the state at subscription, or a resumed event' }, 'replay');
+          if (arrival.replay)
+            return el(
+              'td',
+              {
+                class: 'lane-cell replay',
+                'data-protocol': protocol,
+                title: 'sent on (re)connection: the state at subscription, or a resumed event',
+              },
+              'replay',
+            );
           const latency = arrival.latency === undefined ? '—' : `${Math.max(0, Math.round(arrival.latency))} ms`;
           return el(
             'td',
-            { class: `lane-cell rank-${rank}`, 'data-protocol': protocol, 'data-latency': arrival.latency === undefined ? '' : String(arrival.latency) },
+            {
+              class: `lane-cell rank-${rank}`,
+              'data-protocol': protocol,
+              'data-latency': arrival.latency === undefined ? '' : String(arrival.latency),
+            },
             el('span', { class: 'latency' }, latency),
             ' ',
             el('span', { class: 'rank', 'aria-label': `arrived ${ordinal(rank)}` }, ordinal(rank)),
@@ -186,7 +227,11 @@ export class ProtocolPanel {
         return el(
           'tr',
           { 'data-key': row.key },
-          el('td', {}, row.updatedAt !== undefined ? formatTime(row.updatedAt) : row.type === 'message' ? 'not stored' : row.type),
+          el(
+            'td',
+            {},
+            row.updatedAt !== undefined ? formatTime(row.updatedAt) : row.type === 'message' ? 'not stored' : row.type,
+          ),
           el('td', { class: 'num' }, formatNumber(row.temperature)),
           ...cells,
         );
@@ -203,18 +248,29 @@ export class ProtocolPanel {
     root.dataset.duplicates = String(this.duplicates[protocol]);
     setText(byId(`lane-${protocol}-state`, HTMLElement), STATE_WORDS[state]);
     setText(byId(`lane-${protocol}-detail`, HTMLElement), detail);
-    const live = [...this.rows.values()].flatMap((row) => row.arrivals.filter((arrival) => arrival.protocol === protocol && !arrival.replay && arrival.latency !== undefined));
+    const live = [...this.rows.values()].flatMap((row) =>
+      row.arrivals.filter(
+        (arrival) => arrival.protocol === protocol && !arrival.replay && arrival.latency !== undefined,
+      ),
+    );
     const latencies = live.map((arrival) => arrival.latency ?? 0).sort((a, b) => a - b);
     // Arrival order only means something for live events seen on more than one protocol.
     const firsts = [...this.rows.values()].filter(
-      (row) => row.arrivals.length > 1 && !row.arrivals.some((arrival) => arrival.replay) && [...row.arrivals].sort((a, b) => a.at - b.at)[0]?.protocol === protocol,
+      (row) =>
+        row.arrivals.length > 1 &&
+        !row.arrivals.some((arrival) => arrival.replay) &&
+        [...row.arrivals].sort((a, b) => a.at - b.at)[0]?.protocol === protocol,
     ).length;
     const median = latencies.length ? latencies[Math.floor(latencies.length / 2)] : undefined;
     const last = live.length ? live[live.length - 1]?.latency : undefined;
     setText(
       byId(`lane-${protocol}-summary`, HTMLElement),
-      (latencies.length ? `${latencies.length} live · last ${Math.round(last ?? 0)} ms · median ${Math.round(median ?? 0)} ms · first ${firsts}×` : 'no live events yet') +
-        (this.duplicates[protocol] > 0 ? ` · ${this.duplicates[protocol]} duplicate${this.duplicates[protocol] === 1 ? '' : 's'}` : ''),
+      (latencies.length
+        ? `${latencies.length} live · last ${Math.round(last ?? 0)} ms · median ${Math.round(median ?? 0)} ms · first ${firsts}×`
+        : 'no live events yet') +
+        (this.duplicates[protocol] > 0
+          ? ` · ${this.duplicates[protocol]} duplicate${this.duplicates[protocol] === 1 ? '' : 's'}`
+          : ''),
     );
     byId(`lane-${protocol}-reconnect`, HTMLButtonElement).disabled = this.sensorId === undefined;
   }

@@ -46,7 +46,11 @@ export class SensorStore {
     }
     const previous = this.entries.get(id);
     // A patch frame may carry only the changed fields.
-    const sensor: Sensor = { ...(frame.type === 'patch' && previous ? previous.sensor : {}), ...frame.value, id } as Sensor;
+    const sensor: Sensor = {
+      ...(frame.type === 'patch' && previous ? previous.sensor : {}),
+      ...frame.value,
+      id,
+    } as Sensor;
     const t = sensor.updatedAt ?? sensor.time ?? frame.localTime ?? Date.now();
     const points = previous?.points ?? [];
     const last = points[points.length - 1];
@@ -64,7 +68,12 @@ export class SensorStore {
     const entry = this.entries.get(id);
     if (!entry) return false;
     const byTime = new Map<number, Point>();
-    for (const reading of readings) byTime.set(reading.time, { t: reading.time, temperature: numberOrNull(reading.temperature), humidity: numberOrNull(reading.humidity) });
+    for (const reading of readings)
+      byTime.set(reading.time, {
+        t: reading.time,
+        temperature: numberOrNull(reading.temperature),
+        humidity: numberOrNull(reading.humidity),
+      });
     for (const point of entry.points) byTime.set(point.t, point);
     entry.points = [...byTime.values()].sort((a, b) => a.t - b.t).slice(-POINTS_PER_SENSOR);
     return true;
@@ -193,17 +202,32 @@ export class SensorGrid {
     }
     this.dirty.clear();
     // Moving an element drops its focus: give it back.
-    if (focused instanceof HTMLElement && focused !== document.activeElement && this.list.contains(focused)) focused.focus({ preventScroll: true });
+    if (focused instanceof HTMLElement && focused !== document.activeElement && this.list.contains(focused))
+      focused.focus({ preventScroll: true });
     const total = this.store.entries.size;
-    setText(this.summary, this.filter ? `${matching} of ${total} sensors match` : `${total} sensor${total === 1 ? '' : 's'}, most recently updated first`);
+    setText(
+      this.summary,
+      this.filter
+        ? `${matching} of ${total} sensors match`
+        : `${total} sensor${total === 1 ? '' : 's'}, most recently updated first`,
+    );
     this.more.hidden = ids.length >= matching;
     setText(this.more, `Show more (${matching - ids.length} hidden)`);
     this.empty.hidden = ids.length > 0;
-    setText(this.empty, total === 0 ? 'No sensor has reported yet. Publish a reading to sensors/<id> and it appears here.' : 'No sensor matches the filter.');
+    setText(
+      this.empty,
+      total === 0
+        ? 'No sensor has reported yet. Publish a reading to sensors/<id> and it appears here.'
+        : 'No sensor matches the filter.',
+    );
   }
 
   private createCard(id: string): Card {
-    const select = el('button', { type: 'button', class: 'sensor-select', 'aria-pressed': String(id === this.selected) }, id);
+    const select = el(
+      'button',
+      { type: 'button', class: 'sensor-select', 'aria-pressed': String(id === this.selected) },
+      id,
+    );
     select.addEventListener('click', () => this.onSelect(id));
     const location = el('span', { class: 'sensor-location' });
     const temperature = el('span', { class: 'sensor-temperature' });
@@ -221,7 +245,12 @@ export class SensorGrid {
         'div',
         { class: 'sensor-readout' },
         temperature,
-        el('dl', { class: 'sensor-extra' }, el('div', {}, el('dt', {}, 'Humidity'), humidity), el('div', {}, el('dt', {}, 'Battery'), battery)),
+        el(
+          'dl',
+          { class: 'sensor-extra' },
+          el('div', {}, el('dt', {}, 'Humidity'), humidity),
+          el('div', {}, el('dt', {}, 'Battery'), battery),
+        ),
       ),
       chartBox,
       el('p', { class: 'sensor-foot' }, 'Updated ', updated, ' ', kind),
@@ -241,7 +270,9 @@ export class SensorGrid {
   /** A new card's sparkline starts with the sensor's recent stored readings. */
   private async seed(id: string): Promise<void> {
     try {
-      const readings = await getJson<Reading[]>(`/readings/?sensorId=${encodeURIComponent(id)}&sort(-time)&limit(${SEED_READINGS})`);
+      const readings = await getJson<Reading[]>(
+        `/readings/?sensorId=${encodeURIComponent(id)}&sort(-time)&limit(${SEED_READINGS})`,
+      );
       if (this.cards.has(id) && this.store.seed(id, readings)) {
         this.dirty.add(id);
         this.schedule();

@@ -48,20 +48,40 @@ function duration(ms: number): string {
 export type SyncState = 'unset' | 'reported' | 'pending' | 'queued' | 'shown';
 
 /** Where a sign's latest change stands, in a word and in a sentence. */
-export function syncOf(sign: Sign | undefined, presence: PresenceState): { state: SyncState; text: string; tookMs?: number } {
+export function syncOf(
+  sign: Sign | undefined,
+  presence: PresenceState,
+): { state: SyncState; text: string; tookMs?: number } {
   if (!sign) return { state: 'unset', text: 'Nobody has set this sign and its device has not reported.' };
   const desired = desiredOf(sign);
-  if (!desired) return { state: 'reported', text: sign.reportedAt ? `Showing what its device reported at ${formatTime(sign.reportedAt)}; nobody has changed it yet.` : 'Not set yet.' };
+  if (!desired)
+    return {
+      state: 'reported',
+      text: sign.reportedAt
+        ? `Showing what its device reported at ${formatTime(sign.reportedAt)}; nobody has changed it yet.`
+        : 'Not set yet.',
+    };
   const pending = sign.pending ?? [];
   const by = sign.updatedBy ? ` by ${sign.updatedBy}` : '';
   if (pending.length > 0) {
     const what = pending.join(', ');
-    if (presence === 'offline') return { state: 'queued', text: `Queued: the sign is offline; it gets the new ${what} when it reconnects (changed${by} at ${formatTime(sign.updatedAt)}).` };
-    return { state: 'pending', text: `Pending: sent the new ${what}${by} at ${formatTime(sign.updatedAt)}; the sign has not shown it yet.` };
+    if (presence === 'offline')
+      return {
+        state: 'queued',
+        text: `Queued: the sign is offline; it gets the new ${what} when it reconnects (changed${by} at ${formatTime(sign.updatedAt)}).`,
+      };
+    return {
+      state: 'pending',
+      text: `Pending: sent the new ${what}${by} at ${formatTime(sign.updatedAt)}; the sign has not shown it yet.`,
+    };
   }
   if (typeof sign.shownAt === 'number' && typeof sign.updatedAt === 'number') {
     const tookMs = Math.max(0, sign.shownAt - sign.updatedAt);
-    return { state: 'shown', text: `Shown: the sign showed the change${by} ${duration(tookMs)} after it was sent (${formatDateTime(sign.shownAt)}).`, tookMs };
+    return {
+      state: 'shown',
+      text: `Shown: the sign showed the change${by} ${duration(tookMs)} after it was sent (${formatDateTime(sign.shownAt)}).`,
+      tookMs,
+    };
   }
   return { state: 'shown', text: 'Shown.' };
 }
@@ -116,9 +136,15 @@ export class SignPanel {
     const caption = byId('sign-caption', HTMLElement);
     this.display = new SignDisplay(canvas, (look) => {
       const text = look.message ? `“${look.message}”` : 'no message';
-      const label = look.power === 'on' ? `LED sign ${this.id} showing ${text}, brightness ${look.brightness} of 15, colour ${look.color}` : `LED sign ${this.id} is switched off (message ${text})`;
+      const label =
+        look.power === 'on'
+          ? `LED sign ${this.id} showing ${text}, brightness ${look.brightness} of 15, colour ${look.color}`
+          : `LED sign ${this.id} is switched off (message ${text})`;
       canvas.setAttribute('aria-label', label);
-      setText(caption, look.power === 'on' ? (look.message || '(no message)') : `Off · ${look.message || '(no message)'}`);
+      setText(
+        caption,
+        look.power === 'on' ? look.message || '(no message)' : `Off · ${look.message || '(no message)'}`,
+      );
     });
 
     this.form.addEventListener('submit', (event) => {
@@ -149,13 +175,15 @@ export class SignPanel {
   async start(session: Session): Promise<void> {
     this.canWrite = session.role !== 'viewer';
     this.readonlyNote.hidden = this.canWrite;
-    for (const control of [this.message, this.send, this.brightness, this.power, this.color]) control.disabled = !this.canWrite;
+    for (const control of [this.message, this.send, this.brightness, this.power, this.color])
+      control.disabled = !this.canWrite;
     setText(this.status, 'Loading the sign…');
     try {
       const { data } = await request<Sign>('GET', `/signs/${idPath(this.id)}`);
       if (data) this.store(data);
     } catch (error) {
-      if (!(error instanceof HttpError && error.status === 404)) setText(this.status, `Could not load the sign: ${describeError(error)}`);
+      if (!(error instanceof HttpError && error.status === 404))
+        setText(this.status, `Could not load the sign: ${describeError(error)}`);
     }
     this.show();
     this.stream = new SseTransport<Sign>({
@@ -241,8 +269,15 @@ export class SignPanel {
       this.color.value = wanted.color.toLowerCase();
       setText(this.colorOut, wanted.color.toLowerCase());
     }
-    const reported = sign.reportedAt ? `reported by ${sign.reportedBy ?? 'its device'} at ${formatDateTime(sign.reportedAt)}` : 'never reported by its device';
-    setText(this.status, sign.updatedAt ? `Set by ${sign.updatedBy ?? 'someone'} at ${formatDateTime(sign.updatedAt)}; ${reported}` : `Not set by an operator; ${reported}`);
+    const reported = sign.reportedAt
+      ? `reported by ${sign.reportedBy ?? 'its device'} at ${formatDateTime(sign.reportedAt)}`
+      : 'never reported by its device';
+    setText(
+      this.status,
+      sign.updatedAt
+        ? `Set by ${sign.updatedBy ?? 'someone'} at ${formatDateTime(sign.updatedAt)}; ${reported}`
+        : `Not set by an operator; ${reported}`,
+    );
   }
 
   /** The line that says whether the sign shows what it was asked to, and its device's presence. */
@@ -268,15 +303,27 @@ export class SignPanel {
       const preview = shown.power === 'off' ? `off · ${shown.message ?? ''}` : shown.message || '(no message)';
       const button = el(
         'button',
-        { type: 'button', class: 'sign-item', 'data-sign-id': id, 'data-presence': presence, 'data-sync': sync, 'aria-pressed': String(id === this.id) },
+        {
+          type: 'button',
+          class: 'sign-item',
+          'data-sign-id': id,
+          'data-presence': presence,
+          'data-sync': sync,
+          'aria-pressed': String(id === this.id),
+        },
         el('span', { class: 'presence-dot', 'aria-hidden': 'true' }),
         el('span', { class: 'sign-item-id mono' }, id),
         el('span', { class: 'sign-item-preview' }, preview),
-        el('span', { class: 'visually-hidden' }, `, device ${presence === 'unknown' ? 'presence unknown' : presence}${sync === 'pending' || sync === 'queued' ? `, change ${sync}` : ''}`),
+        el(
+          'span',
+          { class: 'visually-hidden' },
+          `, device ${presence === 'unknown' ? 'presence unknown' : presence}${sync === 'pending' || sync === 'queued' ? `, change ${sync}` : ''}`,
+        ),
       );
       return el('li', {}, button);
     });
-    if (ids.length > LISTED) items.push(el('li', { class: 'muted small' }, `and ${ids.length - LISTED} more: open one with ?sign=<id>`));
+    if (ids.length > LISTED)
+      items.push(el('li', { class: 'muted small' }, `and ${ids.length - LISTED} more: open one with ?sign=<id>`));
     this.list.replaceChildren(...items);
   }
 
@@ -319,7 +366,10 @@ export class SignPanel {
       }
     } catch (error) {
       const reported = error instanceof HttpError ? error.body?.field : undefined;
-      const target: SignField = reported === 'message' || reported === 'brightness' || reported === 'power' || reported === 'color' ? reported : field;
+      const target: SignField =
+        reported === 'message' || reported === 'brightness' || reported === 'power' || reported === 'color'
+          ? reported
+          : field;
       this.showError(target, describeError(error));
       // The sign did not change: the controls go back to what it shows (a message stays to be fixed).
       if (field !== 'message') this.show();

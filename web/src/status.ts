@@ -24,12 +24,20 @@ export class StatusBar {
   track(stream: Transport): void {
     this.items.get(stream.label)?.unsubscribe();
     const state = el('span', { class: 'state' });
-    const item = this.items.get(stream.label)?.item ?? el('li', { class: 'stream', 'data-stream': stream.label.toLowerCase() });
-    item.replaceChildren(el('span', { class: 'dot', 'aria-hidden': 'true' }), el('span', { class: 'name' }, stream.label), ' ', state);
+    const item =
+      this.items.get(stream.label)?.item ?? el('li', { class: 'stream', 'data-stream': stream.label.toLowerCase() });
+    item.replaceChildren(
+      el('span', { class: 'dot', 'aria-hidden': 'true' }),
+      el('span', { class: 'name' }, stream.label),
+      ' ',
+      state,
+    );
     const unsubscribe = stream.onState((current, detail) => {
       item.dataset.state = current;
       setText(state, STATE_WORDS[current]);
-      item.title = detail ? `${stream.label}: ${STATE_WORDS[current]} (${detail})` : `${stream.label}: ${STATE_WORDS[current]}`;
+      item.title = detail
+        ? `${stream.label}: ${STATE_WORDS[current]} (${detail})`
+        : `${stream.label}: ${STATE_WORDS[current]}`;
     });
     if (!item.isConnected) this.list.append(item);
     this.items.set(stream.label, { item, unsubscribe });

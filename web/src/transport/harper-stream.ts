@@ -51,7 +51,10 @@ export abstract class HarperStream<T> extends BaseTransport<T> {
     this.connectedAt = Date.now();
     this.resume.opened();
     const first = this.connections === 1;
-    this.setState(first ? 'connecting' : 'reconnecting', first ? 'waiting for the first event' : `attempt ${this.reconnect.attempts + 1}`);
+    this.setState(
+      first ? 'connecting' : 'reconnecting',
+      first ? 'waiting for the first event' : `attempt ${this.reconnect.attempts + 1}`,
+    );
     this.open();
   }
 

@@ -106,7 +106,10 @@ export class MqttTransport<T> extends BaseTransport<T> {
         return;
       }
       // Harper's topics are `<table>/<id>`.
-      this.options.onFrame({ id: messageTopic.slice(messageTopic.indexOf('/') + 1), type: value === null ? 'delete' : 'publish', value }, this);
+      this.options.onFrame(
+        { id: messageTopic.slice(messageTopic.indexOf('/') + 1), type: value === null ? 'delete' : 'publish', value },
+        this,
+      );
     });
     client.on('error', (error) => {
       refusal = error;
@@ -116,7 +119,9 @@ export class MqttTransport<T> extends BaseTransport<T> {
       client.end(true);
       this.client = undefined;
       const code = typeof refusal?.code === 'number' ? refusal.code : undefined;
-      const credentialsRefused = !connected && ((code !== undefined && CREDENTIALS_REFUSED.has(code)) || /authori|password/i.test(refusal?.message ?? ''));
+      const credentialsRefused =
+        !connected &&
+        ((code !== undefined && CREDENTIALS_REFUSED.has(code)) || /authori|password/i.test(refusal?.message ?? ''));
       if (credentialsRefused) {
         if (!sendPassword && rememberedCredentials()) {
           // The broker did not take the cookie: CONNECT with the password from the sign-in form.

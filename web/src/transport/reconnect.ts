@@ -23,7 +23,11 @@ export const BACKOFF: BackoffPolicy = { firstMs: 500, maxMs: 15_000, jitter: 0.5
  * The wait before retry number `attempt` (0 for the first retry after a connection that worked):
  * `firstMs` doubled per attempt up to `maxMs`, less up to `jitter` of it. `random` is in [0, 1).
  */
-export function backoffDelay(attempt: number, policy: BackoffPolicy = BACKOFF, random: () => number = Math.random): number {
+export function backoffDelay(
+  attempt: number,
+  policy: BackoffPolicy = BACKOFF,
+  random: () => number = Math.random,
+): number {
   const ceiling = Math.min(policy.maxMs, policy.firstMs * 2 ** Math.min(Math.max(0, attempt), 30));
   return Math.round(ceiling * (1 - policy.jitter * random()));
 }

@@ -58,13 +58,18 @@ export class ResumePoint {
     // The server ends a subscription with a last error event when the subscriber fell too far
     // behind or the server is stopping; Harper may leave an SSE response open after it.
     const ended = (frame as { value?: { error?: unknown } }).value?.error;
-    if (frame.type === 'error' && (ended === 'slow_consumer' || ended === 'server_shutting_down')) return { kind: 'ended', reason: ended };
+    if (frame.type === 'error' && (ended === 'slow_consumer' || ended === 'server_shutting_down'))
+      return { kind: 'ended', reason: ended };
     if (frame.type === 'ack' || frame.type === 'error') return { kind: 'other' };
     if (this.resumedFrom !== undefined && typeof frame.localTime === 'number' && frame.localTime <= this.resumedFrom) {
       this.repeatsDropped++;
       return { kind: 'repeat', frame };
     }
-    if (typeof frame.localTime === 'number' && (this.lastLocalTime === undefined || frame.localTime > this.lastLocalTime)) this.lastLocalTime = frame.localTime;
+    if (
+      typeof frame.localTime === 'number' &&
+      (this.lastLocalTime === undefined || frame.localTime > this.lastLocalTime)
+    )
+      this.lastLocalTime = frame.localTime;
     return { kind: 'event', frame };
   }
 }

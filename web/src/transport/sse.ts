@@ -17,7 +17,8 @@ export class SseTransport<T> extends HarperStream<T> {
     // An SSE stream opens with its first event (possibly the first write to a new record).
     source.onopen = () => this.opened();
     setTimeout(() => {
-      if (this.source === source && (this.state === 'connecting' || this.state === 'reconnecting')) this.setState('waiting', 'no event yet (an SSE stream opens with its first event)');
+      if (this.source === source && (this.state === 'connecting' || this.state === 'reconnecting'))
+        this.setState('waiting', 'no event yet (an SSE stream opens with its first event)');
     }, WAITING_AFTER_MS);
     source.onmessage = (event: MessageEvent<string>) => this.received(event.data);
     source.onerror = () => {

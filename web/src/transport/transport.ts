@@ -13,7 +13,8 @@ import { Reconnect } from './reconnect.js';
  * refused the stream. `needs-password`: the MQTT broker did not take the session cookie.
  * `denied`: connected, but the subscription was refused.
  */
-export type TransportState = 'idle' | 'connecting' | 'waiting' | 'live' | 'reconnecting' | 'signed-out' | 'needs-password' | 'denied' | 'stopped';
+export type TransportState =
+  'idle' | 'connecting' | 'waiting' | 'live' | 'reconnecting' | 'signed-out' | 'needs-password' | 'denied' | 'stopped';
 
 export type StateListener = (state: TransportState, detail: string) => void;
 
