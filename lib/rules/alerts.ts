@@ -5,6 +5,7 @@
  */
 import { Refusal, invalidField } from './errors.js';
 import { ID_RULE, checkSensorId } from './sensors.js';
+import { checkBodyId, checkKnownFields } from './fields.js';
 
 export const RULE_FIELDS = ['temperature', 'humidity', 'battery'] as const;
 export type RuleField = (typeof RULE_FIELDS)[number];
@@ -35,23 +36,9 @@ export function checkRule(id: unknown, body: unknown): AlertRule {
     throw new Refusal({ error: 'not_an_object', message: 'a rule must be a JSON object' });
   }
   const input = body as Record<string, unknown>;
-  const unknown = Object.keys(input).find((key) => !WRITABLE.includes(key));
-  if (unknown) {
-    throw new Refusal({
-      error: 'unknown_field',
-      field: unknown,
-      allowed: WRITABLE,
-      message: `unknown field "${unknown}"; allowed fields: ${WRITABLE.join(', ')}`,
-    });
-  }
+  checkKnownFields(input, WRITABLE);
   const ruleId = checkSensorId(id); // same shape as sensor ids: letters, digits, _ : -
-  if (input.id !== undefined && String(input.id) !== ruleId) {
-    throw new Refusal({
-      error: 'id_mismatch',
-      field: 'id',
-      message: `id in the body ("${String(input.id)}") does not match the path ("${ruleId}")`,
-    });
-  }
+  if (input.id !== undefined) checkBodyId(input.id, ruleId);
   if (input.sensorId === undefined)
     throw new Refusal({
       error: 'missing_field',

@@ -7,6 +7,7 @@
  */
 import { Refusal, invalidField } from './errors.js';
 import { LIMITS, checkSizeAndDepth, tooLarge } from './limits.js';
+import { checkBodyId, checkKnownFields } from './fields.js';
 
 /** A sensor's latest state, as stored and as delivered to subscribers. */
 export interface SensorRecord {
@@ -93,30 +94,13 @@ function checkTime(value: unknown): number {
 
 /** Validates the fields that are present; returns them typed. */
 function checkFields(id: string, body: Record<string, unknown>): Partial<Omit<SensorRecord, 'updatedAt'>> {
-  const unknown = Object.keys(body).filter((key) => !(WRITABLE_FIELDS as readonly string[]).includes(key));
-  if (unknown.length > 0) {
-    const field = unknown[0];
-    const why = field === 'updatedAt' ? 'updatedAt is set by the server' : `unknown field "${field}"`;
-    throw new Refusal({
-      error: 'unknown_field',
-      field,
-      allowed: WRITABLE_FIELDS,
-      message: `${why}; allowed fields: ${WRITABLE_FIELDS.join(', ')}`,
-    });
-  }
+  checkKnownFields(body, WRITABLE_FIELDS, ['updatedAt']);
   const out: Partial<Omit<SensorRecord, 'updatedAt'>> = {};
   for (const key of Object.keys(body) as WritableField[]) {
     const value = body[key];
     switch (key) {
       case 'id':
-        if (String(value) !== id) {
-          throw new Refusal({
-            error: 'id_mismatch',
-            field: 'id',
-            rule: 'equal to the id in the topic or path',
-            message: `id in the body ("${String(value)}") does not match the topic/path id ("${id}")`,
-          });
-        }
+        checkBodyId(value, id);
         break;
       case 'location':
         if (typeof value !== 'string' || value.trim().length === 0 || value.length > MAX_LOCATION) {

@@ -5,6 +5,7 @@
  */
 import { Refusal, invalidField } from './errors.js';
 import { checkSizeAndDepth } from './limits.js';
+import { checkBodyId, checkKnownFields } from './fields.js';
 import { checkSensorId } from './sensors.js';
 
 export interface SignState {
@@ -102,23 +103,8 @@ function asObject(body: unknown): Record<string, unknown> {
 export function checkSign(id: unknown, body: unknown, complete: boolean): Partial<SignState> & { id: string } {
   const signId = checkSignId(id);
   const input = asObject(body);
-  const unknown = Object.keys(input).find((key) => !WRITABLE.includes(key));
-  if (unknown) {
-    const why = SERVER_SET.includes(unknown) ? `${unknown} is set by the server` : `unknown field "${unknown}"`;
-    throw new Refusal({
-      error: 'unknown_field',
-      field: unknown,
-      allowed: WRITABLE,
-      message: `${why}; allowed fields: ${WRITABLE.join(', ')}`,
-    });
-  }
-  if (input.id !== undefined && String(input.id) !== signId) {
-    throw new Refusal({
-      error: 'id_mismatch',
-      field: 'id',
-      message: `id in the body ("${String(input.id)}") does not match the path ("${signId}")`,
-    });
-  }
+  checkKnownFields(input, WRITABLE, SERVER_SET);
+  if (input.id !== undefined) checkBodyId(input.id, signId);
   const state: Partial<SignState> & { id: string } = { id: signId };
   for (const field of SIGN_FIELDS) {
     if (input[field] === undefined) {
