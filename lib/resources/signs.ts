@@ -24,7 +24,7 @@ import { guardedTable } from '../access/guarded-table.js';
 import { monotonicNow } from '../write-path/server-time.js';
 import { Refusal } from '../rules/errors.js';
 import { LIMITS } from '../rules/limits.js';
-import { MAX_ID_LENGTH } from '../rules/sensors.js';
+import { MAX_ID_LENGTH } from '../../shared/records.js';
 import {
   SIGN_FIELDS,
   checkSign,

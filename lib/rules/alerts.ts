@@ -6,9 +6,11 @@
 import { Refusal, invalidField } from './errors.js';
 import { ID_RULE, checkSensorId } from './sensors.js';
 import { checkBodyId, checkKnownFields } from './fields.js';
+import { MEASURES, type AlertState, type Measure } from '../../shared/records.js';
 
-export const RULE_FIELDS = ['temperature', 'humidity', 'battery'] as const;
-export type RuleField = (typeof RULE_FIELDS)[number];
+/** The fields a rule may watch: every measured field of a reading. */
+export const RULE_FIELDS = MEASURES;
+export type RuleField = Measure;
 
 export interface AlertRule {
   id: string;
@@ -20,7 +22,7 @@ export interface AlertRule {
   hysteresis?: number;
 }
 
-export type AlertState = 'firing' | 'resolved';
+export type { AlertState };
 
 const WRITABLE = ['id', 'sensorId', 'field', 'above', 'below', 'hysteresis'];
 
