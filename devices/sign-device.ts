@@ -8,6 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import { MQTT5_REASON } from '../shared/codes.js';
+import { SIGN_FIELDS, type SignRecord, type SignState } from '../shared/records.js';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, UsageError, connect, connectionFrom, run } from './device-options.js';
 
 const HELP = `Simulated LED sign: shows the desired state of signs/<id> and reports what it shows there.
@@ -24,20 +25,10 @@ ${CONNECTION_HELP}
   -h, --help             this help
 `;
 
-interface SignState {
-  message: string;
-  brightness: number;
-  power: 'on' | 'off';
-  color: string;
-}
-
-const FIELDS = ['message', 'brightness', 'power', 'color'] as const;
+const FIELDS = SIGN_FIELDS;
 
 /** The twin as the server sends it: desired at the top level (once set), and the last report. */
-interface SignTwin extends Partial<SignState> {
-  updatedBy?: string;
-  reported?: Partial<SignState>;
-}
+type SignTwin = SignRecord;
 
 function desiredOf(twin: SignTwin): SignState | undefined {
   if (FIELDS.some((field) => twin[field] === undefined)) return undefined;

@@ -18,6 +18,7 @@
 import { createRequire } from 'node:module';
 import { createServer, type ServerResponse } from 'node:http';
 import mqtt from 'mqtt';
+import type { SensorRecord } from '../../shared/records.js';
 
 interface Statement {
   run(...params: unknown[]): unknown;
@@ -57,15 +58,8 @@ const upsert = db.prepare(`INSERT INTO sensors (id, location, temperature, humid
 const append = db.prepare(`INSERT INTO readings (sensorId, time, deviceTime, location, temperature, humidity, battery)
   VALUES (?, ?, ?, ?, ?, ?, ?)`);
 
-interface Reading {
-  id: string;
-  location: string;
-  temperature: number;
-  humidity?: number;
-  battery?: number;
-  time?: number;
-  updatedAt: number;
-}
+/** The sensor record, as the component stores it: the bridge keeps the same fields. */
+type Reading = SensorRecord;
 
 const writeBatch = db.transaction((batch: Reading[]) => {
   for (const r of batch) {

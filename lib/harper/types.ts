@@ -17,6 +17,11 @@ export interface HarperContext {
   [key: string]: unknown;
 }
 
+/** The signed-in user a resource method runs for (undefined for an anonymous client). */
+export function userOf(resource: { getContext(): unknown }): User | undefined {
+  return (resource.getContext() as HarperContext | undefined)?.user;
+}
+
 /** A resource instance bound to one id (or to the collection, when the id is null). */
 export interface InstanceBoundResource {
   getId(): string | number | null | undefined;

@@ -18,18 +18,8 @@ import { checkRule, nextState, type AlertRule, type AlertState } from '../rules/
 import { LIMITS } from '../rules/limits.js';
 import { countAlertsStored } from '../metrics/counters.js';
 import { rulesFor } from '../write-path/rule-cache.js';
-import { MAX_ID_LENGTH, type SensorRecord } from '../rules/sensors.js';
+import { MAX_ID_LENGTH, type AlertRecord, type SensorRecord } from '../../shared/records.js';
 import type { InstanceBoundTableClass, RequestTarget } from '../harper/types.js';
-
-export interface AlertRecord {
-  id: string;
-  ruleId: string;
-  sensorId: string;
-  state: AlertState;
-  field: AlertRule['field'];
-  value: number;
-  time: number;
-}
 
 const RulesTable = tables.rules as unknown as InstanceBoundTableClass<AlertRule>;
 const AlertsTable = tables.alerts as unknown as InstanceBoundTableClass<AlertRecord>;

@@ -30,26 +30,9 @@ import { roleOf } from '../access/policy.js';
 import { nodeName, writer } from '../write-path/writer-identity.js';
 import { guardedTable } from '../access/guarded-table.js';
 import { transaction, type HarperContext, type InstanceBoundTableClass, type User } from '../harper/types.js';
-import { MAX_ID_LENGTH } from '../rules/sensors.js';
+import { MAX_ID_LENGTH, type PresenceRecord, type PresenceVia } from '../../shared/records.js';
 
-export type PresenceVia = 'mqtt' | 'mqtt-ws' | 'ws';
-
-/** The record every protocol reads at presence/<device>. */
-export interface PresenceRecord {
-  /** The device's username. */
-  id: string;
-  state: 'online' | 'offline';
-  /** When `state` last changed, ms since the epoch. */
-  since: number;
-  /**
-   * When the device was last known to be there: while online, when its latest connection opened;
-   * once offline, when its last connection ended, or, when that connection's keepalive expired,
-   * when its last packet arrived.
-   */
-  lastSeen: number;
-  /** How the device's latest connection came in. */
-  via: PresenceVia;
-}
+export type { PresenceRecord, PresenceVia };
 
 interface ConnectionRecord {
   /** <writer>/<sequence>: unique per connection. */

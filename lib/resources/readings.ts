@@ -10,20 +10,9 @@ import { guardedTable } from '../access/guarded-table.js';
 import { LIMITS } from '../rules/limits.js';
 import { needsSortWorkaround, sortedSearch, type Query } from '../harper/sort-condition-workaround.js';
 import type { InstanceBoundTableClass } from '../harper/types.js';
-import type { SensorRecord } from '../rules/sensors.js';
+import type { ReadingRecord, SensorRecord } from '../../shared/records.js';
 
-export interface ReadingRecord {
-  /** <sensorId>@<time>@<writer>: the writer names the node, thread and process (lib/write-path/writer-identity.ts). */
-  id: string;
-  sensorId: string;
-  /** Server time of the write (the sensor's updatedAt). */
-  time: number;
-  deviceTime?: number;
-  location: string;
-  temperature: number;
-  humidity?: number;
-  battery?: number;
-}
+export type { ReadingRecord };
 
 const ReadingsTable = tables.readings as unknown as InstanceBoundTableClass<ReadingRecord> & {
   setTTLExpiration(seconds: number): void;

@@ -30,12 +30,14 @@ import { writer } from '../write-path/writer-identity.js';
 import { Refusal } from '../rules/errors.js';
 import { transaction, type HarperContext, type RequestTarget, type User } from '../harper/types.js';
 import type { Condition, Query } from '../harper/sort-condition-workaround.js';
-import type { SensorRecord } from '../rules/sensors.js';
+import { MEASURES, type Measure, type Resolution, type Rollup, type SensorRecord } from '../../shared/records.js';
 
-export const FIELDS = ['temperature', 'humidity', 'battery'] as const;
-export type Field = (typeof FIELDS)[number];
+export type { Resolution, Rollup };
 
-export type Resolution = '1m' | '1h';
+/** The fields a rollup summarises: every measured field of a reading. */
+export const FIELDS = MEASURES;
+export type Field = Measure;
+
 export const RESOLUTIONS: readonly Resolution[] = ['1m', '1h'];
 
 /** One writer's aggregate of one field over one period. */
@@ -272,23 +274,6 @@ export function* storedParts(
 }
 
 // --- The rollups resource ---------------------------------------------------------------------
-
-/** The columns of one field: its count, and min, max, mean and last (null when count is 0). */
-export type FieldColumn = `${Field}${'Count' | 'Min' | 'Max' | 'Mean' | 'Last'}`;
-
-/**
- * What /rollups/ answers: one record per sensor, resolution and period, merged over all writers.
- * Flat columns (temperatureMean, ...) rather than nested objects, so that CSV and select() take
- * them as they are.
- */
-export type Rollup = {
-  /** <sensorId>@<resolution>@<period start> */
-  id: string;
-  sensorId: string;
-  resolution: Resolution;
-  /** Start of the period, ms since the epoch. */
-  time: number;
-} & Record<FieldColumn, number | null>;
 
 const COLUMNS = [
   'id',

@@ -13,12 +13,11 @@
  * statistics) are folded in memory after the commit (lib/resources/rollups.ts).
  */
 import { tables } from 'harperdb';
-import { authorize, decidedNow, deniedMessage, may, roleOf } from '../access/policy.js';
+import { authorize, decidedNow, roleOf } from '../access/policy.js';
 import { evaluateRules } from './alerts.js';
 import { noRulesFor } from '../write-path/rule-cache.js';
 import { bounded } from '../write-path/publisher-backpressure.js';
 import { monotonicNow } from '../write-path/server-time.js';
-import { forbidden } from '../rules/errors.js';
 import { GroupCommit, type Reservation } from '../write-path/group-commit.js';
 import { guardedTable } from '../access/guarded-table.js';
 import { appendReading } from './readings.js';
@@ -26,8 +25,8 @@ import { checkRequestBody } from '../rules/limits.js';
 import { observeCommit, sampleQueueDepth } from '../metrics/counters.js';
 import { MAX_ID_LENGTH, checkPatch, checkReading, type SensorRecord } from '../rules/sensors.js';
 import { foldReading } from './rollups.js';
-import { acceptWebSocketWrites, type WriteAck } from '../streams/websocket-writes.js';
-import type { HarperContext, InstanceBoundTableClass, RequestTarget, User } from '../harper/types.js';
+import { acceptTableWrites, type WriteAck } from '../streams/websocket-writes.js';
+import type { HarperContext, InstanceBoundTableClass, RequestTarget } from '../harper/types.js';
 
 const SensorsTable = tables.sensors as unknown as InstanceBoundTableClass<SensorRecord>;
 
@@ -249,28 +248,20 @@ export class Sensors extends guardedTable(SensorsTable, { resource: 'sensors', m
   connect(incoming: unknown, target?: RequestTarget) {
     const outgoing = super.connect(incoming, target);
     if (!incoming) return outgoing; // SSE: no messages come from the client
-    const pathId = this.getId();
-    const user: User | undefined = (this.getContext() as HarperContext | undefined)?.user;
-    return acceptWebSocketWrites(
-      outgoing,
-      incoming,
-      async (message): Promise<WriteAck> => {
-        const id =
-          pathId ?? (message !== null && typeof message === 'object' ? (message as { id?: unknown }).id : undefined);
-        const record = checkReading(id, message);
+    return acceptTableWrites(this, outgoing, incoming, {
+      resource: 'sensors',
+      check: checkReading,
+      place: (record) => {
         const slot = writes.reserve(record.id); // its place in the sensor's order: now, as it arrived
-        try {
-          // Written straight to the table (the record is already checked), so ask the same
-          // question Harper asks for every other protocol's write.
-          if (!(await may(user, 'sensors', 'write', record.id)))
-            throw forbidden(deniedMessage(user, 'write', `sensors "${record.id}"`));
-          const stored = await slot.commit(stamped(record));
-          return { type: 'ack', id: stored.id, updatedAt: stored.updatedAt };
-        } finally {
-          slot.cancel(); // no-op once the write was handed to the group commit
-        }
+        return {
+          store: async (): Promise<WriteAck> => {
+            const stored = await slot.commit(stamped(record));
+            return { type: 'ack', id: stored.id, updatedAt: stored.updatedAt };
+          },
+          cancel: () => slot.cancel(),
+        };
       },
-      { concurrent: true },
-    );
+      concurrent: true,
+    });
   }
 }

@@ -19,12 +19,12 @@
  * a write that changes nothing is not stored again.
  */
 import { tables } from 'harperdb';
-import { deniedMessage, may, roleOf } from '../access/policy.js';
+import { roleOf } from '../access/policy.js';
 import { guardedTable } from '../access/guarded-table.js';
 import { monotonicNow } from '../write-path/server-time.js';
-import { Refusal, forbidden } from '../rules/errors.js';
+import { Refusal } from '../rules/errors.js';
 import { LIMITS } from '../rules/limits.js';
-import { MAX_ID_LENGTH } from '../rules/sensors.js';
+import { MAX_ID_LENGTH } from '../../shared/records.js';
 import {
   SIGN_FIELDS,
   checkSign,
@@ -42,8 +42,9 @@ import {
   type InstanceBoundTableClass,
   type RequestTarget,
   type User,
+  userOf,
 } from '../harper/types.js';
-import { acceptWebSocketWrites, type WriteAck } from '../streams/websocket-writes.js';
+import { acceptTableWrites, type WriteAck } from '../streams/websocket-writes.js';
 
 const SignsTable = tables.signs as unknown as InstanceBoundTableClass<SignRecord>;
 const FieldsTable = tables.signFields as unknown as InstanceBoundTableClass<unknown>;
@@ -56,10 +57,6 @@ type Side = 'desired' | 'reported';
 /** A device user reports what its sign shows; everyone else who may write changes what it should show. */
 function sideOf(user: User | undefined): Side {
   return roleOf(user) === 'device' ? 'reported' : 'desired';
-}
-
-function userOf(resource: { getContext(): unknown }): User | undefined {
-  return (resource.getContext() as HarperContext | undefined)?.user;
 }
 
 /** The desired state of a stored sign, once an operator has set it (all four fields). */
@@ -231,17 +228,18 @@ export class Signs extends guardedTable(SignsTable, { resource: 'signs', maxIdLe
   connect(incoming: unknown, target?: RequestTarget) {
     const outgoing = super.connect(incoming, target);
     if (!incoming) return outgoing; // SSE
-    const pathId = this.getId();
-    const user = userOf(this);
-    return acceptWebSocketWrites(outgoing, incoming, async (message): Promise<WriteAck> => {
-      const id =
-        pathId ?? (message !== null && typeof message === 'object' ? (message as { id?: unknown }).id : undefined);
-      const { id: signId, ...change } = checkSign(id, message, false);
-      if (!(await may(user, 'signs', 'write', signId)))
-        throw forbidden(deniedMessage(user, 'write', `signs "${signId}"`));
-      const record = await writeTwin(signId, change, user);
-      const at = sideOf(user) === 'reported' ? record?.reportedAt : record?.updatedAt;
-      return { type: 'ack', id: signId, updatedAt: at ?? monotonicNow() };
+    return acceptTableWrites(this, outgoing, incoming, {
+      resource: 'signs',
+      check: (id, message) => checkSign(id, message, false),
+      // Writes to one sign are ordered by writeTwin, from the moment they are handed to it.
+      place: ({ id, ...change }, user) => ({
+        store: async (): Promise<WriteAck> => {
+          const record = await writeTwin(id, change, user);
+          const at = sideOf(user) === 'reported' ? record?.reportedAt : record?.updatedAt;
+          return { type: 'ack', id, updatedAt: at ?? monotonicNow() };
+        },
+        cancel: () => undefined,
+      }),
     });
   }
 }

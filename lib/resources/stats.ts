@@ -13,20 +13,9 @@ import { Refusal } from '../rules/errors.js';
 import { FIELDS, storedParts, unflushedParts, type Field, type RollupPart } from './rollups.js';
 import type { RequestTarget, User } from '../harper/types.js';
 import { checkSensorId } from '../rules/sensors.js';
+import type { SensorStats, WindowStats } from '../../shared/records.js';
 
-export interface WindowStats {
-  count: number;
-  min: number | null;
-  max: number | null;
-  mean: number | null;
-}
-
-export interface SensorStats {
-  sensorId: string;
-  lastUpdate: number | null;
-  hour: Record<Field, WindowStats>;
-  day: Record<Field, WindowStats>;
-}
+export type { SensorStats, WindowStats };
 
 const MINUTE = 60_000;
 

@@ -5,9 +5,12 @@
  */
 import { Refusal, invalidField } from './errors.js';
 import { ID_RULE, checkSensorId } from './sensors.js';
+import { checkBodyId, checkKnownFields } from './fields.js';
+import { MEASURES, type AlertState, type Measure } from '../../shared/records.js';
 
-export const RULE_FIELDS = ['temperature', 'humidity', 'battery'] as const;
-export type RuleField = (typeof RULE_FIELDS)[number];
+/** The fields a rule may watch: every measured field of a reading. */
+export const RULE_FIELDS = MEASURES;
+export type RuleField = Measure;
 
 export interface AlertRule {
   id: string;
@@ -19,7 +22,7 @@ export interface AlertRule {
   hysteresis?: number;
 }
 
-export type AlertState = 'firing' | 'resolved';
+export type { AlertState };
 
 const WRITABLE = ['id', 'sensorId', 'field', 'above', 'below', 'hysteresis'];
 
@@ -35,23 +38,9 @@ export function checkRule(id: unknown, body: unknown): AlertRule {
     throw new Refusal({ error: 'not_an_object', message: 'a rule must be a JSON object' });
   }
   const input = body as Record<string, unknown>;
-  const unknown = Object.keys(input).find((key) => !WRITABLE.includes(key));
-  if (unknown) {
-    throw new Refusal({
-      error: 'unknown_field',
-      field: unknown,
-      allowed: WRITABLE,
-      message: `unknown field "${unknown}"; allowed fields: ${WRITABLE.join(', ')}`,
-    });
-  }
+  checkKnownFields(input, WRITABLE);
   const ruleId = checkSensorId(id); // same shape as sensor ids: letters, digits, _ : -
-  if (input.id !== undefined && String(input.id) !== ruleId) {
-    throw new Refusal({
-      error: 'id_mismatch',
-      field: 'id',
-      message: `id in the body ("${String(input.id)}") does not match the path ("${ruleId}")`,
-    });
-  }
+  if (input.id !== undefined) checkBodyId(input.id, ruleId);
   if (input.sensorId === undefined)
     throw new Refusal({
       error: 'missing_field',

@@ -8,33 +8,9 @@
  * body that names the field and the rule. Harper's MQTT handler turns any thrown value into a
  * PUBACK/PUBREC reason code 128 (MQTT 5), and our WebSocket writer sends `toJSON()` back verbatim.
  */
-export type RefusalCode =
-  | 'malformed_json' // the body or payload is not parseable JSON
-  | 'not_an_object' // the payload parsed but is not a JSON object
-  | 'unknown_field' // a property the table does not define
-  | 'missing_field' // a required property is absent
-  | 'invalid_field' // a property is present but breaks its rule
-  | 'invalid_id' // the id from the topic/path is not an acceptable sensor id
-  | 'id_mismatch' // the body names an id other than the topic/path
-  | 'write_failed' // the server failed to store an accepted message (not the client's fault)
-  | 'forbidden' // authenticated, but this user may not do this to this record
-  | 'payload_too_large' // a record over the size limit (lib/rules/limits.ts)
-  | 'too_deep' // a payload nested deeper than the limit
-  | 'unsupported_content_type' // a REST body that is not JSON, CBOR, MessagePack or text
-  | 'invalid_query' // a malformed replay parameter (startTime, previousCount)
-  | 'not_stored' // a non-retained publish to a resource that only takes stored writes
-  | 'method_not_allowed' // a write door (REST method, MQTT publish, WebSocket message) the table has no rules for
-  | 'query_too_broad' // a query or replay that would read more than a request may (lib/harper/sort-condition-workaround.ts, lib/streams/replay.ts)
-  | 'slow_consumer' // a subscriber that fell too far behind was cut off (lib/streams/slow-consumers.ts)
-  | 'server_shutting_down'; // the last event of every subscription when Harper stops or restarts
+import type { RefusalBody, RefusalCode } from '../../shared/records.js';
 
-export interface RefusalBody {
-  error: RefusalCode;
-  message: string;
-  field?: string;
-  rule?: string;
-  allowed?: readonly string[];
-}
+export type { RefusalBody, RefusalCode };
 
 export class Refusal implements RefusalBody {
   declare readonly statusCode: number;

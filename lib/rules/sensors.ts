@@ -7,26 +7,16 @@
  */
 import { Refusal, invalidField } from './errors.js';
 import { LIMITS, checkSizeAndDepth, tooLarge } from './limits.js';
+import { checkBodyId, checkKnownFields } from './fields.js';
+import { MAX_ID_LENGTH, type SensorRecord } from '../../shared/records.js';
 
-/** A sensor's latest state, as stored and as delivered to subscribers. */
-export interface SensorRecord {
-  id: string;
-  location: string;
-  temperature: number;
-  humidity?: number;
-  battery?: number;
-  /** Device time in milliseconds since the epoch, when the device sent one. */
-  time?: number;
-  /** Server time in milliseconds since the epoch, stamped on every accepted write. */
-  updatedAt: number;
-}
+export { MAX_ID_LENGTH, type SensorRecord };
 
 /** Properties a client may send; `updatedAt` is the server's to set. */
 export const WRITABLE_FIELDS = ['id', 'location', 'temperature', 'humidity', 'battery', 'time'] as const;
 type WritableField = (typeof WRITABLE_FIELDS)[number];
 
-export const MAX_ID_LENGTH = 128;
-export const ID_RULE = '1-128 characters of letters, digits, "_", ":", "-", with "/" between segments';
+export const ID_RULE = `1-${MAX_ID_LENGTH} characters of letters, digits, "_", ":", "-", with "/" between segments`;
 const ID_PATTERN = /^[A-Za-z0-9_:-]+(\/[A-Za-z0-9_:-]+)*$/;
 const ABSOLUTE_ZERO = -273.15;
 const MAX_LOCATION = 128;
@@ -34,7 +24,7 @@ const MAX_LOCATION = 128;
 /** The sensor id comes from the topic or path; this is the only shape we accept. */
 export function checkSensorId(id: unknown): string {
   const text = typeof id === 'number' && Number.isInteger(id) ? String(id) : id;
-  if (typeof text !== 'string' || text.length === 0 || text.length > 128 || !ID_PATTERN.test(text)) {
+  if (typeof text !== 'string' || text.length === 0 || text.length > MAX_ID_LENGTH || !ID_PATTERN.test(text)) {
     throw new Refusal({ error: 'invalid_id', field: 'id', rule: ID_RULE, message: `sensor id must be ${ID_RULE}` });
   }
   return text;
@@ -93,30 +83,13 @@ function checkTime(value: unknown): number {
 
 /** Validates the fields that are present; returns them typed. */
 function checkFields(id: string, body: Record<string, unknown>): Partial<Omit<SensorRecord, 'updatedAt'>> {
-  const unknown = Object.keys(body).filter((key) => !(WRITABLE_FIELDS as readonly string[]).includes(key));
-  if (unknown.length > 0) {
-    const field = unknown[0];
-    const why = field === 'updatedAt' ? 'updatedAt is set by the server' : `unknown field "${field}"`;
-    throw new Refusal({
-      error: 'unknown_field',
-      field,
-      allowed: WRITABLE_FIELDS,
-      message: `${why}; allowed fields: ${WRITABLE_FIELDS.join(', ')}`,
-    });
-  }
+  checkKnownFields(body, WRITABLE_FIELDS, ['updatedAt']);
   const out: Partial<Omit<SensorRecord, 'updatedAt'>> = {};
   for (const key of Object.keys(body) as WritableField[]) {
     const value = body[key];
     switch (key) {
       case 'id':
-        if (String(value) !== id) {
-          throw new Refusal({
-            error: 'id_mismatch',
-            field: 'id',
-            rule: 'equal to the id in the topic or path',
-            message: `id in the body ("${String(value)}") does not match the topic/path id ("${id}")`,
-          });
-        }
+        checkBodyId(value, id);
         break;
       case 'location':
         if (typeof value !== 'string' || value.trim().length === 0 || value.length > MAX_LOCATION) {

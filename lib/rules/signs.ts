@@ -5,42 +5,15 @@
  */
 import { Refusal, invalidField } from './errors.js';
 import { checkSizeAndDepth } from './limits.js';
+import { checkBodyId, checkKnownFields } from './fields.js';
 import { checkSensorId } from './sensors.js';
+import { MAX_MESSAGE, SIGN_FIELDS, type SignField, type SignRecord, type SignState } from '../../shared/records.js';
 
-export interface SignState {
-  message: string;
-  brightness: number;
-  power: 'on' | 'off';
-  color: string;
-}
+export { MAX_MESSAGE, SIGN_FIELDS, type SignField, type SignRecord, type SignState };
 
-/**
- * A sign as stored and delivered: a device twin. The top-level state fields are what operators
- * asked for (desired; absent until one of them sets the sign), `reported` is what the sign's
- * device last said it shows, and `pending` the difference between the two.
- */
-export interface SignRecord extends Partial<SignState> {
-  id: string;
-  /** When desired last changed, and the operator (or admin) who changed it. */
-  updatedAt?: number;
-  updatedBy?: string;
-  /** What the device reported it shows (each field as last reported). */
-  reported?: Partial<SignState>;
-  /** When the device last reported a change, and the device user that reported it. */
-  reportedAt?: number;
-  reportedBy?: string;
-  /** The desired fields the device has not reported showing yet, in SIGN_FIELDS order. */
-  pending: SignField[];
-  /** When the device first reported showing the latest desired state in full (null while pending). */
-  shownAt: number | null;
-}
-
-export const SIGN_FIELDS = ['message', 'brightness', 'power', 'color'] as const;
-export type SignField = (typeof SIGN_FIELDS)[number];
 const WRITABLE = ['id', ...SIGN_FIELDS];
 /** Fields of a stored sign that no client writes (who writes decides desired or reported). */
 const SERVER_SET = ['updatedAt', 'updatedBy', 'reported', 'reportedAt', 'reportedBy', 'pending', 'shownAt'];
-export const MAX_MESSAGE = 64;
 
 /** Sign ids follow the sensor id rule (a device named 2FE598 owns signs/2FE598). */
 export const checkSignId = checkSensorId;
@@ -102,23 +75,8 @@ function asObject(body: unknown): Record<string, unknown> {
 export function checkSign(id: unknown, body: unknown, complete: boolean): Partial<SignState> & { id: string } {
   const signId = checkSignId(id);
   const input = asObject(body);
-  const unknown = Object.keys(input).find((key) => !WRITABLE.includes(key));
-  if (unknown) {
-    const why = SERVER_SET.includes(unknown) ? `${unknown} is set by the server` : `unknown field "${unknown}"`;
-    throw new Refusal({
-      error: 'unknown_field',
-      field: unknown,
-      allowed: WRITABLE,
-      message: `${why}; allowed fields: ${WRITABLE.join(', ')}`,
-    });
-  }
-  if (input.id !== undefined && String(input.id) !== signId) {
-    throw new Refusal({
-      error: 'id_mismatch',
-      field: 'id',
-      message: `id in the body ("${String(input.id)}") does not match the path ("${signId}")`,
-    });
-  }
+  checkKnownFields(input, WRITABLE, SERVER_SET);
+  if (input.id !== undefined) checkBodyId(input.id, signId);
   const state: Partial<SignState> & { id: string } = { id: signId };
   for (const field of SIGN_FIELDS) {
     if (input[field] === undefined) {

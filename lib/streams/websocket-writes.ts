@@ -20,8 +20,10 @@
  * lib/streams/slow-consumers.ts bounds.
  */
 import { logger } from 'harperdb';
-import { isRefusal, type RefusalBody } from '../rules/errors.js';
+import { forbidden, isRefusal, type RefusalBody } from '../rules/errors.js';
 import { countWriteAccepted, countWriteRefused } from '../metrics/counters.js';
+import { deniedMessage, may, type Resource } from '../access/policy.js';
+import { userOf, type User } from '../harper/types.js';
 
 export interface WriteAck {
   type: 'ack';
@@ -128,4 +130,47 @@ export async function acceptWebSocketWrites(
     }
   });
   return outgoing;
+}
+
+/**
+ * The steps of a table's WebSocket write that differ by table. `check` applies the table's rules
+ * to a message (`id` is the socket's record id, or on the table's socket the id the message
+ * names); `place` takes the checked write's place in its record's order as it arrives, and
+ * returns how to store it there (or give the place up, when the write is refused first).
+ */
+export interface WriteSteps<Checked extends { id: string }> {
+  resource: Resource;
+  check(id: unknown, message: unknown): Checked;
+  place(checked: Checked, user: User | undefined): { store(): Promise<WriteAck>; cancel(): void };
+  /** Whether messages are written as they arrive (the table keeps each record's order itself). */
+  concurrent?: boolean;
+}
+
+/**
+ * A table's WebSocket writes: each message checked, placed in its record's order, authorised,
+ * stored and answered. The record is written straight to the table (it is already checked), so
+ * the write asks the same policy question Harper asks for every other protocol's write.
+ */
+export function acceptTableWrites<Checked extends { id: string }>(
+  resource: { getId(): unknown; getContext(): unknown },
+  outgoing: AsyncIterable<unknown> | Promise<AsyncIterable<unknown>>,
+  incoming: unknown,
+  steps: WriteSteps<Checked>,
+): Promise<AsyncIterable<unknown>> {
+  const pathId = resource.getId();
+  const user = userOf(resource);
+  const write = async (message: unknown): Promise<WriteAck> => {
+    const id =
+      pathId ?? (message !== null && typeof message === 'object' ? (message as { id?: unknown }).id : undefined);
+    const checked = steps.check(id, message);
+    const placed = steps.place(checked, user);
+    try {
+      if (!(await may(user, steps.resource, 'write', checked.id)))
+        throw forbidden(deniedMessage(user, 'write', `${steps.resource} "${checked.id}"`));
+      return await placed.store();
+    } finally {
+      placed.cancel(); // no-op once the write was handed on
+    }
+  };
+  return acceptWebSocketWrites(outgoing, incoming, write, { concurrent: steps.concurrent });
 }

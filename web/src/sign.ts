@@ -13,8 +13,8 @@ import type { PresenceState, PresenceStore } from './presence.js';
 import { SignDisplay, type SignLook } from './sign-display.js';
 import { SseTransport } from './transport/sse.js';
 import type { Frame, Session, Sign, SignField, SignState } from './types.js';
+import { MAX_MESSAGE } from './shared/records.js';
 
-export const MESSAGE_MAX = 64;
 const DEFAULT_SIGN = '2FE598';
 /** Signs listed; the rest are reachable with ?sign=<id>. */
 const LISTED = 50;
@@ -329,8 +329,8 @@ export class SignPanel {
 
   private updateCounter(): void {
     const length = [...this.message.value].length;
-    setText(this.counter, `${length}/${MESSAGE_MAX}`);
-    this.counter.classList.toggle('over', length > MESSAGE_MAX);
+    setText(this.counter, `${length}/${MAX_MESSAGE}`);
+    this.counter.classList.toggle('over', length > MAX_MESSAGE);
   }
 
   private control(field: SignField): HTMLInputElement {
