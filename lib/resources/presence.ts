@@ -23,7 +23,10 @@
  * follows the connection records that replication brings in from other nodes and decides again
  * for their device each time one arrives. The last decision on every node is then taken with
  * every connection record in view, and a node whose latest write was wrong corrects it with a
- * newer one: presence converges to what the connection records say.
+ * newer one: presence converges to what the connection records say. A node writes a connection
+ * record and the presence it leads to in one transaction, which replicates as one: the other
+ * node's second look then finds its presence already right and writes nothing, so a device seen
+ * going offline is seen so once.
  *
  * A node that stops without ending its connections (SIGKILL, power loss) leaves their records
  * behind; when it starts again, its first worker thread deletes the records of the node's
@@ -96,9 +99,12 @@ function plainPresence(record: PresenceRecord): PresenceRecord {
   return { id: record.id, state: record.state, since: record.since, lastSeen: record.lastSeen, via: record.via };
 }
 
-async function connectionsOf(device: string): Promise<ConnectionRecord[]> {
+async function connectionsOf(device: string, context?: HarperContext): Promise<ConnectionRecord[]> {
   const found: ConnectionRecord[] = [];
-  for await (const record of ConnectionsTable.search({ conditions: [{ attribute: 'device', value: device }] })) {
+  for await (const record of ConnectionsTable.search(
+    { conditions: [{ attribute: 'device', value: device }] },
+    context,
+  )) {
     found.push({
       id: record.id,
       device: record.device,
@@ -111,9 +117,16 @@ async function connectionsOf(device: string): Promise<ConnectionRecord[]> {
   return found;
 }
 
-async function markOnline(device: string, via: PresenceVia, connectedAt: number): Promise<void> {
+/** `opened`: the record of the connection that made the device online, committed with it. */
+async function markOnline(
+  device: string,
+  via: PresenceVia,
+  connectedAt: number,
+  opened?: ConnectionRecord,
+): Promise<void> {
   const context: HarperContext = {};
   await transaction(context, async () => {
+    if (opened) await ConnectionsTable.put(opened, context);
     const current = await PresenceTable.get(device, context);
     const since = current?.state === 'online' ? current.since : connectedAt;
     await PresenceTable.put({ id: device, state: 'online', since, lastSeen: connectedAt, via }, context);
@@ -123,27 +136,32 @@ async function markOnline(device: string, via: PresenceVia, connectedAt: number)
 /**
  * After a connection of `device` ended (at `endedAt`): offline when none is left anywhere, else
  * online through the newest one that is left. `lastSeen` is when the ended connection was last
- * heard from.
+ * heard from. `ended`: the id of that connection's record, deleted in the same transaction as the
+ * `offline` it leads to, so that other nodes receive both at once (see the module note).
  */
 async function settle(
   device: string,
   endedAt: number,
   lastSeen: number,
   endedVia: PresenceVia | undefined,
+  ended?: string,
 ): Promise<void> {
-  let left = await connectionsOf(device);
-  if (left.length === 0) {
-    const current = await PresenceTable.get(device);
+  let left: ConnectionRecord[] = [];
+  const context: HarperContext = {};
+  await transaction(context, async () => {
+    if (ended !== undefined) await ConnectionsTable.delete(ended, context);
+    left = (await connectionsOf(device, context)).filter((record) => record.id !== ended);
+    if (left.length > 0) return;
+    const current = await PresenceTable.get(device, context);
     const base = current ? plainPresence(current) : undefined;
     if (base?.state !== 'offline') {
-      await PresenceTable.put({
-        id: device,
-        state: 'offline',
-        since: endedAt,
-        lastSeen,
-        via: endedVia ?? base?.via ?? 'mqtt',
-      });
+      await PresenceTable.put(
+        { id: device, state: 'offline', since: endedAt, lastSeen, via: endedVia ?? base?.via ?? 'mqtt' },
+        context,
+      );
     }
+  });
+  if (left.length === 0) {
     // A connection that opened while this one ended, and did not see it end: see the module note.
     left = await connectionsOf(device);
     if (left.length === 0) return;
@@ -184,19 +202,13 @@ export function connectionOpened(device: string, via: PresenceVia): (lastSeen?: 
     via,
     since,
   };
-  serially(device, async () => {
-    await ConnectionsTable.put(record);
-    await markOnline(device, via, since);
-  });
+  serially(device, () => markOnline(device, via, since, record));
   let ended = false;
   return (lastSeen?: number) => {
     if (ended) return;
     ended = true;
     const endedAt = Date.now();
-    serially(device, async () => {
-      await ConnectionsTable.delete(record.id);
-      await settle(device, endedAt, lastSeen ?? endedAt, via);
-    });
+    serially(device, () => settle(device, endedAt, lastSeen ?? endedAt, via, record.id));
   };
 }
 
