@@ -257,6 +257,10 @@ describe('GET /metrics', () => {
       expect(moved('iot_commit_duration_seconds_count{}')).toBeGreaterThanOrEqual(1);
       expect(moved('iot_commit_duration_seconds_count{}')).toBeLessThanOrEqual(accepted);
       expect(after.get('iot_worker_threads{}')).toBe(2);
+      // The sensor's minute rollup was flushed at least once since the first write (once a second);
+      // hour parts are flushed once a minute, so only their series is checked.
+      expect(moved('iot_rollup_parts_written_total{resolution=1m}')).toBeGreaterThanOrEqual(1);
+      expect(after.has('iot_rollup_parts_written_total{resolution=1h}')).toBe(true);
       // The README's queries run.
       const p99 = await query(
         'histogram_quantile(0.99, sum by (le) (rate(iot_commit_duration_seconds_bucket[1m])))',

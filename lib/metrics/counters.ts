@@ -63,6 +63,10 @@ export const CUTOFF_REASONS = [
 ] as const;
 export type CutoffReason = (typeof CUTOFF_REASONS)[number];
 
+/** Rollup resolutions as labels (lib/resources/rollups.ts). */
+export const ROLLUP_RESOLUTIONS = ['1m', '1h'] as const;
+export type RollupResolution = (typeof ROLLUP_RESOLUTIONS)[number];
+
 /** Upper bounds (seconds) of the commit-latency histogram's buckets; +Inf is implied. */
 export const COMMIT_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5] as const;
 
@@ -88,7 +92,7 @@ const layout = (() => {
     queueDepthMax: take(), // gauge: deepest per-record write queue in the last sample period
     readingsStored: take(),
     alertsStored: take(),
-    // Rollups (per-minute and per-hour aggregates) will be counted here, next to readings and alerts.
+    rollupPartsWritten: take(ROLLUP_RESOLUTIONS.length),
     loopDelayP50: take(), // gauges, seconds, this thread's event loop in the last sample period
     loopDelayP99: take(),
     loopDelayMax: take(),
@@ -168,6 +172,11 @@ export function observeCommit(seconds: number, stored: number): void {
 
 export function countAlertsStored(count: number): void {
   own[layout.alertsStored] += count;
+}
+
+/** Rollup parts committed by one flush of lib/resources/rollups.ts. */
+export function countRollupPartsWritten(resolution: RollupResolution, count: number): void {
+  own[layout.rollupPartsWritten + ROLLUP_RESOLUTIONS.indexOf(resolution)] += count;
 }
 
 /* ---- sampling, once a second per thread ---- */
