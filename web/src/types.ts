@@ -23,6 +23,13 @@ export interface Reading {
   battery?: number;
 }
 
+/** One period of GET /rollups/ (lib/resources/rollups.ts), the columns the chart draws. */
+export interface Rollup {
+  time: number;
+  temperatureMean: number | null;
+  humidityMean: number | null;
+}
+
 export interface FieldStats {
   count: number;
   min: number;
