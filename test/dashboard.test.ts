@@ -578,6 +578,65 @@ describe('accessible and responsive', () => {
   });
 });
 
+describe('history chart ranges', () => {
+  it('draws raw readings for the last hour, minute rollups for a day and hour rollups for a week, picked from the keyboard', async () => {
+    const id = `${run}-ranges`;
+    for (const temperature of [18.5, 19, 19.5]) {
+      expect(
+        (await rest(harper, 'PUT', `/sensors/${id}`, { json: { location: 'attic', temperature, humidity: 50 } }))
+          .status,
+      ).toBe(204);
+    }
+    // Minute parts are written once a second, hour parts once a minute: wait until both are stored.
+    const stored = async (resolution: string) =>
+      (await rest<unknown[]>(harper, 'GET', `/rollups/?sensorId=${encodeURIComponent(id)}&resolution=${resolution}`))
+        .body.length;
+    const deadline = Date.now() + 120_000;
+    while ((await stored('1m')) === 0 || (await stored('1h')) === 0) {
+      if (Date.now() > deadline) throw new Error(`no minute and hour rollups of ${id} after 120 s`);
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+    }
+
+    const tab = await openPage(browser);
+    try {
+      const { page: view } = tab;
+      const asked: string[] = [];
+      view.on('request', (request) => asked.push(decodeURIComponent(request.url())));
+      await view.goto(`${harper.httpUrl}/?sensor=${encodeURIComponent(id)}`);
+      await signIn(view, harper.admin);
+      const chart = (range: string, source: string) =>
+        view.waitForSelector(`#history-chart[data-range="${range}"][data-source="${source}"][data-points]`, {
+          timeout: 15_000,
+        });
+      const points = async () => Number(await view.getAttribute('#history-chart', 'data-points'));
+
+      await chart('hour', 'readings');
+      expect(await points()).toBe(3);
+      expect(asked.some((url) => url.includes(`/readings/?sensorId=${id}&time=ge=`))).toBe(true);
+
+      // A radio group: focus the checked range, then the arrow keys pick the next one.
+      const hour = view.getByRole('radio', { name: 'Last hour' });
+      expect(await hour.isChecked()).toBe(true);
+      await hour.focus();
+      await view.keyboard.press('ArrowRight');
+      await chart('day', '1m');
+      expect(await view.getByRole('radio', { name: 'Day' }).isChecked()).toBe(true);
+      expect(await points()).toBeGreaterThanOrEqual(1);
+      expect(asked.some((url) => url.includes(`/rollups/?sensorId=${id}&resolution=1m&time=ge=`))).toBe(true);
+
+      await view.keyboard.press('ArrowRight');
+      await chart('week', '1h');
+      expect(await view.getByRole('radio', { name: 'Week' }).isChecked()).toBe(true);
+      expect(await points()).toBeGreaterThanOrEqual(1);
+      expect(asked.some((url) => url.includes(`/rollups/?sensorId=${id}&resolution=1h&time=ge=`))).toBe(true);
+      expect(await view.textContent('#history-chart-note')).toMatch(/hour means of the last 7 days \([1-9]\d*\)/);
+      expect(tab.errors.filter((error) => error.startsWith('pageerror'))).toEqual([]);
+    } finally {
+      await tab.close();
+    }
+  }, 180_000);
+});
+
 describe('screenshot', () => {
   it('renders the dashboard at a desktop size into docs/dashboard.png', async () => {
     // A small plant: five sensors with some history, a rule that fires, the sign on.

@@ -5,9 +5,9 @@
  * Where they live. Harper runs the component in several worker threads of one process; a scrape
  * is answered by one of them, and it must report the whole node. Each thread therefore keeps its
  * figures in a Float64Array over a SharedArrayBuffer of its own, and hands that buffer to every
- * other thread once, through a BroadcastChannel (Node's channel between the threads of a
- * process): a thread that starts says hello with its buffer, and every thread that hears a hello
- * answers with its own. The thread answering a scrape reads every buffer it knows, synchronously,
+ * other thread through a BroadcastChannel (Node's channel between the threads of a process): a
+ * thread that starts says hello with its buffer, every thread that hears a hello answers with its
+ * own, and each repeats its announcement every second (below). The thread answering a scrape reads every buffer it knows, synchronously,
  * with no message exchanged at scrape time and no guess at how many threads exist. Each thread
  * writes only its own buffer; others only read it.
  *
@@ -63,6 +63,10 @@ export const CUTOFF_REASONS = [
 ] as const;
 export type CutoffReason = (typeof CUTOFF_REASONS)[number];
 
+/** Rollup resolutions as labels (lib/resources/rollups.ts). */
+export const ROLLUP_RESOLUTIONS = ['1m', '1h'] as const;
+export type RollupResolution = (typeof ROLLUP_RESOLUTIONS)[number];
+
 /** Upper bounds (seconds) of the commit-latency histogram's buckets; +Inf is implied. */
 export const COMMIT_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5] as const;
 
@@ -88,7 +92,7 @@ const layout = (() => {
     queueDepthMax: take(), // gauge: deepest per-record write queue in the last sample period
     readingsStored: take(),
     alertsStored: take(),
-    // Rollups (per-minute and per-hour aggregates) will be counted here, next to readings and alerts.
+    rollupPartsWritten: take(ROLLUP_RESOLUTIONS.length),
     loopDelayP50: take(), // gauges, seconds, this thread's event loop in the last sample period
     loopDelayP99: take(),
     loopDelayMax: take(),
@@ -122,6 +126,13 @@ channel.onmessage = (message: unknown) => {
   if (data.hello) channel.postMessage({ thread: threadId, figures: own.buffer, hello: false } satisfies Announcement);
 };
 channel.postMessage({ thread: threadId, figures: own.buffer, hello: true } satisfies Announcement);
+// And again every second: a hello sent before another thread's channel existed reaches nobody,
+// and under load a thread's answer can come after the first scrape; a repeated announcement
+// makes every thread known within a second whatever the start order.
+setInterval(
+  () => channel.postMessage({ thread: threadId, figures: own.buffer, hello: false } satisfies Announcement),
+  1000,
+).unref();
 // The channel must not keep a thread alive that Harper is stopping.
 (channel as unknown as { unref?: () => void }).unref?.();
 
@@ -168,6 +179,11 @@ export function observeCommit(seconds: number, stored: number): void {
 
 export function countAlertsStored(count: number): void {
   own[layout.alertsStored] += count;
+}
+
+/** Rollup parts committed by one flush of lib/resources/rollups.ts. */
+export function countRollupPartsWritten(resolution: RollupResolution, count: number): void {
+  own[layout.rollupPartsWritten + ROLLUP_RESOLUTIONS.indexOf(resolution)] += count;
 }
 
 /* ---- sampling, once a second per thread ---- */

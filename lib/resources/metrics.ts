@@ -20,6 +20,7 @@ import {
   COMMIT_BUCKETS,
   CUTOFF_REASONS,
   REFUSAL_CODES,
+  ROLLUP_RESOLUTIONS,
   SLOTS,
   STREAM_PROTOCOLS,
   WRITE_PROTOCOLS,
@@ -163,6 +164,15 @@ export async function renderMetrics(): Promise<string> {
     family('iot_alerts_stored_total', 'counter', 'Alerts written (changes of state of a rule for a sensor).', [
       { value: sum(threads, SLOTS.alertsStored) },
     ]),
+    family(
+      'iot_rollup_parts_written_total',
+      'counter',
+      'Rollup parts written (one per sensor, period and writer thread, each time a flush stores its changes).',
+      ROLLUP_RESOLUTIONS.map((resolution, i) => ({
+        labels: { resolution },
+        value: sum(threads, SLOTS.rollupPartsWritten + i),
+      })),
+    ),
     family('process_resident_memory_bytes', 'gauge', 'Resident memory of the Harper process (all threads).', [
       { value: process.memoryUsage.rss() },
     ]),

@@ -14,8 +14,19 @@
  * Two threads may decide at the same moment: one ends the last connection it can see while the
  * other opens a new one. The ending side therefore looks again after writing `offline`, and writes
  * `online` back if a connection appeared meanwhile; within a node every commit is ordered, so one
- * of the two always sees the other's connection record. Across nodes, presence converges once
- * the connection records have replicated (Harper keeps the latest write).
+ * of the two always sees the other's connection record.
+ *
+ * Across nodes no such order exists: a node decides from the connection records it has received
+ * so far, and Harper keeps the presence write with the latest timestamp, whatever view it came
+ * from. A node that decided `online` because another node's delete had not yet arrived would win
+ * over that node's earlier, correct `offline`, and stay wrong everywhere. So one thread per node
+ * follows the connection records that replication brings in from other nodes and decides again
+ * for their device each time one arrives. The last decision on every node is then taken with
+ * every connection record in view, and a node whose latest write was wrong corrects it with a
+ * newer one: presence converges to what the connection records say. A node writes a connection
+ * record and the presence it leads to in one transaction, which replicates as one: the other
+ * node's second look then finds its presence already right and writes nothing, so a device seen
+ * going offline is seen so once.
  *
  * A node that stops without ending its connections (SIGKILL, power loss) leaves their records
  * behind; when it starts again, its first worker thread deletes the records of the node's
@@ -71,9 +82,12 @@ function plainPresence(record: PresenceRecord): PresenceRecord {
   return { id: record.id, state: record.state, since: record.since, lastSeen: record.lastSeen, via: record.via };
 }
 
-async function connectionsOf(device: string): Promise<ConnectionRecord[]> {
+async function connectionsOf(device: string, context?: HarperContext): Promise<ConnectionRecord[]> {
   const found: ConnectionRecord[] = [];
-  for await (const record of ConnectionsTable.search({ conditions: [{ attribute: 'device', value: device }] })) {
+  for await (const record of ConnectionsTable.search(
+    { conditions: [{ attribute: 'device', value: device }] },
+    context,
+  )) {
     found.push({
       id: record.id,
       device: record.device,
@@ -86,9 +100,16 @@ async function connectionsOf(device: string): Promise<ConnectionRecord[]> {
   return found;
 }
 
-async function markOnline(device: string, via: PresenceVia, connectedAt: number): Promise<void> {
+/** `opened`: the record of the connection that made the device online, committed with it. */
+async function markOnline(
+  device: string,
+  via: PresenceVia,
+  connectedAt: number,
+  opened?: ConnectionRecord,
+): Promise<void> {
   const context: HarperContext = {};
   await transaction(context, async () => {
+    if (opened) await ConnectionsTable.put(opened, context);
     const current = await PresenceTable.get(device, context);
     const since = current?.state === 'online' ? current.since : connectedAt;
     await PresenceTable.put({ id: device, state: 'online', since, lastSeen: connectedAt, via }, context);
@@ -98,27 +119,32 @@ async function markOnline(device: string, via: PresenceVia, connectedAt: number)
 /**
  * After a connection of `device` ended (at `endedAt`): offline when none is left anywhere, else
  * online through the newest one that is left. `lastSeen` is when the ended connection was last
- * heard from.
+ * heard from. `ended`: the id of that connection's record, deleted in the same transaction as the
+ * `offline` it leads to, so that other nodes receive both at once (see the module note).
  */
 async function settle(
   device: string,
   endedAt: number,
   lastSeen: number,
   endedVia: PresenceVia | undefined,
+  ended?: string,
 ): Promise<void> {
-  let left = await connectionsOf(device);
-  if (left.length === 0) {
-    const current = await PresenceTable.get(device);
+  let left: ConnectionRecord[] = [];
+  const context: HarperContext = {};
+  await transaction(context, async () => {
+    if (ended !== undefined) await ConnectionsTable.delete(ended, context);
+    left = (await connectionsOf(device, context)).filter((record) => record.id !== ended);
+    if (left.length > 0) return;
+    const current = await PresenceTable.get(device, context);
     const base = current ? plainPresence(current) : undefined;
     if (base?.state !== 'offline') {
-      await PresenceTable.put({
-        id: device,
-        state: 'offline',
-        since: endedAt,
-        lastSeen,
-        via: endedVia ?? base?.via ?? 'mqtt',
-      });
+      await PresenceTable.put(
+        { id: device, state: 'offline', since: endedAt, lastSeen, via: endedVia ?? base?.via ?? 'mqtt' },
+        context,
+      );
     }
+  });
+  if (left.length === 0) {
     // A connection that opened while this one ended, and did not see it end: see the module note.
     left = await connectionsOf(device);
     if (left.length === 0) return;
@@ -159,19 +185,13 @@ export function connectionOpened(device: string, via: PresenceVia): (lastSeen?: 
     via,
     since,
   };
-  serially(device, async () => {
-    await ConnectionsTable.put(record);
-    await markOnline(device, via, since);
-  });
+  serially(device, () => markOnline(device, via, since, record));
   let ended = false;
   return (lastSeen?: number) => {
     if (ended) return;
     ended = true;
     const endedAt = Date.now();
-    serially(device, async () => {
-      await ConnectionsTable.delete(record.id);
-      await settle(device, endedAt, lastSeen ?? endedAt, via);
-    });
+    serially(device, () => settle(device, endedAt, lastSeen ?? endedAt, via, record.id));
   };
 }
 
@@ -237,6 +257,52 @@ export function webSocketOpened(user: User | undefined, incoming: unknown): void
   queue.once('close', () => end());
 }
 
+// --- Connection records of other nodes, as replication brings them in -----------------------------
+
+interface ConnectionChange {
+  type?: string;
+  id?: unknown;
+  value?: Partial<ConnectionRecord> | null;
+}
+interface ConnectionsSource {
+  subscribe(request: { omitCurrent: boolean }): Promise<AsyncIterable<ConnectionChange>>;
+}
+
+/**
+ * Whose connection each record id is: a delete carries only the id, so the device and node are
+ * remembered from the record's put (or from the table, for records older than the subscription).
+ */
+const known = new Map<string, { device: string; node: string }>();
+
+/** Decides again for a device whose connection on another node opened or ended. */
+function remoteChange(id: string, record: Partial<ConnectionRecord> | null | undefined, deleted: boolean): void {
+  const owner =
+    record?.device !== undefined && record.node !== undefined
+      ? { device: record.device, node: record.node }
+      : known.get(id);
+  if (deleted) known.delete(id);
+  else if (owner) known.set(id, owner);
+  if (!owner || owner.node === thisNode()) return; // this node's own changes are settled where they happen
+  serially(owner.device, async () => {
+    // Reached only when this node's view lagged: the node that held the connection wrote the
+    // precise times; here the device was last known to be there when its record went away.
+    const now = Date.now();
+    await settle(owner.device, now, now, record?.via);
+  });
+}
+
+async function followOtherNodes(): Promise<void> {
+  const changes = await (ConnectionsTable as unknown as ConnectionsSource).subscribe({ omitCurrent: true });
+  // Subscribed first, then read: a record written in between is seen at least once.
+  for await (const record of ConnectionsTable.search({ conditions: [] })) {
+    if (!known.has(record.id)) known.set(record.id, { device: record.device, node: record.node });
+  }
+  for await (const change of changes) {
+    if (typeof change.id !== 'string') continue;
+    remoteChange(change.id, change.value, change.type === 'delete' || change.value === null);
+  }
+}
+
 // --- At start: connections of this node's previous process -------------------------------------
 
 async function forgetPreviousProcess(): Promise<void> {
@@ -272,14 +338,18 @@ async function forgetPreviousProcess(): Promise<void> {
   );
 }
 
-// One thread per node does it: the first worker (Harper's workerData.workerIndex).
+// One thread per node does both: the first worker (Harper's workerData.workerIndex).
 if ((workerData as { workerIndex?: number } | null)?.workerIndex === 0) {
-  setImmediate(
-    () =>
-      void forgetPreviousProcess().catch((error: unknown) =>
-        logger.error?.(`presence: clearing connections of a previous process failed: ${String(error)}`),
+  setImmediate(() => {
+    void forgetPreviousProcess().catch((error: unknown) =>
+      logger.error?.(`presence: clearing connections of a previous process failed: ${String(error)}`),
+    );
+    void followOtherNodes().catch((error: unknown) =>
+      logger.error?.(
+        `presence: following other nodes' connections failed; presence may disagree between nodes: ${String(error)}`,
       ),
-  );
+    );
+  });
 }
 
 /**

@@ -27,6 +27,7 @@
 import { Resource, tables } from 'harperdb';
 import { authorize } from '../access/policy.js';
 import { writer } from '../write-path/writer-identity.js';
+import { countRollupPartsWritten } from '../metrics/counters.js';
 import { Refusal } from '../rules/errors.js';
 import { transaction, type HarperContext, type RequestTarget, type User } from '../harper/types.js';
 import type { Condition, Query } from '../harper/sort-condition-workaround.js';
@@ -201,6 +202,7 @@ function flush(level: Level): Promise<void> {
           await transaction(context, async () => {
             for (const part of parts) await level.table.put(part, context);
           });
+          countRollupPartsWritten(level.resolution, parts.length);
         } catch (error) {
           // The parts in memory are the whole truth: mark them for the next attempt.
           for (const part of parts) {

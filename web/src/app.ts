@@ -66,6 +66,8 @@ const history = new HistoryPanel(
     status: byId('history-status', HTMLElement),
     body: byId('history-body', HTMLElement),
     chart: byId('history-chart', HTMLElement),
+    chartNote: byId('history-chart-note', HTMLElement),
+    range: byId('history-range', HTMLFieldSetElement),
     stats: byId('history-stats', HTMLElement),
     table: byId('history-rows', HTMLTableSectionElement),
     close: byId('history-close', HTMLButtonElement),

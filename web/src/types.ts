@@ -21,6 +21,8 @@ export type Alert = AlertRecord;
 export type Sign = SignRecord;
 export type StatsField = Measure;
 export type FieldStats = WindowStats;
+/** One period of GET /rollups/ (lib/resources/rollups.ts); the chart draws its means. */
+export type { Rollup } from './shared/records.js';
 
 /** What /stats/<sensor id> answers, as the dashboard reads it: a window may lack a field. */
 export interface Stats {
