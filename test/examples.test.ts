@@ -4,10 +4,10 @@
  * history, and acts as an LED sign on the per-field topics: it shows what the dashboard asks,
  * reports it, and catches up after being offline.
  */
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { COMPONENT_DIR, type AdminCredentials } from '../launcher/harper-process.js';
+import { deviceProcess } from './harness/devices.js';
 import { rest } from './harness/rest.js';
 import { createUser } from './harness/users.js';
 
@@ -17,25 +17,13 @@ const mqttPort = new URL(harper.mqttUrl).port;
 
 /** Runs examples/python-device/device.py with Debian's Python (where python3-paho-mqtt installs). */
 function pythonDevice(device: AdminCredentials, args: string[]) {
-  const child = spawn(
+  return deviceProcess(
+    'device.py',
     '/usr/bin/python3',
     [join(COMPONENT_DIR, 'examples', 'python-device', 'device.py'), '--host', '127.0.0.1', '--port', mqttPort, ...args],
-    {
-      env: { PATH: process.env.PATH ?? '', DEVICE_USERNAME: device.username, DEVICE_PASSWORD: device.password },
-    },
+    { PATH: process.env.PATH ?? '', DEVICE_USERNAME: device.username, DEVICE_PASSWORD: device.password },
+    15_000,
   );
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk));
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  const printed = (pattern: RegExp, timeoutMs = 15_000) =>
-    new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`device.py printed no ${pattern}:\n${output}`)), timeoutMs);
-      const check = () => pattern.test(output) && (clearTimeout(timer), resolve());
-      child.stdout.on('data', check);
-      check();
-    });
-  return { printed, exited, output: () => output, stop: () => (child.kill('SIGTERM'), exited) };
 }
 
 interface Twin {

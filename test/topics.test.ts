@@ -38,10 +38,29 @@ afterAll(async () => {
 const delivered = (topic: string) => topic;
 const on = (topic: string) => (item: Received) => item.topic === delivered(topic);
 
+/** mosquitto_sub/mosquitto_pub options: the test Harper, as the admin, QoS 1, a client id of its own. */
+function mosquittoConnection(client: string): string[] {
+  const { port, hostname } = new URL(harper.mqttUrl);
+  const { username, password } = harper.admin;
+  return [
+    '-h',
+    hostname,
+    '-p',
+    port,
+    '-u',
+    username,
+    '-P',
+    password,
+    '-i',
+    `${username}.${client}-${process.pid}`,
+    '-q',
+    '1',
+  ];
+}
+
 describe('topics catch-all', () => {
   it('delivers topics as published, without a leading slash, to mosquitto_sub and to MQTT 3.1.1 and 5 subscribers over TCP and WebSocket', async () => {
     const topic = `${site}/line-8/status`;
-    const { port, hostname } = new URL(harper.mqttUrl);
     const seen: Record<string, string[]> = { v4: [], v5: [], ws: [] };
     const clients = await Promise.all([
       connectMqtt(harper, { protocolVersion: 4, onMessage: (t) => seen.v4.push(t) }),
@@ -52,18 +71,7 @@ describe('topics catch-all', () => {
     const sub = spawn('stdbuf', [
       '-oL',
       'mosquitto_sub',
-      '-h',
-      hostname,
-      '-p',
-      port,
-      '-u',
-      harper.admin.username,
-      '-P',
-      harper.admin.password,
-      '-i',
-      `${harper.admin.username}.topics-${process.pid}`,
-      '-q',
-      '1',
+      ...mosquittoConnection('topics'),
       '-t',
       `${site}/#`,
       '-v',
@@ -185,25 +193,8 @@ describe('topics catch-all', () => {
         () => publisher.publishAsync(topic, JSON.stringify({ canary: true }), { qos: 1 }),
         (item) => item.type === 'message',
       );
-      const { port, hostname } = new URL(harper.mqttUrl);
       // The standard client, MQTT 3.1.1, QoS 1, no payload.
-      await promisify(execFile)('mosquitto_pub', [
-        '-h',
-        hostname,
-        '-p',
-        port,
-        '-u',
-        harper.admin.username,
-        '-P',
-        harper.admin.password,
-        '-i',
-        `${harper.admin.username}.empty-${process.pid}`,
-        '-q',
-        '1',
-        '-t',
-        topic,
-        '-n',
-      ]);
+      await promisify(execFile)('mosquitto_pub', [...mosquittoConnection('empty'), '-t', topic, '-n']);
       // MQTT 5 with QoS 1: the PUBACK reports success.
       expect(reasonCodeOf(await publisher.publishAsync(topic, '', { qos: 1 }))).toBe(0);
       await publisher.publishAsync(topic, JSON.stringify({ after: true }), { qos: 1 });

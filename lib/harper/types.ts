@@ -65,3 +65,7 @@ export function transaction<T>(context: HarperContext, callback: () => Promise<T
     .transaction;
   return harperTransaction(context, callback);
 }
+
+/** Harper's methods (and ours that it calls) return either a value or a promise of one. */
+export const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  typeof (value as { then?: unknown } | null)?.then === 'function';

@@ -13,6 +13,7 @@
  * What this adds per message: one counter increment, and on MQTT publishes and REST writes one
  * reaction to the promise Harper already waits for.
  */
+import { isThenable } from '../harper/types.js';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { server } from 'harperdb';
@@ -24,9 +25,6 @@ import {
   countWriteRefused,
   type WriteProtocol,
 } from './counters.js';
-
-const isThenable = (value: unknown): value is PromiseLike<unknown> =>
-  typeof (value as { then?: unknown } | null)?.then === 'function';
 
 /** The refusal code of an error thrown at a write: ours, or Harper's by its status. */
 export function refusalCode(error: unknown): string {

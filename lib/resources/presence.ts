@@ -82,20 +82,19 @@ function plainPresence(record: PresenceRecord): PresenceRecord {
   return { id: record.id, state: record.state, since: record.since, lastSeen: record.lastSeen, via: record.via };
 }
 
+/** A plain copy of a connection record, for the same reason. */
+function plainConnection(record: ConnectionRecord): ConnectionRecord {
+  const { id, device, node, via, since } = record;
+  return { id, device, node, process: record.process, via, since };
+}
+
 async function connectionsOf(device: string, context?: HarperContext): Promise<ConnectionRecord[]> {
   const found: ConnectionRecord[] = [];
   for await (const record of ConnectionsTable.search(
     { conditions: [{ attribute: 'device', value: device }] },
     context,
   )) {
-    found.push({
-      id: record.id,
-      device: record.device,
-      node: record.node,
-      process: record.process,
-      via: record.via,
-      since: record.since,
-    });
+    found.push(plainConnection(record));
   }
   return found;
 }
@@ -309,15 +308,7 @@ async function forgetPreviousProcess(): Promise<void> {
   const node = thisNode();
   const stale: ConnectionRecord[] = [];
   for await (const record of ConnectionsTable.search({ conditions: [{ attribute: 'node', value: node }] })) {
-    if (!isThisProcess(record.process))
-      stale.push({
-        id: record.id,
-        device: record.device,
-        node: record.node,
-        process: record.process,
-        via: record.via,
-        since: record.since,
-      });
+    if (!isThisProcess(record.process)) stale.push(plainConnection(record));
   }
   if (stale.length === 0) return;
   const context: HarperContext = {};

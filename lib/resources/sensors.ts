@@ -26,7 +26,7 @@ import { observeCommit, sampleQueueDepth } from '../metrics/counters.js';
 import { MAX_ID_LENGTH, checkPatch, checkReading, type SensorRecord } from '../rules/sensors.js';
 import { foldReading } from './rollups.js';
 import { acceptTableWrites, type WriteAck } from '../streams/websocket-writes.js';
-import type { HarperContext, InstanceBoundTableClass, RequestTarget } from '../harper/types.js';
+import { isThenable, type HarperContext, type InstanceBoundTableClass, type RequestTarget } from '../harper/types.js';
 
 const SensorsTable = tables.sensors as unknown as InstanceBoundTableClass<SensorRecord>;
 
@@ -158,8 +158,6 @@ function replaceFast(target: unknown, data: unknown, context: SlotContext): Prom
   })();
   return bounded(context, write);
 }
-
-const isThenable = (value: unknown): boolean => typeof (value as { then?: unknown } | null)?.then === 'function';
 
 /** Stores a checked reading written by our own code (REST POST on the collection, WebSocket). */
 function storeChecked(record: SensorRecord): Promise<SensorRecord> {

@@ -32,7 +32,7 @@
  * callback transaction); a batch holds at most MAX_BATCH writes, so its records (a state and a
  * reading each, plus alerts) normally stay below that.
  */
-import { transaction, type HarperContext } from '../harper/types.js';
+import { transaction, type HarperContext, isThenable } from '../harper/types.js';
 
 /** Writes committed together in one transaction, at most. */
 const MAX_BATCH = Number(process.env.GROUP_COMMIT_MAX_BATCH ?? 40);
@@ -61,9 +61,6 @@ export interface Reservation<Stored> {
   readonly key: string;
   readonly filled: boolean;
 }
-
-const isThenable = (value: unknown): value is PromiseLike<unknown> =>
-  typeof (value as { then?: unknown } | null)?.then === 'function';
 
 export class GroupCommit<Stored> {
   /** Per record, its writes not yet in a batch, in arrival order. */

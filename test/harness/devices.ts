@@ -23,21 +23,33 @@ export function simulator(
   args: string[],
   device: AdminCredentials,
 ): Simulator {
-  const child = spawn(process.execPath, [join(COMPONENT_DIR, 'dist', 'devices', script), ...args], {
-    env: {
-      ...process.env,
-      DEVICE_URL: harper.mqttUrl,
-      DEVICE_USERNAME: device.username,
-      DEVICE_PASSWORD: device.password,
-    },
+  return deviceProcess(script, process.execPath, [join(COMPONENT_DIR, 'dist', 'devices', script), ...args], {
+    ...process.env,
+    DEVICE_URL: harper.mqttUrl,
+    DEVICE_USERNAME: device.username,
+    DEVICE_PASSWORD: device.password,
   });
+}
+
+/**
+ * Runs a device program (ours, or an example in another language) and watches what it prints;
+ * `name` names it in the error of a `printed` that times out.
+ */
+export function deviceProcess(
+  name: string,
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  printedTimeoutMs = 10_000,
+): Simulator {
+  const child = spawn(command, args, { env });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk));
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  const printed = (pattern: RegExp, timeoutMs = 10_000) =>
+  const printed = (pattern: RegExp, timeoutMs = printedTimeoutMs) =>
     new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${script} printed no ${pattern}:\n${output}`)), timeoutMs);
+      const timer = setTimeout(() => reject(new Error(`${name} printed no ${pattern}:\n${output}`)), timeoutMs);
       const check = () => pattern.test(output) && (clearTimeout(timer), resolve());
       child.stdout.on('data', check);
       check();
