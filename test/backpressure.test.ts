@@ -287,7 +287,7 @@ describe('backpressure', () => {
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
     };
-    // (An SSE response is not closed by Harper when its subscription ends: the error event is the end.)
+    // The SSE client's end is its error event: its socket is stalled, so the close may not reach it.
     await until(
       () => seen.mqtt.closed && seen.sse.error !== undefined && seen.ws.closed,
       'the stalled subscribers to be cut off',
