@@ -304,8 +304,39 @@ function tcpAccepts(port: number): Promise<boolean> {
   });
 }
 
-/** A port nothing listens on right now (the OS picks it). */
-export function freePort(): Promise<number> {
+/** Whether a loopback port can be listened on right now. */
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const server = createServer();
+    server.once('error', () => done(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => done(true)));
+  });
+}
+
+/**
+ * Ports for test workers. Test files run side by side, each choosing ports and starting a Harper a
+ * moment later. Ports the kernel hands out for `listen(0)` come from the range it also uses for
+ * outgoing connections, and two processes can be handed the same port between choosing it and
+ * binding it: one Harper then answers another's clients. So each vitest worker (VITEST_POOL_ID
+ * numbers them from 1; the main process has none) takes ports from its own block, below the
+ * kernel's ephemeral range (32768 and up on Linux), checking each is free.
+ */
+const WORKER_PORTS_FROM = 20_000;
+const WORKER_BLOCK = 500;
+const WORKER_BLOCKS = 25;
+const workerBlock = /^\d+$/.test(process.env.VITEST_POOL_ID ?? '')
+  ? Number(process.env.VITEST_POOL_ID) % WORKER_BLOCKS
+  : undefined;
+let nextInBlock = Math.floor(Math.random() * WORKER_BLOCK);
+
+/** A loopback port nothing listens on right now: the worker's next free one, or one the OS picks. */
+export async function freePort(): Promise<number> {
+  if (workerBlock !== undefined) {
+    for (let tried = 0; tried < WORKER_BLOCK; tried++) {
+      const port = WORKER_PORTS_FROM + workerBlock * WORKER_BLOCK + (nextInBlock++ % WORKER_BLOCK);
+      if (await portIsFree(port)) return port;
+    }
+  }
   return new Promise((done, fail) => {
     const server = createServer();
     server.once('error', fail);
