@@ -10,10 +10,9 @@ import './lib/access/http-guard.js';
 import './lib/harper/csv-formula-guard.js';
 import './lib/streams/sse-resume.js';
 import './lib/metrics/probes.js';
-import { tables } from 'harperdb';
-import { separateIndexKeyWriter, type IndexedTable } from './lib/harper/index-key-writer.js';
-// Before any write: the index stores' key encoding on a path of its own (lib/harper/index-key-writer.ts).
-separateIndexKeyWriter(Object.values(tables) as IndexedTable[]);
+import { keepKeyEncodingPolymorphic } from './lib/harper/key-encoding.js';
+// Before any write: key encoding kept off V8's slow generic path (lib/harper/key-encoding.ts).
+keepKeyEncodingPolymorphic();
 
 export { Sensors as sensors } from './lib/resources/sensors.js';
 export { Readings as readings } from './lib/resources/readings.js';
