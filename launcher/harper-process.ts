@@ -304,12 +304,15 @@ function tcpAccepts(port: number): Promise<boolean> {
   });
 }
 
-/** Whether a loopback port can be listened on right now. */
-function portIsFree(port: number): Promise<boolean> {
+/** Listens on a loopback port for a moment: the port it got (0 = any the OS picks), or undefined if taken. */
+function tryPort(port: number): Promise<number | undefined> {
   return new Promise((done) => {
     const server = createServer();
-    server.once('error', () => done(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => done(true)));
+    server.once('error', () => done(undefined));
+    server.listen(port, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => done(typeof address === 'object' && address ? address.port : undefined));
+    });
   });
 }
 
@@ -333,16 +336,11 @@ let nextInBlock = Math.floor(Math.random() * WORKER_BLOCK);
 export async function freePort(): Promise<number> {
   if (workerBlock !== undefined) {
     for (let tried = 0; tried < WORKER_BLOCK; tried++) {
-      const port = WORKER_PORTS_FROM + workerBlock * WORKER_BLOCK + (nextInBlock++ % WORKER_BLOCK);
-      if (await portIsFree(port)) return port;
+      const port = await tryPort(WORKER_PORTS_FROM + workerBlock * WORKER_BLOCK + (nextInBlock++ % WORKER_BLOCK));
+      if (port !== undefined) return port;
     }
   }
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? done(address.port) : fail(new Error('no port'))));
-    });
-  });
+  const port = await tryPort(0);
+  if (port === undefined) throw new Error('no free loopback port');
+  return port;
 }

@@ -9,7 +9,12 @@ import type { EventFrame } from './sse.js';
 export async function wsSubscriber(
   harper: HarperEndpoints,
   path: string,
-  options: { name?: string; credentials?: AdminCredentials | null } = {},
+  options: {
+    name?: string;
+    credentials?: AdminCredentials | null;
+    /** permessage-deflate, on by default as in ws and browsers. */
+    compress?: boolean;
+  } = {},
 ): Promise<
   Subscriber & { socket: WebSocket; send(message: unknown): void; closed: Promise<{ code: number; reason: string }> }
 > {
@@ -17,6 +22,7 @@ export async function wsSubscriber(
   const inbox = new Inbox();
   const socket = new WebSocket(harper.wsUrl + path, {
     headers: credentials ? { authorization: basicAuth(credentials) } : {},
+    perMessageDeflate: options.compress ?? true,
   });
   socket.on('message', (data) => {
     const frame = JSON.parse(data.toString()) as EventFrame;

@@ -1,6 +1,7 @@
 /**
  * lib/harper/key-encoding.ts: raises V8's polymorphism limit, with a flag this Node's V8 knows
- * (V8 ignores a flag it does not know, which would silently bring the slow key encoding back).
+ * (for a flag it does not know V8 only prints an error and goes on, which would silently bring the
+ * slow key encoding back).
  * Its effect on speed is measured by the benchmark, never here.
  */
 import { execFileSync } from 'node:child_process';
