@@ -175,6 +175,26 @@ describe('every publisher reaches every subscriber with identical values', () =>
       subscribersOf(id).forEach((subscriber, i) => row.set(subscriber.name, received[i].at - sentAt));
       results.set(publisher.name, row);
 
+      // Each subscriber got this publish once: a later non-retained publish of the same id is
+      // delivered after it (per-topic order), so by then a second copy would have arrived.
+      const fence = -2 - index;
+      await mqtt5.publishAsync(`sensors/${id}`, JSON.stringify({ location: 'fence', temperature: fence }), { qos: 1 });
+      await Promise.all(
+        subscribersOf(id).map((subscriber) =>
+          subscriber.inbox.waitFor(
+            (item) => isFor(item, id) && valueField(item, 'temperature') === fence,
+            5000,
+            `the fence after ${publisher.name} at ${subscriber.name}`,
+          ),
+        ),
+      );
+      for (const subscriber of subscribersOf(id)) {
+        const copies = subscriber.inbox.items.filter(
+          (item) => isFor(item, id) && valueField(item, 'temperature') === reading.temperature,
+        );
+        expect(copies.length, `${publisher.name} at ${subscriber.name}`).toBe(1);
+      }
+
       const first = received[0].value as Record<string, unknown>;
       expect(first).toMatchObject({ id, ...reading });
       expect(typeof first.updatedAt).toBe('number');

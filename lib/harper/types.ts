@@ -47,6 +47,7 @@ export interface InstanceBoundTableClass<Row> {
   put(...args: unknown[]): Promise<unknown>;
   patch(...args: unknown[]): Promise<unknown>;
   post(...args: unknown[]): Promise<unknown>;
+  publish(...args: unknown[]): unknown;
   parsePath(path: unknown, ...rest: unknown[]): unknown;
 }
 

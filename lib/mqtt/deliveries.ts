@@ -61,8 +61,35 @@ interface WebSocketLike {
   send(data: unknown, ...rest: unknown[]): unknown;
 }
 
+/**
+ * Packets written to one socket in one turn go out in one system call. Harper writes each packet
+ * as it is produced: a committed batch of writes (lib/write-path/group-commit.ts) produces its
+ * PUBLISHes to each subscriber and its PUBACKs to each publisher all at once, and one `write`
+ * per packet made the kernel's socket writes the largest single cost of an MQTT delivery. The
+ * socket is corked at its first write of a turn and uncorked once the turn's synchronous work and
+ * promise reactions are done (`process.nextTick` runs after them), so nothing waits longer than
+ * the turn that produced it.
+ */
+function writeCoalesced(socket: Socket): void {
+  let corked = false;
+  const uncork = () => {
+    corked = false;
+    socket.uncork();
+  };
+  const write = socket.write;
+  socket.write = function (this: Socket, ...args: unknown[]) {
+    if (!corked && !socket.destroyed) {
+      corked = true;
+      socket.cork();
+      process.nextTick(uncork);
+    }
+    return (write as (...args: unknown[]) => boolean).apply(this, args);
+  } as Socket['write'];
+}
+
 function rewriteOutgoing(connection: unknown): void {
   if (connection instanceof Socket) {
+    writeCoalesced(connection);
     const write = connection.write;
     connection.write = function (this: Socket, chunk: unknown, ...rest: unknown[]) {
       return (write as (...args: unknown[]) => boolean).call(

@@ -9,7 +9,8 @@ import { writer } from '../write-path/writer-identity.js';
 import { guardedTable } from '../access/guarded-table.js';
 import { LIMITS } from '../rules/limits.js';
 import { needsSortWorkaround, sortedSearch, type Query } from '../harper/sort-condition-workaround.js';
-import type { InstanceBoundTableClass } from '../harper/types.js';
+import type { HarperContext, InstanceBoundTableClass } from '../harper/types.js';
+import { directWriter } from '../harper/direct-writer.js';
 import type { ReadingRecord, SensorRecord } from '../../shared/records.js';
 
 export type { ReadingRecord };
@@ -36,9 +37,12 @@ export function readingOf(record: SensorRecord): ReadingRecord {
   return reading;
 }
 
-/** Appends the reading within `context`'s transaction (pass the resource doing the state write). */
-export function appendReading(record: SensorRecord, context: unknown): Promise<unknown> {
-  return ReadingsTable.put(readingOf(record), context);
+const readingWriter = directWriter<ReadingRecord>(tables.readings);
+
+/** Appends the reading within `context`'s transaction (the group commit's). */
+export function appendReading(record: SensorRecord, context: HarperContext): unknown {
+  const reading = readingOf(record);
+  return readingWriter.put(reading.id, reading, context);
 }
 
 /**

@@ -20,6 +20,7 @@ import { bounded } from '../write-path/publisher-backpressure.js';
 import { monotonicNow } from '../write-path/server-time.js';
 import { GroupCommit, type Reservation } from '../write-path/group-commit.js';
 import { guardedTable } from '../access/guarded-table.js';
+import { directWriter } from '../harper/direct-writer.js';
 import { appendReading } from './readings.js';
 import { checkRequestBody } from '../rules/limits.js';
 import { observeCommit, sampleQueueDepth } from '../metrics/counters.js';
@@ -47,8 +48,10 @@ function storeHistory(record: SensorRecord, context: HarperContext): unknown {
   return Promise.resolve(appended).then(() => evaluateRules(record, context));
 }
 
+const sensorsWriter = directWriter<SensorRecord>(tables.sensors);
+
 function storeState(record: SensorRecord, context: HarperContext): unknown {
-  return SensorsTable.put(record, context);
+  return sensorsWriter.put(record.id, record, context);
 }
 
 const writes = new GroupCommit<SensorRecord>([storeHistory, storeState], foldReading);
@@ -60,7 +63,10 @@ sampleQueueDepth(() => writes.takeDeepestQueue());
  * The server's time for a write is taken when its batch is prepared, in its sensor's order, so
  * readings of one sensor have strictly increasing times in the order they were committed.
  */
-const stamped = (record: SensorRecord) => () => ({ ...record, updatedAt: monotonicNow() });
+const stamped = (record: SensorRecord) => () => {
+  record.updatedAt = monotonicNow(); // the write's own record, fresh from the checks
+  return record;
+};
 
 /**
  * REST and MQTT writes reach the instance method only after Harper has loaded the record and
@@ -159,6 +165,30 @@ function replaceFast(target: unknown, data: unknown, context: SlotContext): Prom
   return bounded(context, write);
 }
 
+/**
+ * The non-retained MQTT publish of a signed-in user of one of our roles to a plainly named sensor,
+ * handled here for the same reason as `replaceFast`: Harper's generic path loads the sensor's
+ * stored record before calling the resource, and a message that is only fanned out has no use
+ * for it. Returns the sensor's id when this path takes the publish (rights decided now).
+ */
+function publishableNow(target: unknown, message: unknown, context: SlotContext): string | undefined {
+  const user = context.user;
+  const id = plainId(target);
+  if (id === undefined || roleOf(user) === undefined || isThenable(message)) return undefined;
+  if (context.authorize && decidedNow(user, 'sensors', 'write', id) !== true) return undefined;
+  return id;
+}
+
+/** Checks the message by the same rules as every reading and fans it out in the publish's transaction. */
+function publishChecked(id: string, message: unknown, context: SlotContext): unknown {
+  context.authorize = false; // decided, as Harper does once it has checked a request
+  try {
+    return sensorsWriter.publish(id, checkReading(id, message, monotonicNow()), context);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
 /** Stores a checked reading written by our own code (REST POST on the collection, WebSocket). */
 function storeChecked(record: SensorRecord): Promise<SensorRecord> {
   return writes.reserve(record.id).commit(stamped(record));
@@ -182,6 +212,16 @@ export class Sensors extends guardedTable(SensorsTable, { resource: 'sensors', m
       replaceFast(target, data, caller as SlotContext) ??
       inArrivalOrder(target, caller, () => super.put(target, data, caller))
     );
+  }
+
+  /** MQTT publish without retain, called as (target, message, context). */
+  static publish(...args: unknown[]) {
+    if (args.length !== 3) return super.publish(...args);
+    const [target, message, caller] = args;
+    const id = publishableNow(target, message, caller as SlotContext);
+    return id === undefined
+      ? super.publish(target, message, caller)
+      : publishChecked(id, message, caller as SlotContext);
   }
 
   static patch(...args: unknown[]) {

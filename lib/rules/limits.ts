@@ -69,6 +69,27 @@ function scalarBytes(value: unknown, budget: number): number {
 }
 
 /**
+ * An object of at most 64 keys of at most 128 characters, whose values are scalars and strings of
+ * at most 128 characters, is at most 64 x (2 x (128 x 3 + 2) + 2) + 2 = 49,538 bytes of JSON
+ * (3 UTF-8 bytes per UTF-16 unit at most), under the record limit whatever it holds, and one
+ * level deep: a reading always is, so it is let through without counting its bytes.
+ */
+const FLAT_MAX_KEYS = 64;
+const FLAT_MAX_CHARS = 128;
+const FLAT_MAX_BYTES = FLAT_MAX_KEYS * (2 * (FLAT_MAX_CHARS * 3 + 2) + 2) + 2;
+function isSmallFlatObject(value: object): boolean {
+  if (Array.isArray(value)) return false;
+  let keys = 0;
+  for (const key in value) {
+    if (++keys > FLAT_MAX_KEYS || key.length > FLAT_MAX_CHARS) return false;
+    const field = (value as Record<string, unknown>)[key];
+    if (typeof field === 'string' ? field.length > FLAT_MAX_CHARS : field !== null && typeof field === 'object')
+      return false;
+  }
+  return true;
+}
+
+/**
  * Refuses a parsed payload that nests deeper than LIMITS.maxDepth or whose JSON would exceed
  * LIMITS.maxRecordBytes. Iterative (a recursive walk, like JSON.stringify, overflows the stack on
  * a few thousand levels, which fit easily in a small payload) and bounded: it counts bytes as it
@@ -78,6 +99,7 @@ function scalarBytes(value: unknown, budget: number): number {
  */
 export function checkSizeAndDepth(value: unknown): void {
   const limit = LIMITS.maxRecordBytes;
+  if (FLAT_MAX_BYTES <= limit && value !== null && typeof value === 'object' && isSmallFlatObject(value)) return;
   if (value === null || typeof value !== 'object') {
     const bytes = value === undefined ? 0 : scalarBytes(value, limit);
     if (bytes > limit) throw tooLarge(bytes, true);

@@ -81,13 +81,29 @@ function checkTime(value: unknown): number {
   return checkNumber('time', ms, 0, 8.64e15, rule);
 }
 
+/** Whether a client may send `key` (WRITABLE_FIELDS, as a switch: this runs for every key of every write). */
+function isWritable(key: string): key is WritableField {
+  switch (key) {
+    case 'id':
+    case 'location':
+    case 'temperature':
+    case 'humidity':
+    case 'battery':
+    case 'time':
+      return true;
+    default:
+      return false;
+  }
+}
+
 /** Validates the fields that are present; returns them typed. */
 function checkFields(id: string, body: Record<string, unknown>): Partial<Omit<SensorRecord, 'updatedAt'>> {
-  checkKnownFields(body, WRITABLE_FIELDS, ['updatedAt']);
+  // Unknown fields are refused before any value is judged, whatever their place in the body.
+  for (const key in body) if (!isWritable(key)) checkKnownFields(body, WRITABLE_FIELDS, ['updatedAt']);
   const out: Partial<Omit<SensorRecord, 'updatedAt'>> = {};
-  for (const key of Object.keys(body) as WritableField[]) {
+  for (const key in body) {
     const value = body[key];
-    switch (key) {
+    switch (key as WritableField) {
       case 'id':
         checkBodyId(value, id);
         break;
@@ -108,7 +124,7 @@ function checkFields(id: string, body: Record<string, unknown>): Partial<Omit<Se
         break;
       case 'humidity':
       case 'battery':
-        out[key] = checkNumber(key, value, 0, 100, 'a number from 0 to 100');
+        out[key as 'humidity' | 'battery'] = checkNumber(key, value, 0, 100, 'a number from 0 to 100');
         break;
       case 'time':
         out.time = checkTime(value);
@@ -118,21 +134,31 @@ function checkFields(id: string, body: Record<string, unknown>): Partial<Omit<Se
   return out;
 }
 
-function requireFields(record: Partial<SensorRecord>): void {
-  for (const field of ['location', 'temperature'] as const) {
-    if (record[field] === undefined) {
-      throw new Refusal({ error: 'missing_field', field, message: `${field} is required` });
-    }
-  }
+function missingField(field: 'location' | 'temperature'): Refusal {
+  return new Refusal({ error: 'missing_field', field, message: `${field} is required` });
 }
 
-/** A complete reading (PUT, retained or non-retained MQTT, WebSocket, POST): replaces the state. */
+function requireFields(record: Partial<SensorRecord>): void {
+  if (record.location === undefined) throw missingField('location');
+  if (record.temperature === undefined) throw missingField('temperature');
+}
+
+/**
+ * A complete reading (PUT, retained or non-retained MQTT, WebSocket, POST): replaces the state.
+ * Its properties always come in the same order, whatever the client's order: Harper stores
+ * records with shared MessagePack structures, one per shape.
+ */
 export function checkReading(id: unknown, body: unknown, now = Date.now()): SensorRecord {
   const sensorId = checkSensorId(id);
   const fields = checkFields(sensorId, asObject(body));
-  const record = { ...fields, id: sensorId, updatedAt: now };
-  requireFields(record);
-  return record as SensorRecord;
+  const { location, temperature, humidity, battery, time } = fields;
+  if (location === undefined) throw missingField('location');
+  if (temperature === undefined) throw missingField('temperature');
+  const record: SensorRecord = { id: sensorId, location, temperature, updatedAt: now };
+  if (humidity !== undefined) record.humidity = humidity;
+  if (battery !== undefined) record.battery = battery;
+  if (time !== undefined) record.time = time;
+  return record;
 }
 
 /**
