@@ -61,16 +61,20 @@ interface WebSocketLike {
   send(data: unknown, ...rest: unknown[]): unknown;
 }
 
+/** MQTT control packet type 4 in the first byte's high nibble: PUBACK. */
+const PUBACK = 0x40;
+
 /**
- * Packets written to one socket in one turn go out in one system call. Harper writes each packet
- * as it is produced: a committed batch of writes (lib/write-path/group-commit.ts) produces its
- * PUBLISHes to each subscriber and its PUBACKs to each publisher all at once, and one `write`
- * per packet made the kernel's socket writes the largest single cost of an MQTT delivery. The
- * socket is corked at its first write of a turn and uncorked once the turn's synchronous work and
- * promise reactions are done (`process.nextTick` runs after them), so nothing waits longer than
- * the turn that produced it.
+ * The acknowledgements a committed batch releases leave in one system call per connection. A
+ * batch of writes (lib/write-path/group-commit.ts) settles all at once, and Harper writes each
+ * PUBACK as its write settles: one `write` system call per acknowledgement, which made socket
+ * writes the largest single cost of a stored MQTT publish. At the first PUBACK of a turn the
+ * socket is corked, and it is uncorked once the turn's synchronous work and promise reactions are
+ * done (`process.nextTick` runs after them), so nothing waits longer than the turn that produced
+ * it. Other packets are not the reason to cork: Harper sends a subscriber one PUBLISH per turn of
+ * the event loop, so corking for them would only add work to every delivery.
  */
-function writeCoalesced(socket: Socket): void {
+function coalesceAcknowledgements(socket: Socket): void {
   let corked = false;
   const uncork = () => {
     corked = false;
@@ -78,7 +82,8 @@ function writeCoalesced(socket: Socket): void {
   };
   const write = socket.write;
   socket.write = function (this: Socket, ...args: unknown[]) {
-    if (!corked && !socket.destroyed) {
+    const chunk = args[0];
+    if (!corked && Buffer.isBuffer(chunk) && (chunk[0] & 0xf0) === PUBACK && !socket.destroyed) {
       corked = true;
       socket.cork();
       process.nextTick(uncork);
@@ -89,7 +94,7 @@ function writeCoalesced(socket: Socket): void {
 
 function rewriteOutgoing(connection: unknown): void {
   if (connection instanceof Socket) {
-    writeCoalesced(connection);
+    coalesceAcknowledgements(connection);
     const write = connection.write;
     connection.write = function (this: Socket, chunk: unknown, ...rest: unknown[]) {
       return (write as (...args: unknown[]) => boolean).call(

@@ -1,8 +1,9 @@
 /**
  * Group commit: the stored writes of one worker thread are committed together, in batches formed
  * once per turn of the event loop, and each write is acknowledged only once its batch committed.
- * A batch may commit in phases, each a transaction of its own committed after the one before
- * (lib/resources/sensors.ts: the readings and alerts, then the states).
+ * A batch may commit in phases, each a transaction of its own committed after the one before,
+ * handed to Harper together once all are written (lib/resources/sensors.ts: the readings and
+ * alerts, then the states).
  *
  * Why batches. A commit has a fixed cost (a Harper transaction, its audit entries, a place in an
  * LMDB write cycle) that dwarfs the cost of the records in it; committing every message on its
@@ -168,11 +169,16 @@ export class GroupCommit<Stored> {
   }
 
   /**
-   * Runs the batch's phases: each is handed over after the same phase of the batch before it and
-   * after this batch's previous phase, in the same turn of the event loop as that one when it can,
-   * so that LMDB commits them in one write (Harper batches the commits of one turn). The writes
-   * are settled once every phase has committed; a refused write stops at the phase that refused
-   * it; a failed commit fails every write of the batch.
+   * Runs the batch's phases, each in a transaction of its own, one after the other (the first
+   * prepares the records, the later ones store what it kept). Harper commits a transaction in its
+   * reaction to the callback's promise, and LMDB's write thread starts on the first write it is
+   * given: so no phase is let go to commit until every phase of the batch has been written, and
+   * then they are let go in phase order, each once Harper has taken the one before, all in one
+   * stretch of microtasks, so that LMDB commits the batch in one write of its own (handing each
+   * phase over as soon as it was written gave LMDB's thread time to commit the first on its own).
+   * Each phase is also handed over after the same phase of the batch before. The writes are
+   * settled once every phase has committed; a refused write stops at the phase that refused it; a
+   * failed commit fails every write of the batch.
    */
   private async commitBatch(
     batch: Slot<Stored>[],
@@ -182,36 +188,44 @@ export class GroupCommit<Stored> {
     const records: (Stored | undefined)[] = [];
     const refused: unknown[] = [];
     const commits: Promise<unknown>[] = [];
-    let previousPhase: Promise<void> = Promise.resolve();
+    let allWritten!: () => void;
+    // Resolves once the phase before has been taken by Harper (the first phase: once all are written).
+    let letGo: Promise<void> = new Promise<void>((resolve) => (allWritten = resolve));
     for (const [phase, store] of this.phases.entries()) {
       const { previous, release } = turns[phase];
       await previous;
-      await previousPhase;
       if (phase > 0 && !records.some((record) => record !== undefined)) {
-        release();
+        // Nothing left to store: the later phases are handed over empty-handed (order kept).
+        const before = letGo;
+        letGo = before.then(release);
         continue;
       }
-      let handedOver!: () => void;
-      previousPhase = new Promise<void>((resolve) => (handedOver = resolve));
+      const turn = letGo;
+      let taken!: () => void;
+      letGo = new Promise<void>((resolve) => (taken = resolve));
       const done = () => {
         release();
-        handedOver();
+        taken();
       };
       const context: HarperContext = {};
+      let written!: Promise<void>;
       const committed = this.inTransaction(context, () => {
-        const work =
+        written =
           phase === 0
             ? this.prepareAll(batch, store, context, records, refused)
             : this.storeAll(store, context, records, refused);
-        // Harper calls commit in its own reaction to `work`, registered after this one: the
+        const ready = written.then(() => turn);
+        // Harper calls commit in its own reaction to `ready`, registered after this one: the
         // queued microtask runs after it.
         const after = () => queueMicrotask(done);
-        work.then(after, after);
-        return work;
+        ready.then(after, after);
+        return ready;
       });
       committed.catch(done); // in case Harper failed before running the callback (then a no-op)
       commits.push(committed);
+      await (written as Promise<void> | undefined)?.catch(() => undefined);
     }
+    allWritten();
     const outcomes = await Promise.allSettled(commits);
     const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
     this.settle(batch, records, refused, failed ? (failed.reason ?? new Error('commit failed')) : undefined);

@@ -13,7 +13,7 @@ interface Row {
 }
 
 /** A stand-in for Harper's `transaction`: commits when the test says so. */
-function fakeHarper() {
+function fakeHarper(log?: string[]) {
   const batches: { rows: Row[]; handedOver: boolean; commit(): void; fail(error: Error): void }[] = [];
   const inTransaction = <T>(context: HarperContext, callback: () => Promise<T>): Promise<T> => {
     const batch = {
@@ -31,6 +31,7 @@ function fakeHarper() {
     // As Harper does: commit once the callback's promise resolves.
     return callback().then((result) => {
       batch.handedOver = true;
+      log?.push(`handed ${keysOf(batch.rows).join(',')}`);
       return done.then(() => result);
     });
   };
@@ -163,8 +164,8 @@ describe('group commit', () => {
   });
 
   it('commits a batch in phases, each a transaction of its own handed over in order, and acknowledges once all committed', async () => {
-    const harper = fakeHarper();
     const log: string[] = [];
+    const harper = fakeHarper(log);
     const storeIn = (phase: string) => (row: Row, context: HarperContext) => {
       log.push(`${phase} ${row.key}${row.n}`);
       harper.store(row, context);
@@ -177,7 +178,16 @@ describe('group commit', () => {
     // Every phase of both batches is handed over before anything has committed, each batch's
     // history before its state, the first batch's state before the second's.
     expect(harper.batches.map((batch) => batch.handedOver)).toEqual([true, true, true, true]);
-    expect([...log].sort()).toEqual(['history a1', 'history a2', 'state a1', 'state a2']);
+    const writes = log.filter((entry) => !entry.startsWith('handed'));
+    expect([...writes].sort()).toEqual(['history a1', 'history a2', 'state a1', 'state a2']);
+    // No phase of a batch goes to Harper before all of them are written; then both go in order.
+    expect(log.indexOf('handed a1')).toBeGreaterThan(log.indexOf('state a1'));
+    expect(log.filter((entry) => entry.startsWith('handed'))).toEqual([
+      'handed a1',
+      'handed a1',
+      'handed a2',
+      'handed a2',
+    ]);
     const at = (entry: string) => log.indexOf(entry);
     expect(at('history a1')).toBeLessThan(at('state a1'));
     expect(at('history a2')).toBeLessThan(at('state a2'));
