@@ -30,6 +30,7 @@ import { writer } from '../write-path/writer-identity.js';
 import { countRollupPartsWritten } from '../metrics/counters.js';
 import { Refusal } from '../rules/errors.js';
 import { transaction, type HarperContext, type RequestTarget, type User } from '../harper/types.js';
+import { directWriter, type DirectWriter } from '../harper/direct-writer.js';
 import type { Condition, Query } from '../harper/sort-condition-workaround.js';
 import { MEASURES, type Measure, type Resolution, type Rollup, type SensorRecord } from '../../shared/records.js';
 
@@ -72,7 +73,6 @@ interface PartStore {
   }): Iterable<{ key: unknown; value: RollupPart | null | undefined }>;
 }
 interface PartTable {
-  put(record: RollupPart, context?: unknown): Promise<unknown>;
   setTTLExpiration(seconds: number): void;
   primaryStore: PartStore;
 }
@@ -81,6 +81,8 @@ interface Level {
   resolution: Resolution;
   periodMs: number;
   table: PartTable;
+  /** Writes a part whole, without Harper loading the stored one first. */
+  parts: DirectWriter<RollupPart>;
   flushMs: number;
   /** This writer's current part per sensor. */
   current: Map<string, RollupPart>;
@@ -105,7 +107,8 @@ function level(
   const partTable = table as PartTable;
   const days = Number(process.env[retentionVariable]);
   if (Number.isFinite(days) && days > 0) partTable.setTTLExpiration(days * 86_400);
-  return { resolution, periodMs, table: partTable, flushMs, current: new Map(), dirty: new Set() };
+  const parts = directWriter<RollupPart>(table);
+  return { resolution, periodMs, table: partTable, parts, flushMs, current: new Map(), dirty: new Set() };
 }
 
 const LEVELS: Record<Resolution, Level> = {
@@ -200,7 +203,7 @@ function flush(level: Level): Promise<void> {
         const context: HarperContext = {};
         try {
           await transaction(context, async () => {
-            for (const part of parts) await level.table.put(part, context);
+            for (const part of parts) await level.parts.put(part.id, part, context);
           });
           countRollupPartsWritten(level.resolution, parts.length);
         } catch (error) {
