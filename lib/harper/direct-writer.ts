@@ -3,9 +3,10 @@
  *
  * Harper's default table class loads a record before every write to it (to choose between its
  * create and update rights, and to hand the instance its current state), and runs each call in
- * its request-context store. For the group commit's writes neither is needed: the write path has
- * decided the rights, the record is replaced whole, and the transaction's context is passed
- * explicitly. A subclass in Harper's newer style (`loadAsInstance = false`) with an explicit
+ * its request-context store. For the writes our write path makes itself (the group commit's
+ * readings and states, the rollup flush's parts, a checked non-retained publish) neither is
+ * needed: the rights are decided, the record is replaced whole, and the transaction's context is
+ * passed explicitly. A subclass in Harper's newer style (`loadAsInstance = false`) with an explicit
  * context skips both: `put(id, record, context)` goes straight to the table's write of the full
  * record, which Harper checks against the stored version when it commits, as it would anyway.
  *
