@@ -8,7 +8,7 @@
  * needed: the rights are decided, the record is replaced whole, and the transaction's context is
  * passed explicitly. A subclass in Harper's newer style (`loadAsInstance = false`) with an explicit
  * context skips both: `put(id, record, context)` goes straight to the table's write of the full
- * record, which Harper checks against the stored version when it commits, as it would anyway.
+ * record, which reads the stored entry itself where the write needs it (indexes, versions).
  *
  * Only for writes: the newer style also drops record-level replay and read checks on
  * subscriptions (lib/resources/sensors.ts), so the exported resources keep the default style.

@@ -25,6 +25,7 @@ import { Socket } from 'node:net';
 import { server } from 'harperdb';
 import { countDelivery } from '../metrics/counters.js';
 import { publishTopic, publishedTopicName, withRetainFlag } from './publish-packet.js';
+import { acknowledgementCoalescer } from './acknowledgements.js';
 
 /** Per connection (its socket), the ids of records sent as current state whose PUBLISH is due. */
 const retainedDue = new WeakMap<object, string[]>();
@@ -61,47 +62,15 @@ interface WebSocketLike {
   send(data: unknown, ...rest: unknown[]): unknown;
 }
 
-/** MQTT control packet type 4 in the first byte's high nibble: PUBACK. */
-const PUBACK = 0x40;
-
-/**
- * The acknowledgements a committed batch releases leave in one system call per connection. A
- * batch of writes (lib/write-path/group-commit.ts) settles all at once, and Harper writes each
- * PUBACK as its write settles: one `write` system call per acknowledgement, which made socket
- * writes the largest single cost of a stored MQTT publish. At the first PUBACK of a turn the
- * socket is corked, and it is uncorked once the turn's synchronous work and promise reactions are
- * done (`process.nextTick` runs after them), so nothing waits longer than the turn that produced
- * it. Other packets are not the reason to cork: Harper sends a subscriber one PUBLISH per turn of
- * the event loop, so corking for them would only add work to every delivery.
- */
-function coalesceAcknowledgements(socket: Socket): void {
-  let corked = false;
-  const uncork = () => {
-    corked = false;
-    socket.uncork();
-  };
-  const write = socket.write;
-  socket.write = function (this: Socket, ...args: unknown[]) {
-    const chunk = args[0];
-    if (!corked && Buffer.isBuffer(chunk) && (chunk[0] & 0xf0) === PUBACK && !socket.destroyed) {
-      corked = true;
-      socket.cork();
-      process.nextTick(uncork);
-    }
-    return (write as (...args: unknown[]) => boolean).apply(this, args);
-  } as Socket['write'];
-}
-
+/** Every packet the server sends passes here once: one wrapper per connection. */
 function rewriteOutgoing(connection: unknown): void {
   if (connection instanceof Socket) {
-    coalesceAcknowledgements(connection);
+    const coalesce = acknowledgementCoalescer(connection);
     const write = connection.write;
     connection.write = function (this: Socket, chunk: unknown, ...rest: unknown[]) {
-      return (write as (...args: unknown[]) => boolean).call(
-        this,
-        Buffer.isBuffer(chunk) ? corrected(connection, chunk) : chunk,
-        ...rest,
-      );
+      if (!Buffer.isBuffer(chunk)) return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
+      coalesce(chunk);
+      return (write as (...args: unknown[]) => boolean).call(this, corrected(connection, chunk), ...rest);
     } as Socket['write'];
     return;
   }

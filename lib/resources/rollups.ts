@@ -82,7 +82,7 @@ interface Level {
   periodMs: number;
   table: PartTable;
   /** Writes a part whole, without Harper loading the stored one first. */
-  parts: DirectWriter<RollupPart>;
+  partWriter: DirectWriter<RollupPart>;
   flushMs: number;
   /** This writer's current part per sensor. */
   current: Map<string, RollupPart>;
@@ -107,8 +107,8 @@ function level(
   const partTable = table as PartTable;
   const days = Number(process.env[retentionVariable]);
   if (Number.isFinite(days) && days > 0) partTable.setTTLExpiration(days * 86_400);
-  const parts = directWriter<RollupPart>(table);
-  return { resolution, periodMs, table: partTable, parts, flushMs, current: new Map(), dirty: new Set() };
+  const partWriter = directWriter<RollupPart>(table);
+  return { resolution, periodMs, table: partTable, partWriter, flushMs, current: new Map(), dirty: new Set() };
 }
 
 const LEVELS: Record<Resolution, Level> = {
@@ -203,7 +203,7 @@ function flush(level: Level): Promise<void> {
         const context: HarperContext = {};
         try {
           await transaction(context, async () => {
-            for (const part of parts) await level.parts.put(part.id, part, context);
+            for (const part of parts) await level.partWriter.put(part.id, part, context);
           });
           countRollupPartsWritten(level.resolution, parts.length);
         } catch (error) {

@@ -130,16 +130,22 @@ function plainId(target: unknown): string | undefined {
 }
 
 /**
- * The replacing write (REST PUT, retained MQTT publish) of a signed-in user of one of our roles
- * to a plainly named sensor, handled here instead of by Harper's generic path: that path loads the
- * sensor's record before calling the resource only to choose between its "create" and "update"
- * permission checks, which our policy answers alike ("write"), and the group commit loads it again
- * to write it. Anonymous callers, roles we do not define and unusual targets take Harper's path.
+ * The sensor a write or publish names, when it can skip Harper's generic path: a signed-in user of
+ * one of our roles and a plainly named sensor. That path loads the sensor's record before calling
+ * the resource, only to choose between its "create" and "update" permission checks, which our
+ * policy answers alike ("write"); a replacing write and a publish have no other use for it.
+ * Anonymous callers, roles we do not define and unusual targets take Harper's path.
  */
+function fastPathId(target: unknown, context: SlotContext): string | undefined {
+  const id = plainId(target);
+  return id !== undefined && roleOf(context.user) !== undefined ? id : undefined;
+}
+
+/** The replacing write (REST PUT, retained MQTT publish) on the fast path (`fastPathId`). */
 function replaceFast(target: unknown, data: unknown, context: SlotContext): Promise<unknown> | undefined {
   const user = context.user;
-  const id = plainId(target);
-  if (id === undefined || roleOf(user) === undefined) return undefined;
+  const id = fastPathId(target, context);
+  if (id === undefined) return undefined;
   const slot = writes.reserve(id);
   const check = context.authorize;
   context.authorize = false; // as Harper does once it has checked a request
@@ -166,17 +172,11 @@ function replaceFast(target: unknown, data: unknown, context: SlotContext): Prom
   return bounded(context, write);
 }
 
-/**
- * The non-retained MQTT publish of a signed-in user of one of our roles to a plainly named sensor,
- * handled here for the same reason as `replaceFast`: Harper's generic path loads the sensor's
- * stored record before calling the resource, and a message that is only fanned out has no use
- * for it. Returns the sensor's id when this path takes the publish (rights decided now).
- */
+/** The non-retained MQTT publish on the fast path (`fastPathId`) when its right is decided now. */
 function publishableNow(target: unknown, message: unknown, context: SlotContext): string | undefined {
-  const user = context.user;
-  const id = plainId(target);
-  if (id === undefined || roleOf(user) === undefined || isThenable(message)) return undefined;
-  if (context.authorize && decidedNow(user, 'sensors', 'write', id) !== true) return undefined;
+  const id = fastPathId(target, context);
+  if (id === undefined || isThenable(message)) return undefined;
+  if (context.authorize && decidedNow(context.user, 'sensors', 'write', id) !== true) return undefined;
   return id;
 }
 

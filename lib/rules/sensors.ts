@@ -81,25 +81,12 @@ function checkTime(value: unknown): number {
   return checkNumber('time', ms, 0, 8.64e15, rule);
 }
 
-/** Whether a client may send `key` (WRITABLE_FIELDS, as a switch: this runs for every key of every write). */
-function isWritable(key: string): key is WritableField {
-  switch (key) {
-    case 'id':
-    case 'location':
-    case 'temperature':
-    case 'humidity':
-    case 'battery':
-    case 'time':
-      return true;
-    default:
-      return false;
-  }
-}
+const WRITABLE = new Set<string>(WRITABLE_FIELDS);
 
 /** Validates the fields that are present; returns them typed. */
 function checkFields(id: string, body: Record<string, unknown>): Partial<Omit<SensorRecord, 'updatedAt'>> {
   // Unknown fields are refused before any value is judged, whatever their place in the body.
-  for (const key in body) if (!isWritable(key)) checkKnownFields(body, WRITABLE_FIELDS, ['updatedAt']);
+  for (const key in body) if (!WRITABLE.has(key)) checkKnownFields(body, WRITABLE_FIELDS, ['updatedAt']);
   const out: Partial<Omit<SensorRecord, 'updatedAt'>> = {};
   for (const key in body) {
     const value = body[key];
@@ -138,7 +125,9 @@ function missingField(field: 'location' | 'temperature'): Refusal {
   return new Refusal({ error: 'missing_field', field, message: `${field} is required` });
 }
 
-function requireFields(record: Partial<SensorRecord>): void {
+function requireFields<T extends Partial<SensorRecord>>(
+  record: T,
+): asserts record is T & Pick<SensorRecord, 'location' | 'temperature'> {
   if (record.location === undefined) throw missingField('location');
   if (record.temperature === undefined) throw missingField('temperature');
 }
@@ -151,9 +140,8 @@ function requireFields(record: Partial<SensorRecord>): void {
 export function checkReading(id: unknown, body: unknown, now = Date.now()): SensorRecord {
   const sensorId = checkSensorId(id);
   const fields = checkFields(sensorId, asObject(body));
+  requireFields(fields);
   const { location, temperature, humidity, battery, time } = fields;
-  if (location === undefined) throw missingField('location');
-  if (temperature === undefined) throw missingField('temperature');
   const record: SensorRecord = { id: sensorId, location, temperature, updatedAt: now };
   if (humidity !== undefined) record.humidity = humidity;
   if (battery !== undefined) record.battery = battery;

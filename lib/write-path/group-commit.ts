@@ -208,22 +208,28 @@ export class GroupCommit<Stored> {
         taken();
       };
       const context: HarperContext = {};
-      let written!: Promise<void>;
+      let phaseWritten!: () => void;
+      const written = new Promise<void>((resolve) => (phaseWritten = resolve));
       const committed = this.inTransaction(context, () => {
-        written =
+        const work =
           phase === 0
             ? this.prepareAll(batch, store, context, records, refused)
             : this.storeAll(store, context, records, refused);
-        const ready = written.then(() => turn);
+        work.then(phaseWritten, phaseWritten);
+        const ready = work.then(() => turn);
         // Harper calls commit in its own reaction to `ready`, registered after this one: the
         // queued microtask runs after it.
         const after = () => queueMicrotask(done);
         ready.then(after, after);
         return ready;
       });
-      committed.catch(done); // in case Harper failed before running the callback (then a no-op)
+      committed.catch(() => {
+        // In case Harper failed before running the callback (then no-ops).
+        phaseWritten();
+        done();
+      });
       commits.push(committed);
-      await (written as Promise<void> | undefined)?.catch(() => undefined);
+      await written; // the next phase stores what this one kept
     }
     allWritten();
     const outcomes = await Promise.allSettled(commits);
