@@ -3,13 +3,14 @@
  * thread count and scenario as the median with its min-max spread, the ratios against this
  * component, the targets, and an SVG chart. Also used by `--from` to print a saved run again.
  */
-export type SystemKey = 'mosquitto' | 'stack' | 'component' | 'plain';
+export type SystemKey = 'mosquitto' | 'stack' | 'component' | 'plain' | 'history';
 
 export const SYSTEM_LABELS: Record<SystemKey, string> = {
   mosquitto: '(a) mosquitto',
   stack: '(b) stack',
   component: '(c) component',
   plain: '(d) plain table',
+  history: '(e) table+history',
 };
 
 export interface Scenario {
@@ -253,6 +254,20 @@ export function targets(rows: Summary[]): string[] {
     (v) => v <= 2,
     x,
   );
+  // Not targets: the component against (e), the same data model written the plainest way, which
+  // tells our code's cost apart from that of storing a reading per message (bench/README.md).
+  const info = (name: string, value: number | undefined) =>
+    lines.push(`  [ info] ${name}${value === undefined || !Number.isFinite(value) ? ': n/a' : `: ${x(value)}`}`);
+  for (const scenario of ['tput-mqtt', 'tput-sse', 'tput-ws', 'tput-rest-sse'])
+    info(
+      `${scenario}: component's throughput / (e) table+history's`,
+      ratio(scenario, (r) => r.throughput, 'history'),
+    );
+  for (const scenario of ['lat-mqtt', 'lat-sse'])
+    info(
+      `${scenario}: component's p99 / (e) table+history's`,
+      ratio(scenario, (r) => r.p99, 'history'),
+    );
   return lines;
 }
 
@@ -261,6 +276,7 @@ const COLORS: Record<SystemKey, string> = {
   stack: '#1f77b4',
   component: '#d62728',
   plain: '#ff7f0e',
+  history: '#2ca02c',
 };
 
 function escapeXml(s: string): string {

@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: the backbone (this component) side by side with a plain broker, the stack it
- * replaces and a plain Harper table, all started and stopped here on loopback ports.
+ * replaces, a plain Harper table and the same table with a history written the plainest way, all
+ * started and stopped here on loopback ports.
  * Method and how to read the output: bench/README.md. Nothing here asserts timings.
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -34,10 +35,12 @@ Systems (each started and stopped by the benchmark on 127.0.0.1, free ports):
   stack       (b) Mosquitto + the bench/stack bridge (SQLite WAL, SSE after commit)
   component   (c) this component (validation, history, rules, statistics)
   plain       (d) a plain Harper table with no resource code
+  history     (e) the plain table plus a readings table, each stored write appending a reading in
+              its own transaction (the plainest code for this component's data model: a yardstick)
 
 Options:
   --quick             small counts and fewer scenarios (a smoke test, under a minute)
-  --systems <list>    comma-separated subset, e.g. component,plain (default: all four)
+  --systems <list>    comma-separated subset, e.g. component,plain (default: all five)
   --scenarios <list>  comma-separated subset of the scenario keys listed below
   --threads <list>    Harper worker thread counts to run (c) and (d) with (full run: 1,2; --quick: 1;
                       npm start uses 1); ratios and targets compare the 1-thread rows
@@ -64,7 +67,7 @@ Mosquitto alone has no SSE: its SSE rows are n/a; only Harper has WebSocket subs
 The stack's bridge stores every message it sees, retained or not.
 Requires the mosquitto binary (Debian: apt-get install mosquitto).`;
 
-const ALL_SYSTEMS: SystemKey[] = ['mosquitto', 'stack', 'component', 'plain'];
+const ALL_SYSTEMS: SystemKey[] = ['mosquitto', 'stack', 'component', 'plain', 'history'];
 
 interface SavedRun {
   quick: boolean;
