@@ -215,8 +215,8 @@ function plainTableComponent(workDir: string): string {
 /**
  * (e): this component's data model written the plainest way Harper documents, as a yardstick for
  * what storing a queryable reading per message costs by itself: the sensors table and a readings
- * table like ours (same indexes, same expiry), and a resource whose `put` appends the reading in
- * the write's own transaction. No validation, ordering, batching, rules or statistics.
+ * table like ours (same indexes, same expiry, the same ids: time first), and a resource whose `put`
+ * appends the reading in the write's own transaction. No validation, ordering, batching, rules or statistics.
  */
 function tableWithHistoryComponent(workDir: string): string {
   const schema = [
@@ -232,7 +232,7 @@ export class sensors extends tables.sensors {
     const id = String(this.getId());
     const time = Date.now();
     tables.readings.put(
-      { id: \`\${id}@\${time}@\${process.pid}-\${threadId}-\${sequence++}\`, sensorId: id, time, deviceTime: data.time, location: data.location, temperature: data.temperature },
+      { id: \`\${time.toFixed(3).padStart(17, '0')}@\${id}@\${process.pid}-\${threadId}-\${sequence++}\`, sensorId: id, time, deviceTime: data.time, location: data.location, temperature: data.temperature },
       this,
     );
     return super.put(data);

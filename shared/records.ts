@@ -31,7 +31,7 @@ export interface SensorRecord {
 
 /** One stored reading (readings/<id>): a sensor's state as one accepted write stored it. */
 export interface ReadingRecord {
-  /** <sensorId>@<time>@<writer>: the writer names the node, thread and process. */
+  /** <time, fixed-width>@<sensorId>@<writer>: the writer names the node, thread and process. */
   id: string;
   sensorId: string;
   /** Server time of the write (the sensor's updatedAt). */

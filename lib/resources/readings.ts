@@ -23,9 +23,18 @@ const ReadingsTable = tables.readings as unknown as InstanceBoundTableClass<Read
 const retentionDays = Number(process.env.READINGS_RETENTION_DAYS ?? 7);
 if (Number.isFinite(retentionDays) && retentionDays > 0) ReadingsTable.setTTLExpiration(retentionDays * 86_400);
 
+/**
+ * A reading's id starts with its server time, fixed-width (milliseconds with three decimals), so
+ * that new readings come last in the table's key order: each group commit appends its readings to
+ * the last pages of LMDB's tree, where ids led by the sensor put one into every sensor's range and
+ * dirtied a page per sensor in every commit (bench/README.md: 4-10 % more persisted throughput).
+ * One sensor's readings are found and ordered through the `sensorId` and `time` indexes.
+ */
+const timeKey = (time: number) => time.toFixed(3).padStart(17, '0');
+
 export function readingOf(record: SensorRecord): ReadingRecord {
   const reading: ReadingRecord = {
-    id: `${record.id}@${record.updatedAt}@${writer()}`,
+    id: `${timeKey(record.updatedAt)}@${record.id}@${writer()}`,
     sensorId: record.id,
     time: record.updatedAt,
     location: record.location,
