@@ -10,6 +10,7 @@ import { rest } from './harness/rest.js';
 import { wsSubscriber } from './harness/ws.js';
 import { createUser } from './harness/users.js';
 import type { ReadingRecord } from '../lib/resources/readings.js';
+import { timeKey } from '../lib/write-path/server-time.js';
 
 const harper = inject('harper');
 const run = `hist${Date.now().toString(36)}`;
@@ -49,6 +50,10 @@ describe('history', () => {
     expect(readings).toHaveLength(1000);
     expect(readings.map((reading) => reading.deviceTime! - start)).toEqual(Array.from({ length: 1000 }, (_, i) => i));
     expect(new Set(readings.map((reading) => reading.time)).size).toBe(1000); // server times are distinct
+    // Ids lead with the server time, so the readings' key order is their time order.
+    for (const reading of readings) expect(reading.id.startsWith(`${timeKey(reading.time)}@${sensor}@`)).toBe(true);
+    const ids = readings.map((reading) => reading.id);
+    expect([...ids].sort()).toEqual(ids);
     const state = await rest<{ temperature: number }>(harper, 'GET', `/sensors/${sensor}`);
     expect(state.body.temperature).toBe(99.9);
   }, 60_000);

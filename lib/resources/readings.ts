@@ -6,6 +6,7 @@
  */
 import { tables } from 'harperdb';
 import { writer } from '../write-path/writer-identity.js';
+import { timeKey } from '../write-path/server-time.js';
 import { guardedTable } from '../access/guarded-table.js';
 import { LIMITS } from '../rules/limits.js';
 import { needsSortWorkaround, sortedSearch, type Query } from '../harper/sort-condition-workaround.js';
@@ -24,14 +25,12 @@ const retentionDays = Number(process.env.READINGS_RETENTION_DAYS ?? 7);
 if (Number.isFinite(retentionDays) && retentionDays > 0) ReadingsTable.setTTLExpiration(retentionDays * 86_400);
 
 /**
- * A reading's id starts with its server time, fixed-width (milliseconds with three decimals), so
- * that new readings come last in the table's key order: each group commit appends its readings to
- * the last pages of LMDB's tree, where ids led by the sensor put one into every sensor's range and
- * dirtied a page per sensor in every commit (bench/README.md: 4-10 % more persisted throughput).
- * One sensor's readings are found and ordered through the `sensorId` and `time` indexes.
+ * A reading's id starts with its server time (`timeKey`), so that new readings come last in the
+ * table's key order: each group commit appends its readings to the last pages of LMDB's tree,
+ * where ids led by the sensor put one into every sensor's range and dirtied a page per sensor in
+ * every commit (bench/README.md: 4-10 % more persisted throughput). One sensor's readings are
+ * found and ordered through the `sensorId` and `time` indexes.
  */
-const timeKey = (time: number) => time.toFixed(3).padStart(17, '0');
-
 export function readingOf(record: SensorRecord): ReadingRecord {
   const reading: ReadingRecord = {
     id: `${timeKey(record.updatedAt)}@${record.id}@${writer()}`,

@@ -73,7 +73,7 @@ export class HistoryPanel {
       const time = sensor.updatedAt;
       if (typeof time !== 'number' || this.readings.some((reading) => reading.time === time)) return;
       this.readings.unshift({
-        id: `${id}@${time}`,
+        id: `${time}@${id}`, // this page's key for a reading it saw live, not the server's id
         sensorId: id,
         time,
         deviceTime: sensor.time,
