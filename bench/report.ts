@@ -64,7 +64,7 @@ export function variantLabel(system: SystemKey, threads: number): string {
   return threads > 1 ? `${SYSTEM_LABELS[system]} ${threads}t` : SYSTEM_LABELS[system];
 }
 
-function median(values: number[]): number {
+export function median(values: number[]): number {
   const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
   if (sorted.length === 0) return NaN;
   const middle = sorted.length >> 1;

@@ -24,11 +24,15 @@ import { COMPONENT_DIR } from '../launcher/harper-process.js';
 import { say } from './progress.js';
 import { startSystem, type RunningSystem } from './systems.js';
 import { runScenario, scenarios } from './scenario.js';
+import { floorReport, measureStorageFloor, type FloorRound } from './floor.js';
 
 const HELP = `npm run bench [-- options]
 
 Runs every scenario against each system, one system at a time, then prints a table, the ratios
 against (c) this component, the targets (bench/README.md), and writes an SVG chart and a JSON file.
+With (c) and (d) it also measures the storage floor once a round (bench/floor.ts: Harper's own
+cost of storing a plain record, and a state and a reading, per message) and the ceiling that puts
+on each throughput target.
 
 Systems (each started and stopped by the benchmark on 127.0.0.1, free ports):
   mosquitto   (a) Mosquitto from Debian alone, no persistence
@@ -76,6 +80,8 @@ interface SavedRun {
   systems: SystemKey[];
   scenarios: Scenario[];
   results: Result[];
+  /** The storage floor of each round (bench/floor.ts), when the component and the plain table ran. */
+  floor?: FloorRound[];
   startedAt: string;
 }
 
@@ -89,6 +95,8 @@ function report(run: SavedRun, svgFile: string): void {
     `Targets (medians of ${run.rounds} round(s), component and plain table with 1 thread each; informative, not a pass/fail test):`,
   );
   for (const line of targets(rows)) console.log(line);
+  const floor = floorReport(rows, run.floor ?? [], run.quick);
+  if (floor.length > 0) console.log(['', ...floor].join('\n'));
   writeFileSync(svgFile, chart(rows, run.scenarios, subtitle));
   console.log('');
   console.log(`chart: ${relative(process.cwd(), svgFile) || svgFile}`);
@@ -169,6 +177,10 @@ async function main(): Promise<number> {
     `bench: ${quick ? 'quick' : 'full'} run, ${rounds} round(s), systems ${systems.join(', ')}; Harper threads ${threadCounts.join(', ')}; scenarios ${scs.map((s) => s.key).join(', ')}`,
   );
   const results: Result[] = [];
+  // The storage floor puts a ceiling on the throughput targets, so it runs with both of the
+  // systems they compare, once a round (full run: 20,000 messages a way; --quick: 2,000).
+  const floorRounds: FloorRound[] = [];
+  const withFloor = systems.includes('component') && systems.includes('plain');
   let current: RunningSystem | undefined;
   const interrupt = () => {
     say('bench: interrupted, stopping the servers');
@@ -229,6 +241,15 @@ async function main(): Promise<number> {
         current = undefined;
       }
     }
+    if (withFloor) {
+      const name = `storage floor${rounds > 1 ? ` round ${round}/${rounds}` : ''}`;
+      try {
+        floorRounds.push(await measureStorageFloor(workDir, quick ? 2_000 : 20_000));
+        say(`[${name}] done`);
+      } catch (error) {
+        say(`[${name}] failed: ${(error as Error).message}`);
+      }
+    }
   }
   rmSync(workDir, { recursive: true, force: true });
 
@@ -240,6 +261,7 @@ async function main(): Promise<number> {
     systems,
     scenarios: scs,
     results,
+    floor: floorRounds,
     startedAt: new Date(started).toISOString(),
   };
   const jsonFile = join(outDir, `bench-${stamp}.json`);

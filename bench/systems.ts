@@ -242,7 +242,8 @@ export class sensors extends tables.sensors {
   return generatedComponent(join(workDir, 'table-with-history'), schema, resources);
 }
 
-function generatedComponent(dir: string, schema: string, resources?: string): string {
+/** A component folder generated at run time: its schema, optional resource code, and a page for the launcher's check. */
+export function generatedComponent(dir: string, schema: string, resources?: string): string {
   mkdirSync(join(dir, 'web'), { recursive: true });
   writeFileSync(
     join(dir, 'config.yaml'),
