@@ -224,36 +224,8 @@ describe('GET /metrics', () => {
       );
       const written = Date.now();
 
-      // The first scrape that shows the writes: a scrape that starts after them may still be
-      // answered from an earlier instant when the machine is loaded, so later ones are read too
-      // (for up to 15 s); the figures must then have moved by exactly what was written.
-      let after = new Map<string, number>();
-      let last = 0;
-      let since = written;
-      while (Date.now() < written + 15_000) {
-        last = await scrapeAfter(since);
-        after = await figuresAt(last);
-        if (
-          (after.get('iot_readings_stored_total{}') ?? 0) - (before.get('iot_readings_stored_total{}') ?? 0) >=
-          accepted
-        )
-          break;
-        since = last * 1000;
-      }
-      const moved = (key: string) => (after.get(key) ?? Number.NaN) - (before.get(key) ?? 0);
-      expect({
-        mqtt: moved('iot_writes_accepted_total{protocol=mqtt}'),
-        rest: moved('iot_writes_accepted_total{protocol=rest}'),
-        websocket: moved('iot_writes_accepted_total{protocol=websocket}'),
-        mqttInvalid: moved('iot_writes_refused_total{code=invalid_field,protocol=mqtt}'),
-        restInvalid: moved('iot_writes_refused_total{code=invalid_field,protocol=rest}'),
-        restUnauthorized: moved('iot_writes_refused_total{code=unauthorized,protocol=rest}'),
-        websocketInvalid: moved('iot_writes_refused_total{code=invalid_field,protocol=websocket}'),
-        readings: moved('iot_readings_stored_total{}'),
-        deliveredMqtt: moved('iot_deliveries_total{protocol=mqtt}'),
-        deliveredSse: moved('iot_deliveries_total{protocol=sse}'),
-        deliveredWebsocket: moved('iot_deliveries_total{protocol=websocket}'),
-      }).toEqual({
+      // What each counter must have moved by.
+      const expected = {
         mqtt: 4,
         rest: 3,
         websocket: 2,
@@ -265,7 +237,36 @@ describe('GET /metrics', () => {
         deliveredMqtt: accepted,
         deliveredSse: accepted,
         deliveredWebsocket: accepted + 3, // events and the three write replies
+      };
+      let after = new Map<string, number>();
+      const moved = (key: string) => (after.get(key) ?? Number.NaN) - (before.get(key) ?? 0);
+      const figures = (): typeof expected => ({
+        mqtt: moved('iot_writes_accepted_total{protocol=mqtt}'),
+        rest: moved('iot_writes_accepted_total{protocol=rest}'),
+        websocket: moved('iot_writes_accepted_total{protocol=websocket}'),
+        mqttInvalid: moved('iot_writes_refused_total{code=invalid_field,protocol=mqtt}'),
+        restInvalid: moved('iot_writes_refused_total{code=invalid_field,protocol=rest}'),
+        restUnauthorized: moved('iot_writes_refused_total{code=unauthorized,protocol=rest}'),
+        websocketInvalid: moved('iot_writes_refused_total{code=invalid_field,protocol=websocket}'),
+        readings: moved('iot_readings_stored_total{}'),
+        deliveredMqtt: moved('iot_deliveries_total{protocol=mqtt}'),
+        deliveredSse: moved('iot_deliveries_total{protocol=sse}'),
+        deliveredWebsocket: moved('iot_deliveries_total{protocol=websocket}'),
       });
+      // The first scrape that shows every write: a scrape that starts after them may still be
+      // answered from an earlier instant when the machine is loaded, and the two worker threads'
+      // figures may reach it in different scrapes, so later ones are read until every counter has
+      // moved at least as far as it should (for up to 15 s); then each must have moved by exactly that.
+      let last = 0;
+      let since = written;
+      while (Date.now() < written + 15_000) {
+        last = await scrapeAfter(since);
+        after = await figuresAt(last);
+        const now = figures();
+        if ((Object.keys(expected) as (keyof typeof expected)[]).every((key) => now[key] >= expected[key])) break;
+        since = last * 1000;
+      }
+      expect(figures()).toEqual(expected);
       // Nothing else moved among the refusals.
       const refusedTotal = [...after.keys()]
         .filter((key) => key.startsWith('iot_writes_refused_total'))
