@@ -194,6 +194,9 @@ export function table(rows: Summary[], scs: Scenario[]): string {
   );
 }
 
+/** The persisted max-rate scenarios: the throughput targets, and what the storage floor bounds. */
+export const PERSISTED_THROUGHPUT = ['tput-mqtt', 'tput-sse', 'tput-ws', 'tput-rest-sse'];
+
 /**
  * The targets of the component against a plain Harper table, on the medians, both with one
  * worker thread: the component may cost (almost) nothing over Harper itself.
@@ -212,7 +215,7 @@ export function targets(rows: Summary[]): string[] {
     return c && other ? of(c) / of(other) : undefined;
   };
   const x = (v: number) => `${fmt(v, 2)}x`;
-  for (const scenario of ['tput-mqtt', 'tput-sse', 'tput-ws', 'tput-rest-sse']) {
+  for (const scenario of PERSISTED_THROUGHPUT) {
     check(
       `${scenario}: component >= 1.0x the plain table's throughput (first milestone 0.85x)`,
       ratio(scenario, (r) => r.throughput),
@@ -258,7 +261,7 @@ export function targets(rows: Summary[]): string[] {
   // tells our code's cost apart from that of storing a reading per message (bench/README.md).
   const info = (name: string, value: number | undefined) =>
     lines.push(`  [ info] ${name}${value === undefined || !Number.isFinite(value) ? ': n/a' : `: ${x(value)}`}`);
-  for (const scenario of ['tput-mqtt', 'tput-sse', 'tput-ws', 'tput-rest-sse'])
+  for (const scenario of PERSISTED_THROUGHPUT)
     info(
       `${scenario}: component's throughput / (e) table+history's`,
       ratio(scenario, (r) => r.throughput, 'history'),

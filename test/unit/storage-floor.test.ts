@@ -1,6 +1,6 @@
 /** The storage floor's arithmetic and report (bench/floor.ts): medians per way, and the ceiling they set. */
 import { describe, expect, it } from 'vitest';
-import { floorMedians, floorReport, storageCeiling, type FloorRound } from '../../bench/floor.js';
+import { componentTables, floorMedians, floorReport, storageCeiling, type FloorRound } from '../../bench/floor.js';
 import type { Summary } from '../../bench/report.js';
 
 const cost = (processUs: number, threadUs: number) => ({ processUs, threadUs });
@@ -70,5 +70,18 @@ describe('storage floor', () => {
     expect(floorReport([plainRow('tput-mqtt', 400)], [{ plain: cost(120, 90) }])).toEqual([]);
     expect(floorReport([plainRow('tput-mqtt', 400)], [{ 'model-batched': cost(200, 150) }])).toEqual([]);
     expect(floorReport([plainRow('tput-mqtt', 400)], [])).toEqual([]);
+  });
+
+  it('stores into this component’s own sensors and readings tables, unexported, with their indexes and expiry', () => {
+    const tables = componentTables();
+    expect(tables).toMatch(/^type sensors @table \{/m);
+    expect(tables).toMatch(/^type readings @table\(expiration: 604800\) \{/m);
+    expect(tables).toMatch(/location: String @indexed/);
+    expect(tables).toMatch(/sensorId: String @indexed/);
+    expect(tables).toMatch(/time: Float @indexed/);
+    expect(tables).not.toContain('@export');
+    expect(tables).not.toContain('type topics');
+    // A schema without one of them is refused, not measured as something else.
+    expect(() => componentTables('type sensors @table @export {\n  id: ID @primaryKey\n}\n')).toThrow(/readings/);
   });
 });
