@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterNodeAddress } from '../launcher/cluster-nodes.js';
 import { COMPONENT_DIR, freePort, type AdminCredentials } from '../launcher/harper-process.js';
+import { OperationsClient } from '../launcher/operations-client.js';
 import { endpointsOf, eventually, startTestCluster, type TestCluster } from './harness/cluster.js';
 import type { HarperEndpoints } from './harness/harper.js';
 import { untilLive, valueField, type Received } from './harness/inbox.js';
@@ -379,6 +380,47 @@ describe('two nodes joined by Harper replication', () => {
     await cluster.restart(nodeB);
     await expectSame(2 * perSensor);
   }, 180_000);
+
+  it("a replication connection that died inside Harper during a certificate change is revived: the join restarts that node's workers", async () => {
+    // Harper rebuilds each worker's replication certificates from empty shortly after any
+    // certificate change; a connection attempt in that window throws "Unable to find a valid
+    // certificate …" and that worker never tries again. Provoke it: B down (A retries its
+    // connection every half second or so) while A's certificates keep changing.
+    const [, nodeB] = cluster.nodes;
+    const operations = new OperationsClient(A.operationsUrl, cluster.admin);
+    const deaths = () =>
+      (readFileSync(A.logFile, 'utf8').match(/Unable to find a valid certificate to use for replication/g) ?? [])
+        .length;
+    const before = deaths();
+    const certificates = await operations.call<{ name: string; certificate: string; is_authority: boolean }[]>({
+      operation: 'list_certificates',
+    });
+    const authority = certificates.find((certificate) => certificate.is_authority)!;
+    await cluster.stop(nodeB);
+    const names = ['churn-0', 'churn-1'];
+    const deadline = Date.now() + 60_000;
+    for (let i = 0; deaths() === before; i++) {
+      if (Date.now() > deadline) throw new Error('no replication connection died within a minute of certificate churn');
+      await operations.call({
+        operation: 'add_certificate',
+        name: names[i % names.length],
+        certificate: authority.certificate,
+        is_authority: true,
+      });
+      await new Promise((resolve) => setTimeout(resolve, 40));
+    }
+    for (const name of names) await operations.call({ operation: 'remove_certificate', name });
+    // A short join timeout: half of it waits for the dead connection, then A's workers restart.
+    await cluster.restart(nodeB, 30_000);
+    const id = `${run}-revived`;
+    expect((await put(A, id, { location: 'r', temperature: 1 })).status).toBe(204);
+    await eventually(
+      () => get<Sensor | undefined>(B, `/sensors/${id}`),
+      (sensor) => sensor?.temperature === 1,
+      15_000,
+      'the write on A reaching B',
+    );
+  }, 150_000);
 });
 
 describe('npm run cluster', () => {

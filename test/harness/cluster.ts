@@ -7,13 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  addressOf,
-  joinCluster,
-  startClusterNode,
-  waitUntilReplicating,
-  type ClusterNodeSpec,
-} from '../../launcher/cluster-nodes.js';
+import { addressOf, joinCluster, startClusterNode, type ClusterNodeSpec } from '../../launcher/cluster-nodes.js';
 import { freePort, type AdminCredentials, type HarperInstance } from '../../launcher/harper-process.js';
 import type { HarperEndpoints } from './harper.js';
 
@@ -28,8 +22,11 @@ export interface TestCluster {
   admin: AdminCredentials;
   /** Stops one node (SIGTERM, as an operator would). */
   stop(node: TestNode): Promise<void>;
-  /** Starts a stopped node again on its data and ports, and waits until it replicates again. */
-  restart(node: TestNode): Promise<void>;
+  /**
+   * Starts a stopped node again on its data and ports, and waits until it replicates again (the
+   * join's wait, with its cure for a connection that died inside Harper; timeoutMs is the join's).
+   */
+  restart(node: TestNode, timeoutMs?: number): Promise<void>;
   dispose(): Promise<void>;
 }
 
@@ -76,9 +73,9 @@ export async function startTestCluster(hosts = ['127.0.0.1', '127.0.0.2']): Prom
     async stop(node) {
       await node.instance.stop();
     },
-    async restart(node) {
+    async restart(node, timeoutMs) {
       node.instance = await startClusterNode(node.spec, admin);
-      await waitUntilReplicating(specs, admin);
+      await joinCluster(specs, admin, timeoutMs);
     },
     async dispose() {
       await Promise.all(nodes.map((node) => node.instance.stop()));
