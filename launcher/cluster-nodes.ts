@@ -115,13 +115,17 @@ export function addressOf(node: ClusterNodeSpec): ClusterNodeAddress {
 export function startClusterNode(
   node: ClusterNodeSpec,
   admin: AdminCredentials,
-  options: { onLine?: (line: string) => void } = {},
+  options: { onLine?: (line: string) => void; env?: Record<string, string> } = {},
 ): Promise<HarperInstance> {
   return startHarper({
     dataDir: node.dataDir,
     ports: node.ports,
     admin,
-    env: { REPLICATION_HOSTNAME: node.hostname, REPLICATION_SECUREPORT: String(node.replicationPort) },
+    env: {
+      ...options.env,
+      REPLICATION_HOSTNAME: node.hostname,
+      REPLICATION_SECUREPORT: String(node.replicationPort),
+    },
     onLine: options.onLine,
   });
 }

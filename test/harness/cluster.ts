@@ -42,7 +42,11 @@ export function endpointsOf(spec: ClusterNodeSpec, admin: AdminCredentials): Har
   };
 }
 
-export async function startTestCluster(hosts = ['127.0.0.1', '127.0.0.2']): Promise<TestCluster> {
+/** `env`: settings for every node's Harper (the component reads its own from the environment). */
+export async function startTestCluster(
+  options: { hosts?: string[]; env?: Record<string, string> } = {},
+): Promise<TestCluster> {
+  const { hosts = ['127.0.0.1', '127.0.0.2'], env } = options;
   const dataDir = mkdtempSync(join(tmpdir(), 'backbone-cluster-'));
   const admin = { username: 'admin', password: randomBytes(16).toString('hex') };
   const specs: ClusterNodeSpec[] = [];
@@ -56,7 +60,7 @@ export async function startTestCluster(hosts = ['127.0.0.1', '127.0.0.2']): Prom
       dataDir: join(dataDir, name),
     });
   }
-  const instances = await Promise.allSettled(specs.map((spec) => startClusterNode(spec, admin)));
+  const instances = await Promise.allSettled(specs.map((spec) => startClusterNode(spec, admin, { env })));
   const failed = instances.find((result) => result.status === 'rejected');
   if (failed) {
     await Promise.all(instances.map((result) => (result.status === 'fulfilled' ? result.value.stop() : undefined)));
@@ -74,7 +78,7 @@ export async function startTestCluster(hosts = ['127.0.0.1', '127.0.0.2']): Prom
       await node.instance.stop();
     },
     async restart(node, timeoutMs) {
-      node.instance = await startClusterNode(node.spec, admin);
+      node.instance = await startClusterNode(node.spec, admin, { env });
       await joinCluster(specs, admin, timeoutMs);
     },
     async dispose() {
