@@ -182,7 +182,9 @@ export async function joinCluster(
   }
   try {
     await waitUntilReplicating(nodes, admin, timeoutMs / 2);
-  } catch {
+  } catch (error) {
+    // Only a wait that ran out is cured here; a refused call (credentials, a bad request) is not.
+    if (!(error instanceof ReplicationNotReady)) throw error;
     const unconnected = new Set((await missingConnections(nodes, admin)).map(([from]) => from));
     // Connected but not carrying a write: restart them all, the stuck direction is not known.
     const stuck = unconnected.size > 0 ? nodes.filter((node) => unconnected.has(node)) : nodes;
@@ -191,6 +193,12 @@ export async function joinCluster(
     await waitUntilReplicating(nodes, admin, timeoutMs / 2);
   }
 }
+
+/** The nodes did not connect, or did not carry a probe write, within the wait. */
+class ReplicationNotReady extends Error {}
+
+/** No HTTP answer at all: what a node restarting its worker threads gives for a few seconds. */
+const unreachable = (error: unknown) => error instanceof OperationsError && error.status === undefined;
 
 /**
  * Resolves once every node has a connected `data` replication socket to every other node, and a
@@ -239,14 +247,14 @@ async function waitUntilReplicating(
       }
       if (missing.length === 0) return;
     } catch (error) {
-      // Unreachable (no HTTP status) is a node restarting its worker threads: probe again once it is back.
-      if (!(error instanceof OperationsError) || error.status !== undefined) throw error;
-      missing = [error.message];
+      // A node restarting its worker threads: probe again once it is back.
+      if (!unreachable(error)) throw error;
+      missing = [(error as Error).message];
       lastWrite = 0;
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  throw new Error(`replication did not carry a write ${missing.join(', ')} within ${timeoutMs} ms`);
+  throw new ReplicationNotReady(`replication did not carry a write ${missing.join(', ')} within ${timeoutMs} ms`);
 }
 
 /** Each [from, to] pair of nodes where `from` has no connected `data` socket to `to`. */
@@ -256,9 +264,9 @@ async function missingConnections(
 ): Promise<[ClusterNodeSpec, ClusterNodeSpec][]> {
   const missing: [ClusterNodeSpec, ClusterNodeSpec][] = [];
   for (const node of nodes) {
-    // A node whose worker threads are restarting does not answer for a few seconds: nothing connected yet.
+    // A node restarting its worker threads has nothing connected yet.
     const peers = await connectedPeers(node, admin).catch((error: unknown) => {
-      if (error instanceof OperationsError && error.status === undefined) return new Set<string>();
+      if (unreachable(error)) return new Set<string>();
       throw error;
     });
     for (const other of nodes) if (other !== node && !peers.has(other.hostname)) missing.push([node, other]);
@@ -275,7 +283,7 @@ async function waitUntilConnected(nodes: ClusterNodeSpec[], admin: AdminCredenti
     // Polled: replication connections are set up in the background (certificate exchange, retries).
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
-  throw new Error(
+  throw new ReplicationNotReady(
     `replication not connected in time: ${missing.map(([from, to]) => `${from.name}->${to.name}`).join(', ')}`,
   );
 }

@@ -43,10 +43,9 @@ export function endpointsOf(spec: ClusterNodeSpec, admin: AdminCredentials): Har
 }
 
 /** `env`: settings for every node's Harper (the component reads its own from the environment). */
-export async function startTestCluster(
-  options: { hosts?: string[]; env?: Record<string, string> } = {},
-): Promise<TestCluster> {
-  const { hosts = ['127.0.0.1', '127.0.0.2'], env } = options;
+export async function startTestCluster(options: { env?: Record<string, string> } = {}): Promise<TestCluster> {
+  const { env } = options;
+  const hosts = ['127.0.0.1', '127.0.0.2'];
   const dataDir = mkdtempSync(join(tmpdir(), 'backbone-cluster-'));
   const admin = { username: 'admin', password: randomBytes(16).toString('hex') };
   const specs: ClusterNodeSpec[] = [];
