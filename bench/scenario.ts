@@ -54,8 +54,11 @@ export function scenarios(quick: boolean): Scenario[] {
       mode: 'max',
       count: 10000,
     },
-    { key: 'lat-mqtt', title: 'MQTT->MQTT @200/s', via: 'mqtt', subscribers: 1, mode: 'rate', rate: 200, count: 1600 },
-    { key: 'lat-sse', title: 'MQTT->SSE @200/s', via: 'sse', subscribers: 1, mode: 'rate', rate: 200, count: 1600 },
+    // The fixed-rate rows are judged on a p99: 30 s at 200 msg/s puts 60 deliveries above it, so
+    // one stall of the machine does not decide the verdict (8 s gave 16, and verdicts flipped
+    // between runs of the same code).
+    { key: 'lat-mqtt', title: 'MQTT->MQTT @200/s', via: 'mqtt', subscribers: 1, mode: 'rate', rate: 200, count: 6000 },
+    { key: 'lat-sse', title: 'MQTT->SSE @200/s', via: 'sse', subscribers: 1, mode: 'rate', rate: 200, count: 6000 },
     {
       key: 'fanout-mqtt',
       title: 'fan-out 1->50 MQTT @500/s',
@@ -63,7 +66,7 @@ export function scenarios(quick: boolean): Scenario[] {
       subscribers: 50,
       mode: 'rate',
       rate: 500,
-      count: 3000,
+      count: 7500, // 15 s: a p99 over several of the machine's stalls, not one
       rss: true,
     },
     {
@@ -73,7 +76,7 @@ export function scenarios(quick: boolean): Scenario[] {
       subscribers: 50,
       mode: 'rate',
       rate: 500,
-      count: 3000,
+      count: 7500,
       rss: true,
     },
   ];
