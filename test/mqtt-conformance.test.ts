@@ -94,11 +94,10 @@ describe('MQTT §4.4: message delivery retry', () => {
       protocolVersion: 5,
       clientId,
       clean: false,
-      onMessage: () => undefined,
+      // The queued messages can arrive in the same read as CONNACK: a handler attached after
+      // connecting would miss them.
+      onMessage: (_topic, payload, packet) => redelivered.push({ payload: payload.toString(), dup: packet.dup }),
     });
-    resumed.on('message', (_topic, payload, packet: IPublishPacket) =>
-      redelivered.push({ payload: payload.toString(), dup: packet.dup }),
-    );
     try {
       await expect.poll(() => redelivered.length, { timeout: 10_000 }).toBeGreaterThanOrEqual(sent.length);
       expect(redelivered.map((message) => message.payload)).toEqual(sent);

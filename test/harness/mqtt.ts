@@ -1,5 +1,5 @@
 /** MQTT transport (mqtt.js over TCP, or over WebSocket on the HTTP port). */
-import mqtt, { type IClientOptions, type MqttClient, type Packet } from 'mqtt';
+import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient, type Packet } from 'mqtt';
 import type { AdminCredentials } from '../../launcher/harper-process.js';
 import type { HarperEndpoints } from './harper.js';
 import { Inbox, type Subscriber } from './inbox.js';
@@ -15,7 +15,7 @@ export interface MqttOptions {
   /** How long to wait for CONNACK (default 5 s). */
   connectTimeoutMs?: number;
   /** Attached before CONNECT is sent: a resumed session delivers queued messages right after CONNACK. */
-  onMessage?: (topic: string, payload: Buffer) => void;
+  onMessage?: (topic: string, payload: Buffer, packet: IPublishPacket) => void;
 }
 
 export function connectMqtt(harper: HarperEndpoints, options: MqttOptions = {}): Promise<MqttClient> {
