@@ -116,28 +116,18 @@ export function harperSafeEnvironment(env: NodeJS.ProcessEnv = process.env): Nod
   return safe;
 }
 
-type Settings = Readonly<Record<string, Readonly<Record<string, unknown>>>>;
-
-/**
- * A user's own HARPER_SET_CONFIG merged between our defaults and our settings: theirs may change
- * a default and add settings, not undo one of ours.
- */
-export function mergedSetConfig(ours: Settings, defaults: Settings, given = process.env.HARPER_SET_CONFIG): string {
+/** A user's own HARPER_SET_CONFIG merged under ours: theirs may add settings, not undo ours. */
+function mergedSetConfig(ours: Readonly<Record<string, Readonly<Record<string, unknown>>>>): string {
   let theirs: Record<string, unknown>;
   try {
-    theirs = JSON.parse(given ?? '{}') as Record<string, unknown>;
+    theirs = JSON.parse(process.env.HARPER_SET_CONFIG ?? '{}') as Record<string, unknown>;
   } catch {
     throw new Error('HARPER_SET_CONFIG is not valid JSON');
   }
-  const merged: Record<string, unknown> = {};
-  for (const layer of [defaults, theirs, ours]) {
-    for (const [section, values] of Object.entries(layer)) {
-      const before = merged[section];
-      merged[section] =
-        values && typeof values === 'object' && before && typeof before === 'object'
-          ? { ...before, ...values }
-          : values;
-    }
+  const merged: Record<string, unknown> = { ...theirs };
+  for (const [section, values] of Object.entries(ours)) {
+    const mine = theirs[section];
+    merged[section] = { ...(mine && typeof mine === 'object' ? mine : {}), ...values };
   }
   return JSON.stringify(merged);
 }
@@ -157,21 +147,6 @@ export function mergedSetConfig(ours: Settings, defaults: Settings, given = proc
  *   on the worker thread, which was a fifth of the CPU time of each stored reading (its two index
  *   entries) and buys nothing while the indexes are in memory (bench/README.md).
  */
-/**
- * Harper settings we start with unless the user sets them (HARPER_SET_CONFIG, or Harper's own
- * variable such as THREADS_MAXHEAPMEMORY): tuning, not security.
- * - threads.maxHeapMemory 4096 (MB): Harper sizes each worker's young generation from it (a
- *   64th, at most 64 MB); from its own default, a share of the machine's memory, that was about
- *   37 MB on a 24 GB machine. Every stored write allocates for two records and their transactions,
- *   and at a steady rate the worker then scavenged about once a second, each a pause of several
- *   milliseconds: the commonest cause of a slow delivery (bench/README.md). A larger young
- *   generation scavenges half as often, for about the same pause. The old generation's limit
- *   this also sets is a ceiling, not a reservation; the component bounds what it keeps itself.
- */
-export const HARPER_DEFAULTS = {
-  threads: { maxHeapMemory: 4096 },
-} as const;
-
 /** Harper's own default for the operations API's bodies (admin only: deploys, bulk loads). */
 export const OPERATIONS_BODY_BYTES = 1024 * 1024 * 1024;
 
@@ -208,7 +183,7 @@ function harperEnvironment(options: HarperOptions, rootPath: string, home: strin
     REPLICATION_SECUREPORT: env.REPLICATION_SECUREPORT ?? 'null',
     THREADS_COUNT: String(options.threads ?? env.THREADS_COUNT ?? 1),
     LOGGING_STDSTREAMS: 'true',
-    HARPER_SET_CONFIG: mergedSetConfig(HARPER_SETTINGS, env.THREADS_MAXHEAPMEMORY ? {} : HARPER_DEFAULTS),
+    HARPER_SET_CONFIG: mergedSetConfig(HARPER_SETTINGS),
   };
 }
 

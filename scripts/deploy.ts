@@ -35,7 +35,6 @@ import { dataFolder, targetCredentials } from '../launcher/credentials.js';
 import {
   COMPONENT_DIR,
   HARPER_BIN,
-  HARPER_DEFAULTS,
   HARPER_SETTINGS,
   OPERATIONS_BODY_BYTES,
   harperSafeEnvironment,
@@ -179,26 +178,22 @@ async function waitForJob(client: OperationsClient, id: string, timeoutMs = 120_
  * Harper settings the component relies on, set on the target before the deploy so that the
  * restart after it applies them (set_configuration takes effect on restart), as `npm start` sets
  * them (HARPER_SETTINGS in launcher/harper-process.ts): REST bodies cut off at MAX_WIRE_BYTES, and
- * write prefetching off; and, where the target has none of its own, the worker heap size `npm start`
- * uses (HARPER_DEFAULTS: it sizes the young generation).
+ * write prefetching off.
  * Harper's operations API inherits that limit unless it has one of its own, and this deploy (and
  * the next) sends the whole package through it: a target without one gets Harper's default,
  * stated explicitly. Only the target node is configured; with replicated=true, configure the
  * others the same way (README, Security).
  */
 async function applyHarperLimits(client: OperationsClient): Promise<void> {
-  const config = await client.call<{
-    operationsApi?: { network?: { maxRequestBodySize?: unknown } };
-    threads?: { maxHeapMemory?: unknown };
-  }>({ operation: 'get_configuration' });
+  const config = await client.call<{ operationsApi?: { network?: { maxRequestBodySize?: unknown } } }>({
+    operation: 'get_configuration',
+  });
   const settings: Record<string, unknown> = {
     http_maxRequestBodySize: HARPER_SETTINGS.http.maxRequestBodySize,
     storage_prefetchWrites: HARPER_SETTINGS.storage.prefetchWrites,
   };
   if (config.operationsApi?.network?.maxRequestBodySize === undefined)
     settings.operationsApi_network_maxRequestBodySize = OPERATIONS_BODY_BYTES;
-  if (config.threads?.maxHeapMemory === undefined)
-    settings.threads_maxHeapMemory = HARPER_DEFAULTS.threads.maxHeapMemory;
   await client.call({ operation: 'set_configuration', ...settings });
 }
 
