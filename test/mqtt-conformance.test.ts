@@ -94,8 +94,6 @@ describe('MQTT §4.4: message delivery retry', () => {
       protocolVersion: 5,
       clientId,
       clean: false,
-      // The queued messages can arrive in the same read as CONNACK: a handler attached after
-      // connecting would miss them.
       onMessage: (_topic, payload, packet) => redelivered.push({ payload: payload.toString(), dup: packet.dup }),
     });
     try {
