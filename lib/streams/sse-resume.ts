@@ -18,13 +18,15 @@
  * Harper writes `text/event-stream` with its own serializer (4.7: `id:` only for events that come
  * with a `timestamp`, which subscription events do not). This module puts its own handler in
  * Harper's registry of content types, in front of Harper's: each event is still serialised by
- * Harper's handler, and the lines are appended to its block. It also counts SSE deliveries for
- * /metrics (lib/metrics/counters.ts). No promise or timer of its own per event: the stream is mapped
- * event by event, as Harper's serializer maps it.
+ * Harper's handler, once per commit rather than per subscriber, and the lines are added to its
+ * block (lib/streams/sse-frames.ts). It also counts SSE deliveries for /metrics
+ * (lib/metrics/counters.ts). No promise or timer of its own per event: the stream is mapped event
+ * by event, as Harper's serializer maps it.
  */
 import { Readable } from 'node:stream';
 import { server } from 'harperdb';
 import { countDelivery } from '../metrics/counters.js';
+import { streamFramer, type Serialize } from './sse-frames.js';
 
 /** How long (ms) a browser should wait before it reconnects a dropped stream (`retry:`). */
 export const RETRY_MS = Number(process.env.SSE_RETRY_MS ?? 1_000);
@@ -62,31 +64,6 @@ export function markInitialState<T extends object>(stream: T, time: number): T {
   return stream;
 }
 
-type Serialize = (event: unknown) => unknown;
-
-/** One event's block: Harper's, with `id:` (and, on a stream's first event, `retry:`) added. */
-function framer(serialize: Serialize, snapshotBefore: number): (event: unknown) => unknown {
-  let first = true;
-  return (event) => {
-    const block = serialize(event);
-    countDelivery('sse');
-    const time = (event as { localTime?: unknown } | null)?.localTime;
-    // Harper's initial-state events of a table carry a `size`; its live events do not. The time
-    // check alone would give an id to a record written between the subscription and its reading.
-    const initial =
-      snapshotBefore !== -Infinity &&
-      typeof time === 'number' &&
-      (time < snapshotBefore || Object.hasOwn(event as object, 'size'));
-    let lines = typeof time === 'number' && !initial ? `id: ${time}\n` : '';
-    if (first) {
-      lines += `retry: ${RETRY_MS}\n`;
-      first = false;
-    }
-    // Harper's block ends with the blank line that dispatches the event.
-    return lines && typeof block === 'string' && block.endsWith('\n\n') ? block.slice(0, -1) + lines + '\n' : block;
-  };
-}
-
 interface AnyIterator {
   next(): IteratorResult<unknown> | Promise<IteratorResult<unknown>>;
   return?(value?: unknown): unknown;
@@ -99,9 +76,12 @@ function framed(stream: unknown, serialize: Serialize): AsyncIterable<unknown> {
     [Symbol.iterator]?: () => AnyIterator;
     [SNAPSHOT_BEFORE]?: number;
   };
-  const frame = framer(serialize, source[SNAPSHOT_BEFORE] ?? -Infinity);
-  const step = (result: IteratorResult<unknown>): IteratorResult<unknown> =>
-    result.done ? result : { done: false, value: frame(result.value) };
+  const frame = streamFramer(serialize, source[SNAPSHOT_BEFORE] ?? -Infinity, RETRY_MS);
+  const step = (result: IteratorResult<unknown>): IteratorResult<unknown> => {
+    if (result.done) return result;
+    countDelivery('sse');
+    return { done: false, value: frame(result.value) };
+  };
   return {
     [Symbol.asyncIterator]() {
       const inner = (source[Symbol.asyncIterator] ?? source[Symbol.iterator])!.call(source);
