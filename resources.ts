@@ -11,8 +11,11 @@ import './lib/harper/csv-formula-guard.js';
 import './lib/streams/sse-resume.js';
 import './lib/metrics/probes.js';
 import { keepKeyEncodingPolymorphic } from './lib/harper/key-encoding.js';
+import { setHeapGrowth } from './lib/harper/heap-growth.js';
 // Before any write: key encoding kept off V8's slow generic path (lib/harper/key-encoding.ts).
 keepKeyEncodingPolymorphic();
+// Full collections rarer under a steady write load (lib/harper/heap-growth.ts).
+setHeapGrowth();
 
 export { Sensors as sensors } from './lib/resources/sensors.js';
 export { Readings as readings } from './lib/resources/readings.js';
