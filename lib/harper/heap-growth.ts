@@ -9,7 +9,7 @@
  * about three times the plain table's LMDB writes per message, whose bookkeeping in lmdb-js and
  * Harper outlives the young generation: it promotes about twice the plain table's bytes to the
  * old generation, and with V8's factor ran two to four times as many full collections
- * (bench/README.md, "Where the latency tail comes from"). Growing the old generation further
+ * (bench/README.md, the section on where the latency tail comes from). Growing the old generation further
  * between them makes them rarer: at 200 msg/s the component's p99 fell to about 0.7x of its own
  * (bench/README.md, design 20).
  *
