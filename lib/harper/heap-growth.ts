@@ -41,7 +41,10 @@ export function heapGrowingFlag(
   return `--heap-growing-percent=${percent}`;
 }
 
-/** Sets the flag; `set` is V8's flag setter (replaced in the unit test). */
-export function setHeapGrowth(set: (flags: string) => void = setFlagsFromString): void {
-  set(heapGrowingFlag());
+/** Sets the flag for `value`; `set` is V8's flag setter (replaced in the unit test). */
+export function setHeapGrowth(
+  set: (flags: string) => void = setFlagsFromString,
+  value: string | undefined = process.env.HEAP_GROWING_PERCENT,
+): void {
+  set(heapGrowingFlag(value));
 }

@@ -35,7 +35,10 @@ function sameFields(a: EventFields, b: EventFields): boolean {
     if (a[key] !== b[key]) return false;
     fields++;
   }
-  for (const key in b) if (--fields < 0 || !(key in a)) return false;
+  for (const key in b) {
+    if (!(key in a)) return false;
+    fields--;
+  }
   return fields === 0;
 }
 

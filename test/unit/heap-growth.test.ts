@@ -14,14 +14,9 @@ describe('heap growth', () => {
     expect(heapGrowingFlag(undefined)).toBe('--heap-growing-percent=100');
     expect(heapGrowingFlag('')).toBe('--heap-growing-percent=100');
     const set: string[] = [];
-    const saved = process.env.HEAP_GROWING_PERCENT;
-    delete process.env.HEAP_GROWING_PERCENT;
-    try {
-      setHeapGrowth((flags) => set.push(flags));
-    } finally {
-      if (saved !== undefined) process.env.HEAP_GROWING_PERCENT = saved;
-    }
-    expect(set).toEqual(['--heap-growing-percent=100']);
+    setHeapGrowth((flags) => set.push(flags), undefined);
+    setHeapGrowth((flags) => set.push(flags), '150');
+    expect(set).toEqual(['--heap-growing-percent=100', '--heap-growing-percent=150']);
   });
 
   it('takes another whole percentage from 0 (V8 chooses) to 400', () => {
