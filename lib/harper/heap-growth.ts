@@ -29,10 +29,7 @@ export const DEFAULT_GROWING_PERCENT = 100;
  * default's, with a warning. It never throws: a component that fails to load leaves Harper serving
  * its tables without the resource code that checks every write.
  */
-export function heapGrowingFlag(
-  value: string | undefined = process.env.HEAP_GROWING_PERCENT,
-  warn: (message: string) => void = console.warn,
-): string {
+export function heapGrowingFlag(value: string | undefined, warn: (message: string) => void = console.warn): string {
   let percent = value === undefined || value.trim() === '' ? DEFAULT_GROWING_PERCENT : Number(value);
   if (!Number.isInteger(percent) || percent < 0 || percent > 400) {
     warn(`HEAP_GROWING_PERCENT must be a whole number from 0 to 400, not "${value}": using ${DEFAULT_GROWING_PERCENT}`);
@@ -41,10 +38,10 @@ export function heapGrowingFlag(
   return `--heap-growing-percent=${percent}`;
 }
 
-/** Sets the flag for `value`; `set` is V8's flag setter (replaced in the unit test). */
+/** Sets the flag `env` asks for; `set` is V8's flag setter (both replaced in the unit test). */
 export function setHeapGrowth(
   set: (flags: string) => void = setFlagsFromString,
-  value: string | undefined = process.env.HEAP_GROWING_PERCENT,
+  env: NodeJS.ProcessEnv = process.env,
 ): void {
-  set(heapGrowingFlag(value));
+  set(heapGrowingFlag(env.HEAP_GROWING_PERCENT));
 }

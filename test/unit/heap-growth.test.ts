@@ -14,8 +14,8 @@ describe('heap growth', () => {
     expect(heapGrowingFlag(undefined)).toBe('--heap-growing-percent=100');
     expect(heapGrowingFlag('')).toBe('--heap-growing-percent=100');
     const set: string[] = [];
-    setHeapGrowth((flags) => set.push(flags), undefined);
-    setHeapGrowth((flags) => set.push(flags), '150');
+    setHeapGrowth((flags) => set.push(flags), {});
+    setHeapGrowth((flags) => set.push(flags), { HEAP_GROWING_PERCENT: '150' });
     expect(set).toEqual(['--heap-growing-percent=100', '--heap-growing-percent=150']);
   });
 
