@@ -63,6 +63,39 @@ export interface Reservation<Stored> {
   readonly filled: boolean;
 }
 
+/**
+ * A batch's place in one phase's order of hand-over: released once the batch has handed that
+ * phase to Harper, which lets the next batch write the same phase. Callbacks rather than promises:
+ * this runs once per phase per batch, which at a low rate is once per message, and every promise
+ * here carries Harper's async-context bookkeeping.
+ */
+class Turn {
+  private released = false;
+  private waiter?: () => void;
+
+  static released(): Turn {
+    const turn = new Turn();
+    turn.released = true;
+    return turn;
+  }
+
+  release(): void {
+    this.released = true;
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    if (waiter) queueMicrotask(waiter);
+  }
+
+  /** Runs `next` in a microtask once released (one batch waits on each turn). */
+  whenReleased(next: () => void): void {
+    if (this.released) queueMicrotask(next);
+    else this.waiter = next;
+  }
+}
+
+/** Harper's reaction to a transaction callback's result: commits the transaction, returns its outcome. */
+type HandOver = (result: undefined) => unknown;
+
 export class GroupCommit<Stored> {
   /** Per record, its writes not yet in a batch, in arrival order. */
   private readonly queues = new Map<string, Slot<Stored>[]>();
@@ -71,8 +104,8 @@ export class GroupCommit<Stored> {
   /** Records whose first queued write can join the next batch. */
   private readonly ready = new Set<string>();
   private scheduled = false;
-  /** Per phase: resolves once the last batch formed has handed that phase's transaction over. */
-  private readonly handedOver: Promise<void>[];
+  /** Per phase: the last batch formed's turn, released once it has handed that phase over. */
+  private readonly handedOver: Turn[];
   /** The deepest record queue since `takeDeepestQueue` was last called (for lib/metrics/counters.ts). */
   private deepest = 0;
   /** Told of each batch once it has settled: seconds from its forming, writes it stored. Once per batch, never per write. */
@@ -88,7 +121,7 @@ export class GroupCommit<Stored> {
     private readonly afterCommit: (record: Stored) => void = () => undefined,
     private readonly inTransaction: typeof transaction = transaction,
   ) {
-    this.handedOver = phases.map(() => Promise.resolve());
+    this.handedOver = phases.map(() => Turn.released());
   }
 
   /** Takes the next place in `key`'s order, now. */
@@ -155,13 +188,12 @@ export class GroupCommit<Stored> {
           if (queue.length === 0) this.queues.delete(key);
         }
         // This batch's place in each phase's order of hand-over.
-        const turns = this.phases.map((_, phase) => {
-          const previous = this.handedOver[phase];
-          let release!: () => void;
-          this.handedOver[phase] = new Promise<void>((resolve) => (release = resolve));
-          return { previous, release };
+        const turns = this.handedOver.map((previous, phase) => {
+          const own = new Turn();
+          this.handedOver[phase] = own;
+          return { previous, own };
         });
-        void this.commitBatch(batch, turns);
+        this.commitBatch(batch, turns);
       }
       // The next write of each record goes into a later batch of this same turn.
       for (const key of round) this.check(key);
@@ -171,114 +203,167 @@ export class GroupCommit<Stored> {
   /**
    * Runs the batch's phases, each in a transaction of its own, one after the other (the first
    * prepares the records, the later ones store what it kept). Harper commits a transaction in its
-   * reaction to the callback's promise, and LMDB's write thread starts on the first write it is
-   * given: so no phase is let go to commit until every phase of the batch has been written, and
-   * then they are let go in phase order, each once Harper has taken the one before, all in one
-   * stretch of microtasks, so that LMDB commits the batch in one write of its own (handing each
-   * phase over as soon as it was written gave LMDB's thread time to commit the first on its own).
-   * Each phase is also handed over after the same phase of the batch before. The writes are
-   * settled once every phase has committed; a refused write stops at the phase that refused it; a
-   * failed commit fails every write of the batch.
+   * reaction to the callback's result, and LMDB's write thread starts on the first write it is
+   * given: so the callback returns a thenable whose reaction is kept, no phase is handed over
+   * until every phase of the batch has been written, and then all are handed over in phase order
+   * at once, so that LMDB commits the batch in one write of its own (handing each phase over as
+   * soon as it was written gave LMDB's thread time to commit the first on its own). Each phase is
+   * also written only after the same phase of the batch before was handed over. The writes are
+   * settled once every phase has committed; a refused write stops at the phase that refused it;
+   * a failed commit fails every write of the batch.
    */
-  private async commitBatch(
-    batch: Slot<Stored>[],
-    turns: { previous: Promise<void>; release: () => void }[],
-  ): Promise<void> {
+  private commitBatch(batch: Slot<Stored>[], turns: { previous: Turn; own: Turn }[]): void {
     const formed = this.onBatch ? performance.now() : 0;
     const records: (Stored | undefined)[] = [];
     const refused: unknown[] = [];
-    const commits: Promise<unknown>[] = [];
-    let allWritten!: () => void;
-    // Resolves once the phase before has been taken by Harper (the first phase: once all are written).
-    let letGo: Promise<void> = new Promise<void>((resolve) => (allWritten = resolve));
-    for (const [phase, store] of this.phases.entries()) {
-      const { previous, release } = turns[phase];
-      await previous;
-      if (phase > 0 && !records.some((record) => record !== undefined)) {
-        // Nothing left to store: the later phases are handed over empty-handed (order kept).
-        const before = letGo;
-        letGo = before.then(release);
-        continue;
+    const handOvers: (HandOver | undefined)[] = [];
+    let outstanding = this.phases.length; // phases whose commit has not settled (or that were skipped)
+    let failure: unknown;
+
+    const phaseSettled = (error?: unknown, failed = false): void => {
+      if (failed && failure === undefined) failure = error ?? new Error('commit failed');
+      if (--outstanding > 0) return;
+      this.settle(batch, records, refused, failure);
+      if (this.onBatch) {
+        let stored = 0;
+        if (failure === undefined) for (const record of records) if (record !== undefined) stored++;
+        this.onBatch((performance.now() - formed) / 1000, stored);
       }
-      const turn = letGo;
-      let taken!: () => void;
-      letGo = new Promise<void>((resolve) => (taken = resolve));
-      const done = () => {
-        release();
-        taken();
-      };
-      const context: HarperContext = {};
-      let phaseWritten!: () => void;
-      const written = new Promise<void>((resolve) => (phaseWritten = resolve));
-      const committed = this.inTransaction(context, () => {
-        const work =
-          phase === 0
-            ? this.prepareAll(batch, store, context, records, refused)
-            : this.storeAll(store, context, records, refused);
-        work.then(phaseWritten, phaseWritten);
-        const ready = work.then(() => turn);
-        // Harper calls commit in its own reaction to `ready`, registered after this one: the
-        // queued microtask runs after it.
-        const after = () => queueMicrotask(done);
-        ready.then(after, after);
-        return ready;
+    };
+    const committed = (): void => phaseSettled();
+    const commitFailed = (error: unknown): void => phaseSettled(error, true);
+
+    // Every phase written (or skipped): hand them to Harper in order, releasing each phase's turn.
+    const handOverAll = (): void => {
+      for (const [phase, handOver] of handOvers.entries()) {
+        if (handOver) {
+          let outcome: unknown;
+          try {
+            outcome = handOver(undefined);
+          } catch (error) {
+            commitFailed(error);
+            turns[phase].own.release();
+            continue;
+          }
+          if (isThenable(outcome)) outcome.then(committed, commitFailed);
+          else committed();
+        }
+        turns[phase].own.release();
+      }
+    };
+
+    const startPhase = (phase: number): void => {
+      if (phase === this.phases.length) return handOverAll();
+      turns[phase].previous.whenReleased(() => {
+        if (phase > 0 && !records.some((record) => record !== undefined)) {
+          // Nothing left to store: the phase is skipped, its turn released in order.
+          handOvers[phase] = undefined;
+          phaseSettled();
+          return startPhase(phase + 1);
+        }
+        const context: HarperContext = {};
+        try {
+          // Harper reacts to the callback's result at once; the reaction (its commit) is kept.
+          void this.inTransaction(
+            context,
+            () =>
+              ({
+                then: (handOver: HandOver) => void (handOvers[phase] = handOver),
+              }) as unknown as Promise<void>,
+          );
+        } catch (error) {
+          handOvers[phase] = undefined;
+          phaseSettled(error, true);
+          return startPhase(phase + 1);
+        }
+        if (!handOvers[phase]) {
+          phaseSettled(new Error('the transaction did not take its callback'), true);
+          return startPhase(phase + 1);
+        }
+        this.writeAll(phase, batch, context, records, refused, () => startPhase(phase + 1));
       });
-      committed.catch(() => {
-        // In case Harper failed before running the callback (then no-ops).
-        phaseWritten();
-        done();
-      });
-      commits.push(committed);
-      await written; // the next phase stores what this one kept
-    }
-    allWritten();
-    const outcomes = await Promise.allSettled(commits);
-    const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
-    this.settle(batch, records, refused, failed ? (failed.reason ?? new Error('commit failed')) : undefined);
-    if (this.onBatch) {
-      let stored = 0;
-      if (!failed) for (const record of records) if (record !== undefined) stored++;
-      this.onBatch((performance.now() - formed) / 1000, stored);
-    }
+    };
+    startPhase(0);
   }
 
-  private async prepareAll(
+  /**
+   * Writes the phase's records in the open transaction of `context`, in batch order, then calls
+   * `written`. The first phase prepares each record (a refusal drops that write); a later phase
+   * stores what the first kept (a refusal drops it from the later phases too). Waits only where a
+   * prepare or store returns a promise: most are synchronous.
+   */
+  private writeAll(
+    phase: number,
     batch: Slot<Stored>[],
-    store: StoreFunction<Stored>,
     context: HarperContext,
     records: (Stored | undefined)[],
     refused: unknown[],
-  ): Promise<void> {
-    for (const [i, slot] of batch.entries()) {
+    written: () => void,
+  ): void {
+    const store = this.phases[phase];
+    let next = 0;
+    const refuse = (index: number, error: unknown): void => {
+      records[index] = undefined;
+      refused[index] = error;
+    };
+    // Stores one record; true when it went on asynchronously (and will resume the loop).
+    const storeOne = (index: number, record: Stored): boolean => {
+      let stored: unknown;
       try {
-        // Awaited only when there is something to wait for: most writes are synchronous here.
-        const prepared = slot.prepare!(context);
-        const record = isThenable(prepared) ? await prepared : (prepared as Stored);
-        const stored = store(record, context);
-        if (isThenable(stored)) await stored;
-        records[i] = record;
+        stored = store(record, context);
       } catch (error) {
-        refused[i] = error;
+        refuse(index, error);
+        return false;
       }
-    }
-  }
-
-  private async storeAll(
-    store: StoreFunction<Stored>,
-    context: HarperContext,
-    records: (Stored | undefined)[],
-    refused: unknown[],
-  ): Promise<void> {
-    for (const [i, record] of records.entries()) {
-      if (record === undefined) continue;
-      try {
-        const stored = store(record, context);
-        if (isThenable(stored)) await stored;
-      } catch (error) {
-        records[i] = undefined;
-        refused[i] = error;
+      if (!isThenable(stored)) {
+        records[index] = record;
+        return false;
       }
-    }
+      stored.then(
+        () => {
+          records[index] = record;
+          loop();
+        },
+        (error: unknown) => {
+          refuse(index, error);
+          loop();
+        },
+      );
+      return true;
+    };
+    const loop = (): void => {
+      while (next < batch.length) {
+        const index = next++;
+        if (phase > 0) {
+          const record = records[index];
+          if (record !== undefined && storeOne(index, record)) return;
+          continue;
+        }
+        let prepared: Stored | Promise<Stored>;
+        try {
+          prepared = batch[index].prepare!(context);
+        } catch (error) {
+          refuse(index, error);
+          continue;
+        }
+        if (!isThenable(prepared)) {
+          if (storeOne(index, prepared)) return;
+          continue;
+        }
+        (prepared as Promise<Stored>).then(
+          (record) => {
+            if (!storeOne(index, record)) loop();
+          },
+          (error: unknown) => {
+            refuse(index, error);
+            loop();
+          },
+        );
+        return;
+      }
+      written();
+    };
+    loop();
   }
 
   private settle(batch: Slot<Stored>[], records: (Stored | undefined)[], refused: unknown[], failure: unknown): void {
