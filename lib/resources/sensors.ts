@@ -21,6 +21,7 @@ import { monotonicNow } from '../write-path/server-time.js';
 import { GroupCommit, type Reservation } from '../write-path/group-commit.js';
 import { guardedTable } from '../access/guarded-table.js';
 import { directWriter } from '../harper/direct-writer.js';
+import { inOneWrite } from '../harper/lmdb-batch.js';
 import { appendReading } from './readings.js';
 import { checkRequestBody } from '../rules/limits.js';
 import { observeCommit, sampleQueueDepth } from '../metrics/counters.js';
@@ -34,8 +35,8 @@ const SensorsTable = tables.sensors as unknown as InstanceBoundTableClass<Sensor
 /**
  * What one accepted write stores, in two transactions per batch: its reading and the alerts it
  * causes, then the state. Harper is handed both once both are written, the second right after
- * the first, so LMDB commits them in one write, and the write is acknowledged once both have
- * committed. (The reading's transaction cannot fail on a conflict: its records are new and their
+ * the first (inside one lmdb-js batch where Harper allows it: lib/harper/lmdb-batch.ts), so LMDB
+ * commits them in one write, and the write is acknowledged once both have committed. (The reading's transaction cannot fail on a conflict: its records are new and their
  * ids unique.)
  *
  * Why not one transaction: a node of a cluster did not receive every reading that had been
@@ -55,7 +56,12 @@ function storeState(record: SensorRecord, context: HarperContext): unknown {
   return sensorsWriter.put(record.id, record, context);
 }
 
-const writes = new GroupCommit<SensorRecord>([storeHistory, storeState], foldReading);
+const writes = new GroupCommit<SensorRecord>(
+  [storeHistory, storeState],
+  foldReading,
+  undefined,
+  inOneWrite(tables.sensors),
+);
 // Figures for /metrics (lib/metrics/counters.ts): once per batch, and once a second; nothing per write.
 writes.onBatch = observeCommit;
 sampleQueueDepth(() => writes.takeDeepestQueue());

@@ -114,12 +114,15 @@ export class GroupCommit<Stored> {
   /**
    * `phases` write one write's records, each phase in a transaction of its own per batch, phase
    * after phase (the first also prepares the records); `afterCommit` sees each committed record,
-   * in commit order; `inTransaction` is Harper's `transaction` (replaceable for unit tests).
+   * in commit order; `inTransaction` is Harper's `transaction`; `inOneWrite` runs the hand-over
+   * of a batch's transactions (their contexts given) so that LMDB starts writing them once
+   * (lib/harper/lmdb-batch.ts). Both are replaceable for unit tests.
    */
   constructor(
     private readonly phases: StoreFunction<Stored>[],
     private readonly afterCommit: (record: Stored) => void = () => undefined,
     private readonly inTransaction: typeof transaction = transaction,
+    private readonly inOneWrite: (handOver: () => void, contexts: HarperContext[]) => void = (handOver) => handOver(),
   ) {
     this.handedOver = phases.map(() => Turn.released());
   }
@@ -206,9 +209,10 @@ export class GroupCommit<Stored> {
    * reaction to the callback's result, and LMDB's write thread starts on the first write it is
    * given: so the callback returns a thenable whose reaction is kept, no phase is handed over
    * until every phase of the batch has been written, and then all are handed over in phase order
-   * at once, so that LMDB commits the batch in one write of its own (handing each phase over as
-   * soon as it was written gave LMDB's thread time to commit the first on its own). Each phase is
-   * also written only after the same phase of the batch before was handed over. The writes are
+   * at once, inside `inOneWrite`, so that LMDB commits the batch in one write of its own (handing
+   * each phase over as soon as it was written gave LMDB's thread time to commit the first on its
+   * own). Each phase is also written only after the same phase of the batch before was handed
+   * over. The writes are
    * settled once every phase has committed; a refused write stops at the phase that refused it;
    * a failed commit fails every write of the batch.
    */
@@ -234,7 +238,9 @@ export class GroupCommit<Stored> {
     const commitFailed = (error: unknown): void => phaseSettled(error, true);
 
     // Every phase written (or skipped): hand them to Harper in order, releasing each phase's turn.
-    const handOverAll = (): void => {
+    const contexts: HarperContext[] = [];
+    const handOverAll = (): void => this.inOneWrite(handOverEach, contexts);
+    const handOverEach = (): void => {
       for (const [phase, handOver] of handOvers.entries()) {
         if (handOver) {
           let outcome: unknown;
@@ -262,6 +268,7 @@ export class GroupCommit<Stored> {
           return startPhase(phase + 1);
         }
         const context: HarperContext = {};
+        contexts.push(context);
         try {
           // Harper reacts to the callback's result at once; the reaction (its commit) is kept.
           void this.inTransaction(

@@ -206,4 +206,45 @@ describe('group commit', () => {
       { key: 'a', n: 2 },
     ]);
   });
+
+  it("hands every phase of a batch to Harper within one call of inOneWrite, given the phases' contexts", async () => {
+    const log: string[] = [];
+    const harper = fakeHarper(log);
+    const storeIn = (phase: string) => (row: Row, context: HarperContext) => {
+      log.push(`${phase} ${row.key}${row.n}`);
+      harper.store(row, context);
+    };
+    const seen: HarperContext[][] = [];
+    const inOneWrite = (handOver: () => void, contexts: HarperContext[]) => {
+      seen.push([...contexts]);
+      log.push('write begins');
+      handOver();
+      log.push('write ends');
+    };
+    const group = new GroupCommit<Row>(['history', 'state'].map(storeIn), undefined, harper.inTransaction, inOneWrite);
+    const writes = ['a', 'b'].map((key) => group.reserve(key).commit(() => ({ key, n: 1 })));
+    await turn();
+    await turn();
+    // The fake records a hand-over in its reaction to the callback's result, which the group
+    // commit calls itself: both phases, in order, between the bounds of one write.
+    expect(log).toEqual([
+      'history a1',
+      'history b1',
+      'state a1',
+      'state b1',
+      'write begins',
+      'handed a1,b1',
+      'handed a1,b1',
+      'write ends',
+    ]);
+    // One context per phase, each holding that phase's rows.
+    expect(seen.map((contexts) => contexts.map((context) => keysOf(context.rows as Row[])))).toEqual([
+      [
+        ['a1', 'b1'],
+        ['a1', 'b1'],
+      ],
+    ]);
+    for (const batch of harper.batches) batch.commit();
+    expect(keysOf(await Promise.all(writes))).toEqual(['a1', 'b1']);
+  });
 });

@@ -1,0 +1,55 @@
+/**
+ * One start of LMDB's write thread for several Harper transactions committed back to back.
+ *
+ * Harper opens its databases with lmdb-js's event-turn batching off. Then lmdb-js starts its write
+ * thread from a setImmediate after a transaction's first instruction, unless more than five writes
+ * are outstanding: then it starts it at once, in the write that crosses that count. A group-commit
+ * batch (a reading, its index and audit entries, a state and its audit entry) crosses it inside
+ * Harper's commit of its first transaction, so the write thread starts while the second is still
+ * being queued and waits for it by polling, on a machine whose cores the worker needs. Inside
+ * lmdb-js's `batch`, the instructions queued by the callback do not start the thread; it is
+ * started once, from the setImmediate, when the batch is complete (as a plain table's single
+ * record is). Harper's transactions stay what they are: each has its own audit entries and
+ * timestamp, which replication keeps apart.
+ *
+ * Only while Harper commits through conditional writes. When a transaction is large or its
+ * database's version checks have been failing (Harper's `retryRisk`, raised by each failed check
+ * and decayed by each commit), Harper commits through an lmdb-js callback transaction instead,
+ * which its write thread runs; queued inside a batch, those stalled writes at max rate in the
+ * benchmark (bench/README.md, design 26). So the batch is used only when every transaction
+ * handed over would take the conditional path.
+ */
+import type { HarperContext } from './types.js';
+
+interface BatchingStore {
+  batch(run: () => void): Promise<unknown>;
+}
+
+/** What Harper's transaction exposes of its choice of commit path (4.7.29). */
+interface OpenTransaction {
+  writes?: unknown[];
+  lmdbDb?: { retryRisk?: number };
+}
+
+/** Harper commits a transaction through a callback transaction from this many writes plus risk on. */
+const CALLBACK_COMMIT_AT = 100;
+
+function commitsConditionally(context: HarperContext): boolean {
+  const open = context.transaction as OpenTransaction | undefined;
+  if (!open) return false;
+  return (open.writes?.length ?? 0) + (open.lmdbDb?.retryRisk ?? 0) < CALLBACK_COMMIT_AT - 1;
+}
+
+/**
+ * A function that runs `handOver` (which commits the transactions of `contexts`, in order) inside
+ * one lmdb-js batch of `table`'s database when all of them commit conditionally, else as is.
+ */
+export function inOneWrite(table: unknown): (handOver: () => void, contexts: HarperContext[]) => void {
+  const store = (table as { primaryStore: BatchingStore }).primaryStore;
+  return (handOver, contexts) => {
+    if (!contexts.every(commitsConditionally)) return handOver();
+    // Each transaction committed inside reports its own outcome; the batch's promise only
+    // repeats it, so its rejection is no one's to handle.
+    store.batch(handOver).catch(() => undefined);
+  };
+}
