@@ -39,6 +39,13 @@ function fakeHarper(log?: string[]) {
   return { batches, inTransaction, store };
 }
 
+/** A phase's store that logs what it writes, as `<phase> <key><n>`. */
+const loggedStore =
+  (harper: ReturnType<typeof fakeHarper>, log: string[]) => (phase: string) => (row: Row, context: HarperContext) => {
+    log.push(`${phase} ${row.key}${row.n}`);
+    harper.store(row, context);
+  };
+
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 const keysOf = (rows: Row[]) => rows.map((row) => `${row.key}${row.n}`);
 
@@ -166,10 +173,7 @@ describe('group commit', () => {
   it('commits a batch in phases, each a transaction of its own handed over in order, and acknowledges once all committed', async () => {
     const log: string[] = [];
     const harper = fakeHarper(log);
-    const storeIn = (phase: string) => (row: Row, context: HarperContext) => {
-      log.push(`${phase} ${row.key}${row.n}`);
-      harper.store(row, context);
-    };
+    const storeIn = loggedStore(harper, log);
     const group = new GroupCommit<Row>(['history', 'state'].map(storeIn), undefined, harper.inTransaction);
     const first = group.reserve('a').commit(() => ({ key: 'a', n: 1 }));
     const second = group.reserve('a').commit(() => ({ key: 'a', n: 2 }));
@@ -210,10 +214,7 @@ describe('group commit', () => {
   it("hands every phase of a batch to Harper within one call of inOneWrite, given the phases' contexts", async () => {
     const log: string[] = [];
     const harper = fakeHarper(log);
-    const storeIn = (phase: string) => (row: Row, context: HarperContext) => {
-      log.push(`${phase} ${row.key}${row.n}`);
-      harper.store(row, context);
-    };
+    const storeIn = loggedStore(harper, log);
     const seen: HarperContext[][] = [];
     const inOneWrite = (handOver: () => void, contexts: HarperContext[]) => {
       seen.push([...contexts]);
