@@ -15,9 +15,10 @@
  * Only while Harper commits through conditional writes. When a transaction is large or its
  * database's version checks have been failing (Harper's `retryRisk`, raised by each failed check
  * and decayed by each commit), Harper commits through an lmdb-js callback transaction instead,
- * which its write thread runs; queued inside a batch, those stalled writes at max rate in the
- * benchmark (bench/README.md, design 26). So the batch is used only when every transaction
- * handed over would take the conditional path.
+ * which its write thread runs. With every hand-over batched, writes stalled at max rate in the
+ * benchmark, and those commits queued inside a batch are the likely cause (bench/README.md,
+ * design 26). So the batch is used only when every transaction handed over is known to take the
+ * conditional path; anything this code cannot read of the transaction counts as not known.
  */
 import type { HarperContext } from './types.js';
 
@@ -36,8 +37,10 @@ const CALLBACK_COMMIT_AT = 100;
 
 function commitsConditionally(context: HarperContext): boolean {
   const open = context.transaction as OpenTransaction | undefined;
-  if (!open) return false;
-  return (open.writes?.length ?? 0) + (open.lmdbDb?.retryRisk ?? 0) < CALLBACK_COMMIT_AT - 1;
+  if (!open || !Array.isArray(open.writes) || !open.lmdbDb) return false;
+  // Harper leaves the risk unset until a version check first fails.
+  const risk = open.lmdbDb.retryRisk ?? 0;
+  return typeof risk === 'number' && open.writes.length + risk < CALLBACK_COMMIT_AT - 1;
 }
 
 /**

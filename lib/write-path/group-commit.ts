@@ -242,19 +242,16 @@ export class GroupCommit<Stored> {
     const handOverAll = (): void => this.inOneWrite(handOverEach, contexts);
     const handOverEach = (): void => {
       for (const [phase, handOver] of handOvers.entries()) {
-        if (handOver) {
-          let outcome: unknown;
-          try {
-            outcome = handOver(undefined);
-          } catch (error) {
-            commitFailed(error);
-            turns[phase].own.release();
-            continue;
-          }
+        try {
+          if (!handOver) continue;
+          const outcome = handOver(undefined);
           if (isThenable(outcome)) outcome.then(committed, commitFailed);
           else committed();
+        } catch (error) {
+          commitFailed(error);
+        } finally {
+          turns[phase].own.release();
         }
-        turns[phase].own.release();
       }
     };
 
