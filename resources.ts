@@ -10,12 +10,16 @@ import './lib/access/http-guard.js';
 import './lib/harper/csv-formula-guard.js';
 import './lib/streams/sse-resume.js';
 import './lib/metrics/probes.js';
+import { server } from 'harperdb';
 import { keepKeyEncodingPolymorphic } from './lib/harper/key-encoding.js';
 import { setHeapGrowth } from './lib/harper/heap-growth.js';
+import { rememberThisNodeId } from './lib/harper/node-id-cache.js';
 // Before any write: key encoding kept off V8's slow generic path (lib/harper/key-encoding.ts).
 keepKeyEncodingPolymorphic();
 // Full collections rarer under a steady write load (lib/harper/heap-growth.ts).
 setHeapGrowth();
+// This node's id answered from memory, not read per committed record (lib/harper/node-id-cache.ts).
+rememberThisNodeId(server);
 
 export { Sensors as sensors } from './lib/resources/sensors.js';
 export { Readings as readings } from './lib/resources/readings.js';
