@@ -36,8 +36,8 @@ const SensorsTable = tables.sensors as unknown as InstanceBoundTableClass<Sensor
  * What one accepted write stores, in two transactions per batch: its reading and the alerts it
  * causes, then the state. Harper is handed both once both are written, the second right after
  * the first (inside one lmdb-js batch where Harper allows it: lib/harper/lmdb-batch.ts), so LMDB
- * commits them in one write, and the write is acknowledged once both have committed. (The reading's transaction cannot fail on a conflict: its records are new and their
- * ids unique.)
+ * commits them in one write, and the write is acknowledged once both have committed. (The
+ * reading's transaction cannot fail on a conflict: its records are new and their ids unique.)
  *
  * Why not one transaction: a node of a cluster did not receive every reading that had been
  * committed in one transaction with a sensor's state (live and catching up after a restart; the

@@ -212,9 +212,8 @@ export class GroupCommit<Stored> {
    * at once, inside `inOneWrite`, so that LMDB commits the batch in one write of its own (handing
    * each phase over as soon as it was written gave LMDB's thread time to commit the first on its
    * own). Each phase is also written only after the same phase of the batch before was handed
-   * over. The writes are
-   * settled once every phase has committed; a refused write stops at the phase that refused it;
-   * a failed commit fails every write of the batch.
+   * over. The writes are settled once every phase has committed; a refused write stops at the
+   * phase that refused it; a failed commit fails every write of the batch.
    */
   private commitBatch(batch: Slot<Stored>[], turns: { previous: Turn; own: Turn }[]): void {
     const formed = this.onBatch ? performance.now() : 0;
