@@ -27,6 +27,8 @@ export interface Scenario {
   count: number;
   rate?: number;
   rss?: boolean;
+  /** Sensors the messages go to in turn (default SENSORS_PER_SCENARIO, bench/scenario.ts). */
+  sensors?: number;
 }
 
 /** One scenario against one system in one round. */

@@ -51,6 +51,8 @@ Options:
                       npm start uses 1); ratios and targets compare the 1-thread rows
   --repeat <n>        run everything n times, systems interleaved, and report medians with the
                       min-max spread (judge the targets on --repeat 3)
+  --sensors <n>       sensors each scenario's messages go to in turn (default 100; with fewer,
+                      each sensor is written faster: bench/README.md, design 29)
   --out <dir>         where results go (default bench/results)
   --profile <dir>     record Harper's worker threads during each scenario: <dir>/<system>-<scenario>-t<n>.cpuprofile
                       and a self-time summary on stderr
@@ -124,6 +126,7 @@ async function main(): Promise<number> {
       scenarios: { type: 'string' },
       threads: { type: 'string' },
       repeat: { type: 'string' },
+      sensors: { type: 'string' },
       out: { type: 'string' },
       profile: { type: 'string' },
       from: { type: 'string' },
@@ -156,6 +159,11 @@ async function main(): Promise<number> {
   const threadCounts = (values.threads ?? (quick ? '1' : '1,2')).split(',').map((t) => Number(t.trim()));
   if (threadCounts.some((t) => !Number.isInteger(t) || t < 1))
     throw new UsageError('--threads takes positive integers, e.g. 1 or 1,2');
+  if (values.sensors !== undefined) {
+    const sensors = Number(values.sensors);
+    if (!Number.isInteger(sensors) || sensors < 1) throw new UsageError('--sensors must be a positive integer');
+    scs = scs.map((sc) => ({ ...sc, sensors }));
+  }
   const rounds = Number(values.repeat ?? 1);
   if (!Number.isInteger(rounds) || rounds < 1) throw new UsageError('--repeat must be a positive integer');
   // Every round runs each system (each Harper with each thread count) once, one at a time, so
@@ -175,7 +183,7 @@ async function main(): Promise<number> {
 
   const started = Date.now();
   say(
-    `bench: ${quick ? 'quick' : 'full'} run, ${rounds} round(s), systems ${systems.join(', ')}; Harper threads ${threadCounts.join(', ')}; scenarios ${scs.map((s) => s.key).join(', ')}`,
+    `bench: ${quick ? 'quick' : 'full'} run, ${rounds} round(s), systems ${systems.join(', ')}; Harper threads ${threadCounts.join(', ')}; scenarios ${scs.map((s) => s.key).join(', ')}${values.sensors ? `; ${values.sensors} sensors` : ''}`,
   );
   const results: Result[] = [];
   // The storage floor puts a ceiling on the persisted throughput targets, so it runs when one of

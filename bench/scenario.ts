@@ -13,6 +13,10 @@ import { cpuMs, rssKb, type RunningSystem } from './systems.js';
 import { progress, say } from './progress.js';
 
 export const WINDOW = 200;
+/**
+ * Sensors a scenario's messages go to in turn. With the max-rate window, 100 sensors keep two
+ * writes of each in flight; `--sensors` changes it (fewer: each sensor written faster).
+ */
 export const SENSORS_PER_SCENARIO = 100;
 
 export function scenarios(quick: boolean): Scenario[] {
@@ -279,11 +283,12 @@ export async function runScenario(
     let sent = 0;
     let restErrors = 0;
     const agent = new Agent({ keepAlive: true, maxSockets: 8 });
+    const sensors = sc.sensors ?? SENSORS_PER_SCENARIO;
     const publishOne = (): void => {
       const seq = sent++;
       const payload = JSON.stringify({ location: 'bench', temperature: base + seq, time: now() });
       if (sc.pub === 'rest') {
-        const req = request(`${system.sseBase}/sensors/${sc.key}-${seq % SENSORS_PER_SCENARIO}`, {
+        const req = request(`${system.sseBase}/sensors/${sc.key}-${seq % sensors}`, {
           method: 'PUT',
           agent,
           headers: {
@@ -300,7 +305,7 @@ export async function runScenario(
         req.end(payload);
         return;
       }
-      publisher.publish(`sensors/${sc.key}-${seq % SENSORS_PER_SCENARIO}`, payload, {
+      publisher.publish(`sensors/${sc.key}-${seq % sensors}`, payload, {
         qos: 1,
         retain: sc.retain !== false,
       });
