@@ -17,17 +17,28 @@
  * transaction would share one audit entry, and subscribers would see one event for two writes.
  * A record's next write goes into a later batch, and batches are prepared one after the other
  * and handed to Harper's commit in the order they were formed (per phase), so their commit
- * timestamps increase in that order. A later batch may be handed over while an earlier one is still being
- * written: LMDB applies them in that order, and when the later one's check of the record's
- * version fails because the earlier one changed it, Harper retries it against the new version.
- * Harper keeps the write with the newest timestamp, so a record's state always ends at its last
- * write, and every write of it reaches subscribers in arrival order. (Harper itself runs
- * concurrent writes of one record in overlapping transactions whose timestamps follow no order,
- * and drops the one that commits last when its timestamp is older: which is why this order is
- * ours to keep.)
+ * timestamps increase in that order. Harper keeps the write with the newest timestamp, so a
+ * record's state always ends at its last write, and every write of it reaches subscribers in
+ * arrival order. (Harper itself runs concurrent writes of one record in overlapping transactions
+ * whose timestamps follow no order, and drops the one that commits last when its timestamp is
+ * older: which is why this order is ours to keep.)
  *
- * A write that reads its record's current state (a PATCH) waits until every earlier write of
- * that record has committed, so it merges into the state they left.
+ * A record's next write waits until its previous one has committed. Harper commits a small
+ * transaction through conditional writes, each expecting the record's version as it was when the
+ * write was made; a write handed over while the record's previous write is still in commit
+ * expects the older version, so its check fails, Harper commits the whole transaction again, and
+ * it raises the table's retry risk, which sends the table's next commits down its callback path
+ * (run on LMDB's write thread, which stops there until this thread's event loop gets to the
+ * callback). At max rate with two writes per sensor in flight, most batches went that way; with
+ * the wait, none did, and throughput rose (bench/README.md, design 29).
+ *
+ * Except for a record written faster than its commits complete: while HOT_DEPTH of its writes
+ * are waiting, the first of them is handed over behind the one in commit without waiting.
+ * Waiting would commit one write of that record per LMDB write; handed over one behind the
+ * other, several commit per LMDB write, through Harper's callback path, which reads each record
+ * inside LMDB's write transaction (lib/harper/lmdb-batch.ts sends such a batch there, so its check
+ * never fails). A write that reads its record's current state (a PATCH) always waits, so it
+ * merges into the state the earlier writes left.
  *
  * Batch bound. Harper 4.7 commits a transaction of 100 writes or more differently (one LMDB
  * callback transaction); a batch holds at most MAX_BATCH writes, so its records (a state and a
@@ -37,6 +48,8 @@ import { transaction, type HarperContext, isThenable } from '../harper/types.js'
 
 /** Writes committed together in one transaction, at most. */
 const MAX_BATCH = Number(process.env.GROUP_COMMIT_MAX_BATCH ?? 40);
+/** Writes of one record waiting at which the first goes without waiting for the one in commit. */
+const HOT_DEPTH = 2;
 
 /** What a batch's transaction writes for each of its writes (a promise, or not, when it is done). */
 export type StoreFunction<Stored> = (record: Stored, context: HarperContext) => unknown;
@@ -93,6 +106,9 @@ class Turn {
   }
 }
 
+/** Runs a batch's hand-over; `behindCommit`: a write in it follows one of its record still in commit. */
+export type HandOverRunner = (handOver: () => void, contexts: HarperContext[], behindCommit: boolean) => void;
+
 /** Harper's reaction to a transaction callback's result: commits the transaction, returns its outcome. */
 type HandOver = (result: undefined) => unknown;
 
@@ -115,14 +131,15 @@ export class GroupCommit<Stored> {
    * `phases` write one write's records, each phase in a transaction of its own per batch, phase
    * after phase (the first also prepares the records); `afterCommit` sees each committed record,
    * in commit order; `inTransaction` is Harper's `transaction`; `inOneWrite` runs the hand-over
-   * of a batch's transactions (their contexts given) so that LMDB starts writing them once
+   * of a batch's transactions (their contexts given, and whether the batch holds a write behind
+   * one of its record still in commit) so that LMDB starts writing them once
    * (lib/harper/lmdb-batch.ts). Both are replaceable for unit tests.
    */
   constructor(
     private readonly phases: StoreFunction<Stored>[],
     private readonly afterCommit: (record: Stored) => void = () => undefined,
     private readonly inTransaction: typeof transaction = transaction,
-    private readonly inOneWrite: (handOver: () => void, contexts: HarperContext[]) => void = (handOver) => handOver(),
+    private readonly inOneWrite: HandOverRunner = (handOver) => handOver(),
   ) {
     this.handedOver = phases.map(() => Turn.released());
   }
@@ -167,8 +184,10 @@ export class GroupCommit<Stored> {
 
   /** Marks `key` ready when its first queued write can join a batch. */
   private check(key: string): void {
-    const first = this.queues.get(key)?.[0];
-    if (!first?.prepare || (first.readsCurrent && this.unsettled.has(key))) return;
+    const queue = this.queues.get(key);
+    const first = queue?.[0];
+    if (!first?.prepare) return;
+    if (this.unsettled.has(key) && (first.readsCurrent || queue!.length < HOT_DEPTH)) return;
     this.ready.add(key);
     if (!this.scheduled) {
       this.scheduled = true;
@@ -198,7 +217,7 @@ export class GroupCommit<Stored> {
         });
         this.commitBatch(batch, turns);
       }
-      // The next write of each record goes into a later batch of this same turn.
+      // The next write of each record may go into a later batch of this same turn (`check`).
       for (const key of round) this.check(key);
     }
   }
@@ -238,7 +257,8 @@ export class GroupCommit<Stored> {
 
     // Every phase written (or skipped): hand them to Harper in order, releasing each phase's turn.
     const contexts: HarperContext[] = [];
-    const handOverAll = (): void => this.inOneWrite(handOverEach, contexts);
+    const behindCommit = batch.some((slot) => this.unsettled.get(slot.key)! > 1);
+    const handOverAll = (): void => this.inOneWrite(handOverEach, contexts, behindCommit);
     const handOverEach = (): void => {
       for (const [phase, handOver] of handOvers.entries()) {
         try {

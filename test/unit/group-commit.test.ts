@@ -52,7 +52,13 @@ const keysOf = (rows: Row[]) => rows.map((row) => `${row.key}${row.n}`);
 describe('group commit', () => {
   it('commits the writes of one turn together, at most one per record per batch, later ones in later batches', async () => {
     const harper = fakeHarper();
-    const group = new GroupCommit<Row>([harper.store], undefined, harper.inTransaction);
+    // Whether each batch's hand-over goes behind a write of its record still in commit.
+    const behind: boolean[] = [];
+    const inOneWrite = (handOver: () => void, _contexts: HarperContext[], behindCommit: boolean) => {
+      behind.push(behindCommit);
+      handOver();
+    };
+    const group = new GroupCommit<Row>([harper.store], undefined, harper.inTransaction, inOneWrite);
     const writes = [
       { key: 'a', n: 1 },
       { key: 'b', n: 1 },
@@ -61,26 +67,58 @@ describe('group commit', () => {
     ].map((row) => group.reserve(row.key).commit(() => row));
     await turn();
     await turn();
-    expect(harper.batches.map((batch) => keysOf(batch.rows))).toEqual([['a1', 'b1'], ['a2'], ['a3']]);
+    // a2 goes behind a1 at once (two writes of the record were waiting), a3 waits for both.
+    expect(harper.batches.map((batch) => keysOf(batch.rows))).toEqual([['a1', 'b1'], ['a2']]);
+    expect(behind).toEqual([false, true]);
     for (const batch of harper.batches) batch.commit();
+    await Promise.all(writes.slice(0, 3));
+    await turn();
+    expect(harper.batches.map((batch) => keysOf(batch.rows))).toEqual([['a1', 'b1'], ['a2'], ['a3']]);
+    expect(behind).toEqual([false, true, false]);
+    harper.batches[2].commit();
     expect(keysOf(await Promise.all(writes))).toEqual(['a1', 'b1', 'a2', 'a3']);
   });
 
-  it('hands a later batch over before an earlier one has committed, and in the order they were formed', async () => {
+  it("a record's next write waits until its previous one has committed", async () => {
     const harper = fakeHarper();
     const group = new GroupCommit<Row>([harper.store], undefined, harper.inTransaction);
     const first = group.reserve('a').commit(() => ({ key: 'a', n: 1 }));
     const second = group.reserve('a').commit(() => ({ key: 'a', n: 2 }));
+    const other = group.reserve('b').commit(() => ({ key: 'b', n: 1 }));
     await turn();
     await turn();
-    expect(harper.batches.map((batch) => batch.handedOver)).toEqual([true, true]);
-    let firstDone = false;
-    void first.then(() => (firstDone = true));
+    expect(harper.batches.map((batch) => keysOf(batch.rows))).toEqual([['a1', 'b1']]);
+    harper.batches[0].commit();
+    await Promise.all([first, other]);
+    await turn();
+    expect(harper.batches.map((batch) => keysOf(batch.rows))).toEqual([['a1', 'b1'], ['a2']]);
     harper.batches[1].commit();
-    await second;
+    expect(await second).toEqual({ key: 'a', n: 2 });
+  });
+
+  it('a record written faster than its commits complete has its writes handed over one behind the other, in order', async () => {
+    const harper = fakeHarper();
+    const group = new GroupCommit<Row>([harper.store], undefined, harper.inTransaction);
+    // Three writes waiting behind the first: the first two of them go at once, one behind the
+    // other; the last, alone in the queue then, waits for the three in commit.
+    const writes = [1, 2, 3, 4].map((n) => group.reserve('a').commit(() => ({ key: 'a', n })));
+    await turn();
+    await turn();
+    expect(harper.batches.map((batch) => keysOf(batch.rows))).toEqual([['a1'], ['a2'], ['a3']]);
+    expect(harper.batches.map((batch) => batch.handedOver)).toEqual([true, true, true]);
+    // Each is acknowledged when its own batch commits.
+    let firstDone = false;
+    void writes[0].then(() => (firstDone = true));
+    harper.batches[1].commit();
+    expect(await writes[1]).toEqual({ key: 'a', n: 2 });
     expect(firstDone).toBe(false);
     harper.batches[0].commit();
-    await first;
+    harper.batches[2].commit();
+    await Promise.all(writes.slice(0, 3));
+    await turn();
+    expect(harper.batches.map((batch) => keysOf(batch.rows))).toEqual([['a1'], ['a2'], ['a3'], ['a4']]);
+    harper.batches[3].commit();
+    expect(keysOf(await Promise.all(writes))).toEqual(['a1', 'a2', 'a3', 'a4']);
   });
 
   it('keeps arrival order when the later write is ready first', async () => {
@@ -95,9 +133,13 @@ describe('group commit', () => {
     const earlyDone = early.commit(() => ({ key: 'a', n: 1 }));
     await turn();
     await turn();
+    expect(harper.batches.map((batch) => keysOf(batch.rows))).toEqual([['a1']]);
+    harper.batches[0].commit();
+    await earlyDone;
+    await turn();
     expect(harper.batches.map((batch) => keysOf(batch.rows))).toEqual([['a1'], ['a2']]);
-    for (const batch of harper.batches) batch.commit();
-    await Promise.all([earlyDone, lateDone]);
+    harper.batches[1].commit();
+    await lateDone;
     expect(keysOf(committed)).toEqual(['a1', 'a2']);
   });
 
@@ -106,16 +148,20 @@ describe('group commit', () => {
     const group = new GroupCommit<Row>([harper.store], undefined, harper.inTransaction);
     const first = group.reserve('a').commit(() => ({ key: 'a', n: 1 }));
     const patch = group.reserve('a').commit(() => ({ key: 'a', n: 2 }), { readsCurrent: true });
-    const other = group.reserve('b').commit(() => ({ key: 'b', n: 1 }));
+    const after = group.reserve('a').commit(() => ({ key: 'a', n: 3 }));
     await turn();
     await turn();
-    expect(harper.batches.map((batch) => keysOf(batch.rows))).toEqual([['a1', 'b1']]);
+    // Two writes of the record wait, which would send the first behind a1 at once: not a PATCH.
+    expect(harper.batches.map((batch) => keysOf(batch.rows))).toEqual([['a1']]);
     harper.batches[0].commit();
-    await Promise.all([first, other]);
+    await first;
     await turn();
-    expect(harper.batches.map((batch) => keysOf(batch.rows))).toEqual([['a1', 'b1'], ['a2']]);
+    expect(harper.batches.map((batch) => keysOf(batch.rows))).toEqual([['a1'], ['a2']]);
     harper.batches[1].commit();
     expect(await patch).toEqual({ key: 'a', n: 2 });
+    await turn();
+    harper.batches[2].commit();
+    expect(await after).toEqual({ key: 'a', n: 3 });
   });
 
   it('a slot given up lets the writes behind it go', async () => {
@@ -175,15 +221,16 @@ describe('group commit', () => {
     const harper = fakeHarper(log);
     const storeIn = loggedStore(harper, log);
     const group = new GroupCommit<Row>(['history', 'state'].map(storeIn), undefined, harper.inTransaction);
-    const first = group.reserve('a').commit(() => ({ key: 'a', n: 1 }));
-    const second = group.reserve('a').commit(() => ({ key: 'a', n: 2 }));
+    // Three writes of one record: the second is handed over behind the first without waiting
+    // (see above), the third waits for both.
+    const writes = [1, 2, 3].map((n) => group.reserve('a').commit(() => ({ key: 'a', n })));
     await turn();
     await turn();
     // Every phase of both batches is handed over before anything has committed, each batch's
     // history before its state, the first batch's state before the second's.
     expect(harper.batches.map((batch) => batch.handedOver)).toEqual([true, true, true, true]);
-    const writes = log.filter((entry) => !entry.startsWith('handed'));
-    expect([...writes].sort()).toEqual(['history a1', 'history a2', 'state a1', 'state a2']);
+    const written = log.filter((entry) => !entry.startsWith('handed'));
+    expect([...written].sort()).toEqual(['history a1', 'history a2', 'state a1', 'state a2']);
     // No phase of a batch goes to Harper before all of them are written; then both go in order.
     expect(log.indexOf('handed a1')).toBeGreaterThan(log.indexOf('state a1'));
     expect(log.filter((entry) => entry.startsWith('handed'))).toEqual([
@@ -199,16 +246,18 @@ describe('group commit', () => {
     expect(harper.batches.map((batch) => keysOf(batch.rows).length)).toEqual([1, 1, 1, 1]);
     // Acknowledged only once its last phase has committed.
     let firstDone = false;
-    void first.then(() => (firstDone = true));
+    void writes[0].then(() => (firstDone = true));
     const historyOfFirst = harper.batches.find((batch) => batch.rows[0].n === 1)!;
     historyOfFirst.commit();
     await turn();
     expect(firstDone).toBe(false);
     for (const batch of harper.batches) batch.commit();
-    expect(await Promise.all([first, second])).toEqual([
-      { key: 'a', n: 1 },
-      { key: 'a', n: 2 },
-    ]);
+    await Promise.all(writes.slice(0, 2));
+    await turn();
+    await turn();
+    expect(harper.batches).toHaveLength(6);
+    for (const batch of harper.batches.slice(4)) batch.commit();
+    expect(keysOf(await Promise.all(writes))).toEqual(['a1', 'a2', 'a3']);
   });
 
   it("hands every phase of a batch to Harper within one call of inOneWrite, given the phases' contexts", async () => {
