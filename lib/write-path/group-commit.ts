@@ -33,7 +33,7 @@
  * the wait, none did, and throughput rose (bench/README.md, design 29).
  *
  * Except for a record written faster than its commits complete: while HOT_DEPTH of its writes
- * are waiting, the first of them is handed over behind the one in commit without waiting.
+ * are waiting, the first of them is handed over behind the ones in commit without waiting.
  * Waiting would commit one write of that record per LMDB write; handed over one behind the
  * other, several commit per LMDB write, through Harper's callback path, which reads each record
  * inside LMDB's write transaction (lib/harper/lmdb-batch.ts sends such a batch there, so its check
@@ -257,6 +257,8 @@ export class GroupCommit<Stored> {
 
     // Every phase written (or skipped): hand them to Harper in order, releasing each phase's turn.
     const contexts: HarperContext[] = [];
+    // Behind a commit: an earlier batch holds a write of one of its records and has not settled.
+    // Asked now, while `unsettled` counts only this batch and earlier ones (later ones add theirs).
     const behindCommit = batch.some((slot) => this.unsettled.get(slot.key)! > 1);
     const handOverAll = (): void => this.inOneWrite(handOverEach, contexts, behindCommit);
     const handOverEach = (): void => {
